@@ -1,0 +1,33 @@
+# The two commands of the README: `make demo` and `make test`.
+# Both build .venv when it is missing (interpreter chosen by tools/find-python) and
+# install the package editable with its extras first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.neurocosim-installed
+DEMO_DIR ?= build/demo
+
+.PHONY: demo test venv lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml tools/find-python
+	@set -e; read -r interp flavour < <(tools/find-python); \
+	if [ ! -x "$(PY)" ]; then echo "creating $(VENV) with $$interp"; "$$interp" -m venv $(VENV); fi; \
+	extras="dev"; if [ "$$flavour" = "lava" ]; then extras="dev,lava"; fi; \
+	$(PY) -m pip install --quiet --upgrade pip; \
+	$(PY) -m pip install --quiet -e ".[$$extras]"; \
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check neurocosim tests examples bench
+
+demo: $(STAMP)
+	@mkdir -p $(DEMO_DIR)
+	$(PY) examples/digits_demo.py --out $(DEMO_DIR)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

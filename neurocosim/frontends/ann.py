@@ -1,0 +1,115 @@
+"""ANN → SNN conversion of a scikit-learn ``MLPClassifier`` (ReLU) with threshold balancing.
+
+Rate coding: an integrate-and-fire neuron with subtract reset and threshold 1, driven by a
+constant input, fires at a rate proportional to its ReLU activation divided by its layer's
+scale λ. Data-based normalisation (Diehl et al. 2015; Rueckauer et al. 2017, "robust
+normalisation") sets λ_l to a high percentile of layer l's positive activations on
+training data and rescales
+
+.. math:: W_l' = W_l \\, \\lambda_{l-1} / \\lambda_l, \\qquad b_l' = b_l / \\lambda_l
+
+with λ_0 = 1: the network input is the analog value itself, injected as a constant
+current each step. The output layer is balanced on its positive logits and read out by
+spike count (ties go to the lowest class index).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from ..ir import nodes as N
+from ..ir.graph import Network
+
+__all__ = ["convert_mlp", "layer_scales"]
+
+
+def _mlp_layers(mlp: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    coefs = getattr(mlp, "coefs_", None)
+    if coefs is None:
+        raise ModelError("convert_mlp: the model is not a fitted scikit-learn MLP (no coefs_)")
+    if getattr(mlp, "activation", "relu") != "relu":
+        raise ModelError(
+            f"convert_mlp: hidden activation is {mlp.activation!r}; rate-coded IF neurons "
+            "approximate ReLU only: retrain with activation='relu'"
+        )
+    return [np.asarray(c, float) for c in coefs], [np.asarray(b, float) for b in mlp.intercepts_]
+
+
+def layer_scales(mlp: Any, x: np.ndarray, percentile: float = 99.9) -> np.ndarray:
+    """λ_l for every layer: the ``percentile`` of its positive activations on ``x``."""
+    if not 0 < percentile <= 100:
+        raise ModelError(f"percentile must lie in (0, 100], got {percentile}")
+    ws, bs = _mlp_layers(mlp)
+    a = np.asarray(x, float).reshape(len(x), -1)
+    scales = []
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        z = a @ w + b
+        a = np.maximum(z, 0.0)
+        pos = a[a > 0]
+        lam = float(np.percentile(pos, percentile)) if pos.size else 1.0
+        if not np.isfinite(lam) or lam <= 0:
+            raise ModelError(f"layer {i}: activation scale {lam} is not positive")
+        scales.append(lam)
+    return np.array(scales)
+
+
+def convert_mlp(
+    mlp: Any,
+    x_train: np.ndarray,
+    *,
+    dt: float = 1e-3,
+    percentile: float = 99.9,
+    neuron: str = "IF",
+    beta: float = 1.0,
+    name: str = "mlp-snn",
+) -> Network:
+    """Convert a fitted ``MLPClassifier`` into a spiking :class:`Network`.
+
+    Parameters
+    ----------
+    mlp
+        Fitted ``sklearn.neural_network.MLPClassifier`` with ReLU hidden layers.
+    x_train
+        ``(n_samples, n_features)`` training inputs (scaled as at inference) used for
+        threshold balancing.
+    dt
+        Step in seconds (recorded in the network; IF neurons do not depend on it).
+    percentile
+        Percentile of positive activations used as each layer's scale λ (99.9 is
+        Rueckauer et al.'s robust choice; 100 is the max-norm of Diehl et al.).
+    neuron
+        ``"IF"`` (default, exact rate coding) or ``"LIF"`` with per-step decay ``beta``.
+    """
+    ws, bs = _mlp_layers(mlp)
+    x_train = np.asarray(x_train, float)
+    if x_train.ndim != 2 or x_train.shape[1] != ws[0].shape[0]:
+        raise ModelError(
+            f"convert_mlp: x_train must be (n_samples, {ws[0].shape[0]}), got {x_train.shape}"
+        )
+    lam = layer_scales(mlp, x_train, percentile)
+    nodes: dict[str, N.Node] = {"input": N.Input(shape=(ws[0].shape[0],))}
+    edges: list[tuple[str, str]] = []
+    prev, prev_lam = "input", 1.0
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        weight = w.T * (prev_lam / lam[i])
+        bias = b / lam[i]
+        syn, neu = f"fc{i}", f"{neuron.lower()}{i}"
+        nodes[syn] = N.Affine(weight=weight, bias=bias)
+        if neuron == "IF":
+            nodes[neu] = N.IF(r=1.0, v_threshold=1.0, reset="subtract")
+        elif neuron == "LIF":
+            if not 0 < beta < 1:
+                raise ModelError(f"convert_mlp: LIF needs 0 < beta < 1, got {beta}")
+            tau = dt / (1 - beta)
+            nodes[neu] = N.LIF(tau=tau, r=tau / dt, v_leak=0.0, v_threshold=1.0,
+                               reset="subtract")
+        else:
+            raise ModelError(f"convert_mlp: neuron must be 'IF' or 'LIF', got {neuron!r}")
+        edges += [(prev, syn), (syn, neu)]
+        prev, prev_lam = neu, lam[i]
+    nodes["output"] = N.Output()
+    edges.append((prev, "output"))
+    return Network(nodes=nodes, edges=tuple(edges), dt=dt, name=name)

@@ -1,0 +1,246 @@
+"""Float reference simulator in plain NumPy: the executable statement of DESIGN §3.1–3.2.
+
+Slow and obvious on purpose: every other engine (the Numba cycle-level engine, the Lava
+backend in its float mode) is tested against it.
+
+Per step ``t`` and for each node in the network's order:
+
+* a node's input is the sum over its incoming edges of the source's output at ``t``
+  (or at ``t-1`` along a recurrent back edge; zero at ``t = 0``);
+* a synaptic node (Affine/Linear/Conv2d) computes ``W·s_in + b`` on its input of step
+  ``t`` (``synaptic_delay = 0``) or ``t-1`` (``synaptic_delay = 1``, the Lava convention);
+* a neuron integrates it, tests its threshold and resets (see :func:`neuron_step`).
+
+Neuron state starts at zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SimulationError
+from ..ir import nodes as N
+from ..ir.graph import Discretised, Network
+from .encoders import Encoder
+
+__all__ = ["simulate", "ReferenceResult", "neuron_step", "node_forward", "conv2d", "pool2d"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferenceResult:
+    """Outcome of a reference run.
+
+    Attributes
+    ----------
+    output
+        ``(n_samples, *output_shape)``: the Output node's value summed over the steps —
+        spike counts for a spiking output layer, summed membrane for an LI readout.
+    steps
+        Number of steps simulated.
+    probes
+        ``"node"`` → ``(n_samples, steps, *shape)`` output of that node (spikes of a
+        spiking layer); ``"node.v"`` → its membrane. Only what was asked for.
+    """
+
+    output: np.ndarray
+    steps: int
+    probes: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def predictions(self) -> np.ndarray:
+        """Class per sample: argmax of the summed output (ties → lowest index)."""
+        return np.argmax(self.output.reshape(len(self.output), -1), axis=1)
+
+    def accuracy(self, labels: np.ndarray) -> float:
+        labels = np.asarray(labels).reshape(-1)
+        if labels.shape[0] != self.output.shape[0]:
+            raise SimulationError(
+                f"{labels.shape[0]} labels for {self.output.shape[0]} samples"
+            )
+        return float(np.mean(self.predictions() == labels))
+
+
+# -- operators -------------------------------------------------------------------------
+def conv2d(x: np.ndarray, node: N.Conv2d) -> np.ndarray:
+    """Batched 2-D cross-correlation ``(B, C_in, H, W)`` → ``(B, C_out, H', W')``."""
+    w = node.weight
+    cout, cin_g, kh, kw = w.shape
+    g = node.groups
+    dh, dw = node.dilation
+    sh, sw = node.stride
+    if node.padding == "same":
+        th, tw = dh * (kh - 1), dw * (kw - 1)
+        pads = ((th // 2, th - th // 2), (tw // 2, tw - tw // 2))
+    elif node.padding == "valid":
+        pads = ((0, 0), (0, 0))
+    else:
+        pads = ((node.padding[0],) * 2, (node.padding[1],) * 2)
+    xp = np.pad(x, ((0, 0), (0, 0), *pads))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1),
+                                                   axis=(2, 3))
+    win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # (B, C, Ho, Wo, kh, kw)
+    b, c, ho, wo = win.shape[:4]
+    win = win.reshape(b, g, cin_g, ho, wo, kh, kw)
+    wg = w.reshape(g, cout // g, cin_g, kh, kw)
+    out = np.einsum("bgchwij,gocij->bgohw", win, wg, optimize=True).reshape(b, cout, ho, wo)
+    return out + node.bias[None, :, None, None]
+
+
+def pool2d(x: np.ndarray, node: N.SumPool2d | N.AvgPool2d) -> np.ndarray:
+    """Batched sum/average pooling ``(B, C, H, W)`` → ``(B, C, H', W')`` (zero padding)."""
+    (kh, kw), (sh, sw), (ph, pw) = node.kernel_size, node.stride, node.padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    out = win.sum(axis=(-1, -2))
+    return out / (kh * kw) if isinstance(node, N.AvgPool2d) else out
+
+
+def node_forward(node: N.Node, x: np.ndarray, in_shape: tuple[int, ...],
+                 out_shape: tuple[int, ...]) -> np.ndarray:
+    """Stateless node on a batch ``(B, *in_shape)``."""
+    if isinstance(node, N.Affine):
+        return x @ node.weight.T + node.bias
+    if isinstance(node, N.Linear):
+        return x @ node.weight.T
+    if isinstance(node, N.Scale):
+        return x * node.scale
+    if isinstance(node, N.Conv2d):
+        return conv2d(x, node)
+    if isinstance(node, (N.SumPool2d, N.AvgPool2d)):
+        return pool2d(x, node)
+    if isinstance(node, (N.Flatten, N.Output)):
+        return x.reshape((x.shape[0], *out_shape))
+    raise SimulationError(f"no forward rule for {type(node).__name__}")
+
+
+def neuron_step(node: N.Neuron, d: Discretised, state: dict[str, np.ndarray],
+                current: np.ndarray) -> np.ndarray:
+    """Advance one neuron layer by one step in place; return its output.
+
+    .. math::
+        i &\\leftarrow i + \\alpha_{syn}(w_{in} I - i) \\quad \\text{(Cuba types)} \\\\
+        v &\\leftarrow v + \\alpha (v_{leak} - v) + \\alpha r I \\quad (v \\leftarrow v + rI \\text{ for IF})
+
+    then the spike test (``>`` or ``>=``) and reset (``zero``: :math:`v_{reset}`;
+    ``subtract``: :math:`v - v_{th}`). ILIF emits
+    :math:`s = \\mathrm{round}(\\mathrm{clip}(v/\\theta, 0, D))` and subtracts
+    :math:`s\\theta`. LI/CubaLI output their membrane.
+    """
+    drive = current
+    if d.alpha_syn is not None:
+        i = state["i"]
+        i += d.alpha_syn * (node.w_in * current - i)
+        drive = i
+    v = state["v"]
+    if isinstance(node, N.IF):
+        v += d.gain * drive
+    else:
+        v += d.alpha * (node.v_leak - v) + d.gain * drive
+    if not node.spiking:
+        return v.copy()
+    if isinstance(node, N.ILIF):
+        s = np.round(np.clip(v / node.v_threshold, 0.0, node.max_level))
+        v -= s * node.v_threshold
+        return s
+    s = (v >= node.v_threshold) if node.compare == ">=" else (v > node.v_threshold)
+    if node.reset == "zero":
+        v[s] = np.broadcast_to(node.v_reset, v.shape)[s]
+    else:
+        v -= s * node.v_threshold
+    return s.astype(np.float64)
+
+
+def simulate(
+    net: Network,
+    encoder: Encoder,
+    steps: int,
+    *,
+    probes: Sequence[str] = (),
+    batch_size: int = 256,
+    progress: bool = False,
+) -> ReferenceResult:
+    """Run ``net`` for ``steps`` steps on every sample of ``encoder``.
+
+    Parameters
+    ----------
+    net
+        A validated network.
+    encoder
+        Input per step (:func:`~neurocosim.hwsim.encoders.make_encoder`).
+    steps
+        Number of steps, ≥ 1.
+    probes
+        Node names whose output to record, and ``"name.v"`` for a neuron's membrane.
+    batch_size
+        Samples simulated together (memory bound: probes are kept for all samples).
+    progress
+        Show a progress bar over batches.
+    """
+    if int(steps) < 1:
+        raise SimulationError(f"steps must be >= 1, got {steps}")
+    steps = int(steps)
+    wanted: dict[str, str] = {}
+    for p in probes:
+        node, _, what = p.partition(".")
+        if node not in net.nodes:
+            raise SimulationError(f"probe {p!r}: no node named {node!r} (nodes: {list(net.nodes)})")
+        if what not in ("", "v") or (what == "v" and not isinstance(net.nodes[node], N.Neuron)):
+            raise SimulationError(f"probe {p!r}: use 'NODE' for its output or 'NEURON.v'")
+        wanted[p] = what
+    n = encoder.n_samples
+    outs, rec = [], {p: [] for p in wanted}
+    chunks = range(0, n, max(1, int(batch_size)))
+    if progress:
+        from tqdm.auto import tqdm
+
+        chunks = tqdm(chunks, desc="reference", unit="batch")
+    disc = {name: net.discretised(name) for name in net.layers()}
+    for lo in chunks:
+        hi = min(n, lo + batch_size)
+        out, pr = _run_block(net, disc, encoder.block(lo, hi, steps), wanted)
+        outs.append(out)
+        for p in wanted:
+            rec[p].append(pr[p])
+    return ReferenceResult(
+        output=np.concatenate(outs),
+        steps=steps,
+        probes={p: np.concatenate(v) for p, v in rec.items()},
+    )
+
+
+def _run_block(net: Network, disc, frames: np.ndarray, wanted: dict[str, str]):
+    b, steps = frames.shape[:2]
+    shp = net.out_shapes
+    state = {name: {"v": np.zeros((b, *shp[name])), "i": np.zeros((b, *shp[name]))}
+             for name in net.layers()}
+    prev = {name: np.zeros((b, *shp[name])) for name in net.order}
+    syn_prev = {name: np.zeros((b, *net.in_shapes[name])) for name in net.order
+                if isinstance(net.nodes[name], tuple(N.SYNAPTIC_TYPES.values()))}
+    preds = {name: net.predecessors(name) for name in net.order}
+    out_name = net.output_name
+    total = np.zeros((b, *shp[out_name]))
+    rec = {p: np.zeros((b, steps, *shp[p.partition(".")[0]])) for p in wanted}
+    for t in range(steps):
+        cur: dict[str, np.ndarray] = {}
+        for name in net.order:
+            node = net.nodes[name]
+            if isinstance(node, N.Input):
+                cur[name] = frames[:, t]
+                continue
+            x = np.zeros((b, *net.in_shapes[name]))
+            for src, is_back in preds[name]:
+                x = x + (prev[src] if is_back else cur[src])
+            if name in syn_prev and net.synaptic_delay == 1:
+                x, syn_prev[name] = syn_prev[name], x
+            if isinstance(node, N.Neuron):
+                cur[name] = neuron_step(node, disc[name], state[name], x)
+            else:
+                cur[name] = node_forward(node, x, net.in_shapes[name], shp[name])
+        total += cur[out_name]
+        for p, what in wanted.items():
+            node = p.partition(".")[0]
+            rec[p][:, t] = state[node]["v"] if what == "v" else cur[node]
+        prev = cur
+    return total, rec

@@ -1,0 +1,432 @@
+"""The network IR: a validated graph of named nodes with inferred shapes.
+
+A :class:`Network` is built once and never changes. Building it
+
+* broadcasts scalar neuron parameters to the layer's size (Norse writes scalars),
+* orders the nodes by the edges (depth-first from the Input, not by file order),
+* finds recurrent (back) edges, which carry the source's output of the previous step,
+* infers every node's input and output shape,
+* and rejects, with a :class:`~neurocosim.errors.ModelError` naming the node: unknown
+  edge ends, dangling nodes, wrong shapes, NaN/inf parameters, cycles through no neuron
+  (algebraic loops) and unstable discretisations (``dt/τ > 1``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from . import nodes as N
+
+__all__ = ["Network", "Discretised", "discretise", "conv2d_output_hw", "pool2d_output_hw"]
+
+
+@dataclass(frozen=True)
+class Discretised:
+    """Per-step coefficients of a neuron node (DESIGN §3.1): arrays of the layer shape.
+
+    ``alpha = dt/τ_mem`` (1 for IF, which has no leak), ``alpha_syn = dt/τ_syn`` (current
+    based types, else ``None``), ``gain = alpha·r`` multiplies the input.
+    """
+
+    alpha: np.ndarray
+    gain: np.ndarray
+    alpha_syn: np.ndarray | None = None
+
+
+def _alpha(node_name: str, field_name: str, tau: np.ndarray, dt: float) -> np.ndarray:
+    if np.any(tau <= 0):
+        raise ModelError(f"node '{node_name}': {field_name} must be > 0 (got min {tau.min():g} s)")
+    alpha = dt / tau
+    if np.any(alpha > 1.0 + 1e-12):
+        bad = float(tau.min())
+        raise ModelError(
+            f"node '{node_name}': {field_name} = {bad:g} s is shorter than dt = {dt:g} s "
+            f"(dt/{field_name} = {dt / bad:g} > 1): forward Euler would be unstable. "
+            "Pass a smaller dt; Norse's NIR exporter writes τ multiplied by dt, so its files "
+            "need a dt far below the one the model was trained with"
+        )
+    return alpha
+
+
+def discretise(name: str, node: N.Neuron, dt: float) -> Discretised:
+    """Forward-Euler coefficients of neuron ``node`` for step ``dt`` (DESIGN §3.1)."""
+    if isinstance(node, N.IF):
+        return Discretised(alpha=np.ones_like(node.r), gain=node.r.copy())
+    if isinstance(node, (N.LIF, N.LI, N.ILIF)):
+        a = _alpha(name, "tau", node.tau, dt)
+        return Discretised(alpha=a, gain=a * node.r)
+    if isinstance(node, (N.CubaLIF, N.CubaLI)):
+        a = _alpha(name, "tau_mem", node.tau_mem, dt)
+        s = _alpha(name, "tau_syn", node.tau_syn, dt)
+        return Discretised(alpha=a, gain=a * node.r, alpha_syn=s)
+    raise ModelError(f"node '{name}': {type(node).__name__} is not a neuron")
+
+
+def conv2d_output_hw(node: N.Conv2d, h: int, w: int) -> tuple[int, int]:
+    """Output spatial size of ``node`` on an ``(h, w)`` input (PyTorch's formula)."""
+    kh, kw = node.weight.shape[2:]
+    if node.padding == "same":
+        return (h + node.stride[0] - 1) // node.stride[0], (w + node.stride[1] - 1) // node.stride[1]
+    ph, pw = (0, 0) if node.padding == "valid" else node.padding
+    dh, dw = node.dilation
+    ho = (h + 2 * ph - dh * (kh - 1) - 1) // node.stride[0] + 1
+    wo = (w + 2 * pw - dw * (kw - 1) - 1) // node.stride[1] + 1
+    return ho, wo
+
+
+def pool2d_output_hw(node: N._Pool2d, h: int, w: int) -> tuple[int, int]:
+    """Output spatial size of a pooling node on an ``(h, w)`` input."""
+    (kh, kw), (sh, sw), (ph, pw) = node.kernel_size, node.stride, node.padding
+    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Network:
+    """A validated spiking network.
+
+    Parameters
+    ----------
+    nodes
+        Node name → node. Names are kept from the source file.
+    edges
+        ``(source, target)`` pairs; several edges into one node are summed.
+    dt
+        Simulation step in seconds; every engine discretises with it (DESIGN §3.1).
+    synaptic_delay
+        0: a synapse sees its source's output of the same step; 1: of the previous
+        step (the Lava convention). DESIGN §3.2.
+    name
+        A label for reports.
+    """
+
+    nodes: Mapping[str, N.Node]
+    edges: tuple[tuple[str, str], ...]
+    dt: float
+    synaptic_delay: int = 0
+    name: str = "network"
+    # derived, filled in __post_init__
+    order: tuple[str, ...] = field(init=False)
+    back_edges: frozenset[tuple[str, str]] = field(init=False)
+    in_shapes: Mapping[str, tuple[int, ...]] = field(init=False)
+    out_shapes: Mapping[str, tuple[int, ...]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        nodes = dict(self.nodes)
+        edges = tuple((str(a), str(b)) for a, b in self.edges)
+        dt = float(self.dt)
+        if not np.isfinite(dt) or dt <= 0:
+            raise ModelError(f"dt must be a positive number of seconds, got {self.dt!r}")
+        if self.synaptic_delay not in (0, 1):
+            raise ModelError(f"synaptic_delay must be 0 or 1, got {self.synaptic_delay!r}")
+        for name, node in nodes.items():
+            if not isinstance(node, N.Node):
+                raise ModelError(f"node '{name}' is a {type(node).__name__}, not an IR node")
+            for pname, arr in node.arrays().items():
+                if not np.all(np.isfinite(arr)):
+                    raise ModelError(
+                        f"node '{name}' ({type(node).__name__}): parameter '{pname}' contains "
+                        "NaN or inf; fix the model (e.g. retrain or clip) before importing"
+                    )
+        for a, b in edges:
+            for end in (a, b):
+                if end not in nodes:
+                    raise ModelError(f"edge ({a!r} -> {b!r}) names unknown node {end!r}")
+        inputs = [n for n, v in nodes.items() if isinstance(v, N.Input)]
+        outputs = [n for n, v in nodes.items() if isinstance(v, N.Output)]
+        if len(inputs) != 1:
+            raise ModelError(f"a network needs exactly one Input node, found {len(inputs)}: {inputs}")
+        if len(outputs) != 1:
+            raise ModelError(
+                f"a network needs exactly one Output node, found {len(outputs)}: {outputs}"
+            )
+        order, back = _order(nodes, edges, inputs[0], outputs[0])
+        _check_algebraic_loops(nodes, edges)
+        in_shapes, out_shapes, nodes = _infer_shapes(nodes, edges, order, back)
+        for name, node in nodes.items():
+            if isinstance(node, N.Neuron):
+                discretise(name, node, dt)
+        object.__setattr__(self, "nodes", MappingProxyType(nodes))
+        object.__setattr__(self, "edges", edges)
+        object.__setattr__(self, "dt", dt)
+        object.__setattr__(self, "order", tuple(order))
+        object.__setattr__(self, "back_edges", frozenset(back))
+        object.__setattr__(self, "in_shapes", MappingProxyType(in_shapes))
+        object.__setattr__(self, "out_shapes", MappingProxyType(out_shapes))
+
+    # -- queries ---------------------------------------------------------------------
+    @property
+    def input_name(self) -> str:
+        return next(n for n, v in self.nodes.items() if isinstance(v, N.Input))
+
+    @property
+    def output_name(self) -> str:
+        return next(n for n, v in self.nodes.items() if isinstance(v, N.Output))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.out_shapes[self.input_name]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.in_shapes[self.output_name]
+
+    def predecessors(self, name: str) -> list[tuple[str, bool]]:
+        """``(source, is_back_edge)`` for every edge into ``name``, in edge order."""
+        return [(a, (a, b) in self.back_edges) for a, b in self.edges if b == name]
+
+    def layers(self) -> list[str]:
+        """Neuron node names in execution order."""
+        return [n for n in self.order if isinstance(self.nodes[n], N.Neuron)]
+
+    def discretised(self, name: str) -> Discretised:
+        """Per-step coefficients of neuron ``name`` at this network's ``dt``."""
+        return discretise(name, self.nodes[name], self.dt)
+
+    def n_neurons(self) -> int:
+        return int(sum(np.prod(self.out_shapes[n]) for n in self.layers()))
+
+    def n_synapses(self) -> int:
+        """Number of stored synaptic weights (dense and convolution kernels)."""
+        return int(sum(self.nodes[n].weight.size for n in self.order
+                       if isinstance(self.nodes[n], (N.Affine, N.Linear, N.Conv2d))))
+
+    def replace(self, **changes: Any) -> Network:
+        """A new network with fields changed (the original is untouched)."""
+        base = {"nodes": dict(self.nodes), "edges": self.edges, "dt": self.dt,
+                "synaptic_delay": self.synaptic_delay, "name": self.name}
+        base.update(changes)
+        return Network(**base)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dt": self.dt,
+            "synaptic_delay": self.synaptic_delay,
+            "nodes": {k: v.to_dict() for k, v in self.nodes.items()},
+            "edges": [list(e) for e in self.edges],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Network:
+        return cls(
+            nodes={k: N.Node.from_dict(v) for k, v in data["nodes"].items()},
+            edges=tuple(tuple(e) for e in data["edges"]),
+            dt=data["dt"],
+            synaptic_delay=int(data.get("synaptic_delay", 0)),
+            name=str(data.get("name", "network")),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Network):
+            return NotImplemented
+        return (
+            self.dt == other.dt
+            and self.synaptic_delay == other.synaptic_delay
+            and set(self.edges) == set(other.edges)
+            and dict(self.nodes).keys() == dict(other.nodes).keys()
+            and all(self.nodes[k] == other.nodes[k] for k in self.nodes)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# -- construction helpers --------------------------------------------------------------
+def _order(nodes: dict[str, N.Node], edges: tuple[tuple[str, str], ...], inp: str, out: str):
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    pred: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in edges:
+        succ[a].append(b)
+        pred[b].append(a)
+    if pred[inp]:
+        raise ModelError(f"Input node '{inp}' has incoming edges from {pred[inp]}")
+    if succ[out]:
+        raise ModelError(f"Output node '{out}' has outgoing edges to {succ[out]}")
+    # iterative DFS from the input: reverse post-order, back edges found on the stack
+    state: dict[str, int] = {}
+    post: list[str] = []
+    back: set[tuple[str, str]] = set()
+    stack = [(inp, iter(succ[inp]))]
+    state[inp] = 1
+    while stack:
+        node, it = stack[-1]
+        nxt = next(it, None)
+        if nxt is None:
+            state[node] = 2
+            post.append(node)
+            stack.pop()
+        elif state.get(nxt) == 1:
+            back.add((node, nxt))
+        elif nxt not in state:
+            state[nxt] = 1
+            stack.append((nxt, iter(succ[nxt])))
+    unreachable = [n for n in nodes if n not in state]
+    if unreachable:
+        raise ModelError(
+            f"node '{unreachable[0]}' is dangling: it cannot be reached from the Input "
+            f"'{inp}' (all unreachable: {unreachable})"
+        )
+    # nodes that cannot reach the output
+    reach = {out}
+    frontier = [out]
+    while frontier:
+        n = frontier.pop()
+        for p in pred[n]:
+            if p not in reach:
+                reach.add(p)
+                frontier.append(p)
+    dead = [n for n in nodes if n not in reach]
+    if dead:
+        raise ModelError(
+            f"node '{dead[0]}' is dangling: its output never reaches the Output '{out}' "
+            f"(all such nodes: {dead})"
+        )
+    return list(reversed(post)), back
+
+
+def _check_algebraic_loops(nodes: dict[str, N.Node], edges) -> None:
+    """A cycle must pass through a neuron (state that delays it); else it is refused."""
+    stateless = {n for n, v in nodes.items() if not isinstance(v, N.Neuron)}
+    succ = {n: [b for a, b in edges if a == n and b in stateless] for n in stateless}
+    color: dict[str, int] = {}
+    for start in stateless:
+        if start in color:
+            continue
+        stack = [(start, iter(succ[start]))]
+        color[start] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                color[node] = 2
+                stack.pop()
+            elif color.get(nxt) == 1:
+                raise ModelError(
+                    f"node '{nxt}' is on a cycle with no neuron on it (an algebraic loop); "
+                    "only recurrent connections through a neuron layer are supported"
+                )
+            elif nxt not in color:
+                color[nxt] = 1
+                stack.append((nxt, iter(succ[nxt])))
+
+
+def _infer_shapes(nodes, edges, order, back):
+    in_shapes: dict[str, tuple[int, ...]] = {}
+    out_shapes: dict[str, tuple[int, ...]] = {}
+    nodes = dict(nodes)
+    for name in order:
+        node = nodes[name]
+        srcs = [a for a, b in edges if b == name and (a, b) not in back]
+        if isinstance(node, N.Input):
+            if any(s <= 0 for s in node.shape) or not node.shape:
+                raise ModelError(f"Input '{name}': shape must be positive, got {node.shape}")
+            in_shapes[name] = out_shapes[name] = node.shape
+            continue
+        shapes = {out_shapes[s] for s in srcs}
+        if len(shapes) != 1:
+            detail = ", ".join(f"{s}: {out_shapes[s]}" for s in srcs)
+            raise ModelError(f"node '{name}': its inputs have different shapes ({detail})")
+        shape = shapes.pop()
+        in_shapes[name] = shape
+        out_shapes[name], nodes[name] = _node_shape(name, node, shape)
+    for a, b in back:
+        if out_shapes[a] != in_shapes[b]:
+            raise ModelError(
+                f"recurrent edge '{a}' -> '{b}': shape {out_shapes[a]} does not match "
+                f"the input shape {in_shapes[b]} of '{b}'"
+            )
+    return in_shapes, out_shapes, nodes
+
+
+def _node_shape(name: str, node: N.Node, shape: tuple[int, ...]):
+    kind = type(node).__name__
+    here = f"node '{name}' ({kind})"
+    if isinstance(node, N.Output):
+        if node.shape and node.shape != shape:
+            raise ModelError(f"{here}: declared shape {node.shape} but receives {shape}")
+        return shape, dataclasses.replace(node, shape=shape)
+    if isinstance(node, (N.Affine, N.Linear)):
+        w = node.weight
+        if w.ndim != 2:
+            raise ModelError(f"{here}: weight must be 2-D (n_out, n_in), got shape {w.shape}")
+        if shape != (w.shape[1],):
+            raise ModelError(
+                f"{here}: weight {w.shape} expects a flat input of {w.shape[1]} but receives "
+                f"shape {shape}; insert a Flatten or fix the weight"
+            )
+        if isinstance(node, N.Affine) and node.bias.shape not in ((w.shape[0],), ()):
+            raise ModelError(f"{here}: bias shape {node.bias.shape} != ({w.shape[0]},)")
+        if isinstance(node, N.Affine) and node.bias.shape == ():
+            node = dataclasses.replace(node, bias=np.full(w.shape[0], float(node.bias)))
+        return (int(w.shape[0]),), node
+    if isinstance(node, N.Scale):
+        if node.scale.shape == ():
+            node = dataclasses.replace(node, scale=np.full(shape, float(node.scale)))
+        if node.scale.shape != shape:
+            raise ModelError(f"{here}: scale shape {node.scale.shape} != input shape {shape}")
+        return shape, node
+    if isinstance(node, N.Conv2d):
+        w = node.weight
+        if w.ndim != 4:
+            raise ModelError(f"{here}: weight must be (C_out, C_in/groups, kh, kw), got {w.shape}")
+        if len(shape) != 3:
+            raise ModelError(f"{here}: expects a (C, H, W) input, receives {shape}")
+        c, h, wd = shape
+        g = node.groups
+        if g < 1 or c % g or w.shape[0] % g or w.shape[1] * g != c:
+            raise ModelError(
+                f"{here}: weight {w.shape} with groups={g} does not fit {c} input channels"
+            )
+        if node.input_shape is not None and tuple(node.input_shape) != (h, wd):
+            raise ModelError(f"{here}: input_shape {node.input_shape} but receives {(h, wd)}")
+        if node.padding == "same" and node.stride != (1, 1):
+            raise ModelError(f"{here}: padding='same' needs stride 1 (as PyTorch)")
+        if node.bias.shape == ():
+            node = dataclasses.replace(node, bias=np.full(w.shape[0], float(node.bias)))
+        if node.bias.shape != (w.shape[0],):
+            raise ModelError(f"{here}: bias shape {node.bias.shape} != ({w.shape[0]},)")
+        if node.input_shape is None:
+            node = dataclasses.replace(node, input_shape=(h, wd))
+        ho, wo = conv2d_output_hw(node, h, wd)
+        if ho < 1 or wo < 1:
+            raise ModelError(f"{here}: kernel larger than the padded input {shape}")
+        return (int(w.shape[0]), ho, wo), node
+    if isinstance(node, N._Pool2d):
+        if len(shape) != 3:
+            raise ModelError(f"{here}: expects a (C, H, W) input, receives {shape}")
+        ho, wo = pool2d_output_hw(node, shape[1], shape[2])
+        if ho < 1 or wo < 1:
+            raise ModelError(f"{here}: kernel {node.kernel_size} larger than input {shape}")
+        return (shape[0], ho, wo), node
+    if isinstance(node, N.Flatten):
+        nd = len(shape)
+        s = node.start_dim % nd if -nd <= node.start_dim < nd else None
+        e = node.end_dim % nd if -nd <= node.end_dim < nd else None
+        if s is None or e is None or s > e:
+            raise ModelError(
+                f"{here}: dims {node.start_dim}..{node.end_dim} do not fit input shape {shape} "
+                "(NIR counts dims without the batch)"
+            )
+        out = shape[:s] + (int(np.prod(shape[s : e + 1])),) + shape[e + 1 :]
+        return out, node
+    if isinstance(node, N.Neuron):
+        own = node.size_shape()
+        if own not in ((), shape) and int(np.prod(own)) == int(np.prod(shape)) and len(own) == 1:
+            # NIR files often store (C,H,W) layers' parameters flat; accept a reshape
+            node = dataclasses.replace(node, **{k: v.reshape(shape) if v.ndim else v
+                                                for k, v in node.arrays().items()})
+            own = shape
+        if own not in ((), shape):
+            # size-1 parameter arrays broadcast too
+            if all(a.size == 1 for a in node.arrays().values()):
+                own = ()
+            else:
+                raise ModelError(f"{here}: parameters have shape {own} but the input is {shape}")
+        return shape, node.broadcast(shape)
+    raise ModelError(f"{here}: unsupported node type")

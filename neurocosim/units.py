@@ -1,0 +1,115 @@
+"""Unit strings such as ``"25 uS"`` or ``"1.56 pJ"`` → SI floats.
+
+Parsed once, at the edge (YAML cards, CLI options); everything inside is SI.
+A dimensional value must carry its unit: a bare number is refused, because "25" for a
+conductance is far more often meant as µS than as siemens.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["parse_quantity", "format_quantity", "UNITS"]
+
+#: Base units understood, with what they measure.
+UNITS = {
+    "S": "conductance (siemens)",
+    "s": "time (seconds)",
+    "J": "energy (joules)",
+    "W": "power (watts)",
+    "V": "voltage (volts)",
+    "A": "current (amperes)",
+    "Hz": "frequency (hertz)",
+    "m2": "area (square metres)",
+    "mm2": "area (square millimetres, converted to m²)",
+    "um2": "area (square micrometres, converted to m²)",
+    "B": "memory (bytes)",
+}
+
+_PREFIX = {
+    "a": 1e-18,
+    "f": 1e-15,
+    "p": 1e-12,
+    "n": 1e-9,
+    "u": 1e-6,
+    "µ": 1e-6,
+    "μ": 1e-6,
+    "m": 1e-3,
+    "": 1.0,
+    "k": 1e3,
+    "K": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+}
+_AREA = {"m2": 1.0, "mm2": 1e-6, "um2": 1e-12, "µm2": 1e-12, "nm2": 1e-18}
+_BYTES = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "kB": 1000, "MB": 1e6}
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_RE = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-zµμ0-9²]*)\s*$")
+
+
+def parse_quantity(text: str | float | int, unit: str) -> float:
+    """Parse ``text`` (e.g. ``"25 uS"``) as a quantity of base ``unit``, returning SI.
+
+    Parameters
+    ----------
+    text
+        A string ``"<number> <prefix><unit>"``. A bare number is accepted only for
+        zero (unit-free) — anything else must say its unit.
+    unit
+        The expected base unit: one of :data:`UNITS` keys (``"m2"`` for areas,
+        ``"B"`` for bytes).
+
+    Raises
+    ------
+    ValueError
+        With a message naming the expected unit and an example; callers wrap it in a
+        :class:`~neurocosim.errors.ConfigError` that adds the file and field.
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"expected a quantity in {unit}, got a boolean")
+    if isinstance(text, (int, float)):
+        if float(text) == 0.0:
+            return 0.0
+        raise ValueError(
+            f"a bare number ({text}) has no unit; write it with its unit, e.g. '{text} {_example(unit)}'"
+        )
+    if not isinstance(text, str):
+        raise ValueError(f"expected a quantity string in {unit}, got {type(text).__name__}")
+    m = _RE.match(text.replace("²", "2"))
+    if not m:
+        raise ValueError(f"cannot parse {text!r} as a quantity in {unit} (e.g. '10 {_example(unit)}')")
+    value = float(m.group(1))
+    suffix = m.group(2)
+    if unit == "m2":
+        if suffix in _AREA:
+            return value * _AREA[suffix]
+        raise ValueError(f"{text!r}: unit {suffix!r} is not an area; use mm2, um2 or m2")
+    if unit == "B":
+        if suffix in _BYTES:
+            return value * _BYTES[suffix]
+        raise ValueError(f"{text!r}: unit {suffix!r} is not a memory size; use B, KiB, MiB")
+    if not suffix.endswith(unit):
+        raise ValueError(f"{text!r} is not in {unit} ({UNITS.get(unit, unit)}); e.g. '10 {_example(unit)}'")
+    prefix = suffix[: len(suffix) - len(unit)]
+    if prefix not in _PREFIX:
+        raise ValueError(f"{text!r}: unknown SI prefix {prefix!r} (use f, p, n, u, m, k, M, G)")
+    return value * _PREFIX[prefix]
+
+
+def _example(unit: str) -> str:
+    return {"S": "uS", "s": "ns", "J": "pJ", "W": "mW", "V": "mV", "A": "uA", "Hz": "MHz"}.get(
+        unit, unit
+    )
+
+
+def format_quantity(value: float, unit: str, digits: int = 4) -> str:
+    """Format an SI value with an engineering prefix, e.g. ``2.5e-5, "S"`` → ``"25 uS"``."""
+    if value == 0 or not (abs(value) < float("inf")):
+        return f"{value:g} {unit}"
+    for p, f in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0), ("m", 1e-3),
+                 ("u", 1e-6), ("n", 1e-9), ("p", 1e-12), ("f", 1e-15), ("a", 1e-18)):
+        if abs(value) >= f:
+            return f"{value / f:.{digits}g} {p}{unit}"
+    return f"{value:.{digits}g} {unit}"
