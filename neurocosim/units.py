@@ -26,23 +26,15 @@ UNITS = {
     "B": "memory (bytes)",
 }
 
-_PREFIX = {
-    "a": 1e-18,
-    "f": 1e-15,
-    "p": 1e-12,
-    "n": 1e-9,
-    "u": 1e-6,
-    "µ": 1e-6,
-    "μ": 1e-6,
-    "m": 1e-3,
-    "": 1.0,
-    "k": 1e3,
-    "K": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "T": 1e12,
-}
-_AREA = {"m2": 1.0, "mm2": 1e-6, "um2": 1e-12, "µm2": 1e-12, "nm2": 1e-18}
+# SI prefixes as powers of ten (applied by division for negative powers, so that
+# "100 uS" is exactly 1e-4 and not 9.999999999999999e-05)
+_PREFIX = {"a": -18, "f": -15, "p": -12, "n": -9, "u": -6, "µ": -6, "μ": -6, "m": -3, "": 0,
+           "k": 3, "K": 3, "M": 6, "G": 9, "T": 12}
+_AREA = {"m2": 0, "mm2": -6, "um2": -12, "µm2": -12, "nm2": -18}
+
+
+def _scale(value: float, exp10: int) -> float:
+    return value * 10.0**exp10 if exp10 >= 0 else value / 10.0 ** (-exp10)
 _BYTES = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "kB": 1000, "MB": 1e6}
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -84,7 +76,7 @@ def parse_quantity(text: str | float | int, unit: str) -> float:
     suffix = m.group(2)
     if unit == "m2":
         if suffix in _AREA:
-            return value * _AREA[suffix]
+            return _scale(value, _AREA[suffix])
         raise ValueError(f"{text!r}: unit {suffix!r} is not an area; use mm2, um2 or m2")
     if unit == "B":
         if suffix in _BYTES:
@@ -95,7 +87,7 @@ def parse_quantity(text: str | float | int, unit: str) -> float:
     prefix = suffix[: len(suffix) - len(unit)]
     if prefix not in _PREFIX:
         raise ValueError(f"{text!r}: unknown SI prefix {prefix!r} (use f, p, n, u, m, k, M, G)")
-    return value * _PREFIX[prefix]
+    return _scale(value, _PREFIX[prefix])
 
 
 def _example(unit: str) -> str:

@@ -1,0 +1,224 @@
+"""Registered device noise models, selectable by name from the chip cards.
+
+Each model states its parameters (unit, valid range, default), cites its source, and
+raises :class:`~neurocosim.errors.ConfigError` outside its valid range. Three families:
+
+* programming noise — σ of the programmed conductance as a function of the target
+  ``g`` (siemens), drawn once per cell at programming time;
+* read noise — σ of one read of a cell of conductance ``g``, drawn at every read;
+* drift — the exponent ν distribution of ``g(t) = g·((t+t0)/t0)^(−ν)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["ParamSpec", "NoiseModel", "PROGRAMMING_NOISE", "READ_NOISE", "DRIFT_MODELS",
+           "registry", "resolve_params"]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One model parameter: ``unit`` ("" for dimensionless), closed range, default."""
+
+    unit: str
+    lo: float
+    hi: float
+    default: float | None
+    doc: str
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """A named noise model: its parameters and ``sigma(g, params)`` in siemens."""
+
+    name: str
+    kind: str  # "programming" | "read" | "drift"
+    params: Mapping[str, ParamSpec]
+    source: str
+    sigma: Callable[[np.ndarray, Mapping[str, float]], np.ndarray] | None
+    g_range: tuple[float, float] | None = None  # valid target conductances, siemens
+
+    def check_range(self, g_min: float, g_max: float, where: str) -> None:
+        """Refuse a macro whose conductance window leaves the model's fitted range."""
+        if self.g_range is None:
+            return
+        lo, hi = self.g_range
+        if g_min < lo * (1 - 1e-9) or g_max > hi * (1 + 1e-9):
+            raise ConfigError(
+                f"{where}: model '{self.name}' is valid for conductances in "
+                f"[{lo * 1e6:g}, {hi * 1e6:g}] uS ({self.source}) but the macro spans "
+                f"[{g_min * 1e6:g}, {g_max * 1e6:g}] uS; set g_min/g_max inside it or choose "
+                "another model"
+            )
+
+
+def _none(g, p):
+    return np.zeros_like(np.asarray(g, float))
+
+
+def _constant(g, p):
+    return np.full_like(np.asarray(g, float), p["sigma"])
+
+
+def _relative(g, p):
+    return p["percent"] / 100.0 * np.abs(np.asarray(g, float))
+
+
+def _pcm_programming(g, p):
+    # aihwkit PCMLikeNoiseModel: sigma_prog = max(c0 + c1*gn + c2*gn^2, 0) uS, gn = g/g_max
+    gn = np.asarray(g, float) / p["g_max"]
+    return np.maximum(p["c0"] + p["c1"] * gn + p["c2"] * gn**2, 0.0) * 1e-6
+
+
+def _pcm_read(g, p):
+    # aihwkit PCMLikeNoiseModel read noise: relative sigma min(0.0088 / gn^0.65, 0.2) of g
+    g = np.asarray(g, float)
+    gn = np.maximum(g / p["g_max"], 1e-12)
+    return np.minimum(p["q_s"] / gn**0.65, p["q_max"]) * g
+
+
+def _rram_linear(g, p):
+    # CrossSim RRAM fit (Milo et al.): sigma = a*G + b, G in uS, sigma in uS
+    gu = np.asarray(g, float) * 1e6
+    return np.maximum(p["a"] * gu + p["b"], 0.0) * 1e-6
+
+
+_S = ParamSpec
+PROGRAMMING_NOISE: dict[str, NoiseModel] = {
+    m.name: m
+    for m in (
+        NoiseModel("none", "programming", {}, "ideal device", _none),
+        NoiseModel(
+            "constant", "programming",
+            {"sigma": _S("S", 0.0, 1.0, None, "σ of every programmed cell")},
+            "generic Gaussian programming error", _constant,
+        ),
+        NoiseModel(
+            "multiplicative", "programming",
+            {"percent": _S("", 0.0, 100.0, None, "σ as a percentage of the target")},
+            "PRIME (Sci. Adv. 2025) weight-noise tests at 2 % and 20 %", _relative,
+        ),
+        NoiseModel(
+            "pcm_aihwkit", "programming",
+            {
+                "c0": _S("", -10.0, 10.0, 0.26348, "σ polynomial constant term, uS"),
+                "c1": _S("", -10.0, 10.0, 1.9650, "σ polynomial linear term, uS"),
+                "c2": _S("", -10.0, 10.0, -1.1731, "σ polynomial quadratic term, uS"),
+                "g_max": _S("S", 1e-9, 1e-3, 25e-6, "normalising conductance"),
+            },
+            "IBM aihwkit PCMLikeNoiseModel (Nandakumar et al. 2019 fit)", _pcm_programming,
+        ),
+        NoiseModel(
+            "rram_linear", "programming",
+            {
+                "a": _S("", -1.0, 1.0, -0.009107, "slope of σ(G), uS per uS"),
+                "b": _S("", 0.0, 100.0, 4.782, "offset of σ(G), uS"),
+            },
+            "Sandia CrossSim RRAM fit (Milo et al. 2019), valid 50–225 uS", _rram_linear,
+            g_range=(50e-6, 225e-6),
+        ),
+    )
+}
+READ_NOISE: dict[str, NoiseModel] = {
+    m.name: m
+    for m in (
+        NoiseModel("none", "read", {}, "ideal read", _none),
+        NoiseModel(
+            "constant", "read",
+            {"sigma": _S("S", 0.0, 1.0, None, "σ of one read of any cell")},
+            "generic Gaussian read noise", _constant,
+        ),
+        NoiseModel(
+            "relative", "read",
+            {"percent": _S("", 0.0, 100.0, None, "σ as a percentage of g")},
+            "generic multiplicative read noise", _relative,
+        ),
+        NoiseModel(
+            "pcm_aihwkit", "read",
+            {
+                "q_s": _S("", 0.0, 1.0, 0.0088, "relative 1/f read-noise coefficient"),
+                "q_max": _S("", 0.0, 1.0, 0.2, "cap on the relative read noise"),
+                "g_max": _S("S", 1e-9, 1e-3, 25e-6, "normalising conductance"),
+            },
+            "IBM aihwkit PCMLikeNoiseModel read noise, min(0.0088/g^0.65, 0.2)", _pcm_read,
+        ),
+    )
+}
+DRIFT_MODELS: dict[str, NoiseModel] = {
+    m.name: m
+    for m in (
+        NoiseModel("none", "drift", {}, "no drift", None),
+        NoiseModel(
+            "power_law", "drift",
+            {
+                "nu_mean": _S("", 0.0, 1.0, None, "mean drift exponent ν"),
+                "nu_std": _S("", 0.0, 1.0, 0.0, "device-to-device σ of ν"),
+                "t0": _S("s", 1e-9, 1e9, 20.0, "reference time after programming"),
+            },
+            "power-law drift g(t) = g((t+t0)/t0)^-ν (aihwkit: t0 = 20 s, ν 0.049–0.1)", None,
+        ),
+    )
+}
+
+
+def registry(kind: str) -> dict[str, NoiseModel]:
+    return {"programming": PROGRAMMING_NOISE, "read": READ_NOISE, "drift": DRIFT_MODELS}[kind]
+
+
+def resolve_params(kind: str, name: str, given: Mapping[str, float], where: str) -> dict[str, float]:
+    """Check ``given`` against model ``name`` of ``kind``; return all params (SI floats).
+
+    Unknown model or parameter, missing required parameter, or a value outside its range
+    raises :class:`ConfigError` naming ``where`` (file and dotted path) and the fix.
+    """
+    from ..units import parse_quantity
+
+    models = registry(kind)
+    if name not in models:
+        raise ConfigError(
+            f"{where}.model: unknown {kind} model {name!r}; available: {', '.join(models)}"
+        )
+    model = models[name]
+    unknown = set(given) - set(model.params)
+    if unknown:
+        import difflib
+
+        u = sorted(unknown)[0]
+        close = difflib.get_close_matches(u, list(model.params), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(
+            f"{where}.params.{u}: unknown parameter of '{name}'{hint} "
+            f"(parameters: {', '.join(model.params) or 'none'})"
+        )
+    out: dict[str, float] = {}
+    for pname, spec in model.params.items():
+        path = f"{where}.params.{pname}"
+        if pname not in given:
+            if spec.default is None:
+                raise ConfigError(f"{path}: required by model '{name}' ({spec.doc})")
+            out[pname] = float(spec.default)
+            continue
+        raw = given[pname]
+        try:
+            if spec.unit:
+                val = parse_quantity(raw, spec.unit)
+            elif isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                raise ValueError(f"expected a number, got {raw!r}")
+            else:
+                val = float(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        if not (spec.lo <= val <= spec.hi) or not np.isfinite(val):
+            unit = f" {spec.unit}" if spec.unit else ""
+            raise ConfigError(
+                f"{path}: {raw!r} is outside the valid range [{spec.lo:g}, {spec.hi:g}]{unit} "
+                f"of model '{name}' ({spec.doc})"
+            )
+        out[pname] = val
+    return out

@@ -1,0 +1,272 @@
+"""Typed schema of chip and crossbar-macro cards (YAML is only the file format).
+
+Every field states its meaning, unit and valid range in its ``description``. Dimensional
+values are written with their unit in YAML (``"25 uS"``, ``"1.56 pJ"``) and held in SI.
+Every per-event cost carries the ``source`` it comes from; figures no source gives are
+marked ``assumption: true``.
+
+Validation is done by pydantic (strict types, unknown keys refused); the loader in
+:mod:`neurocosim.devices.cards` turns its errors into one :class:`ConfigError` line that
+names the file and the dotted path, with a "did you mean" for misspelt keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, ConfigDict, Field, Strict
+from pydantic.dataclasses import dataclass
+
+from ..errors import ConfigError
+from ..units import parse_quantity
+from .noise import registry, resolve_params
+
+__all__ = [
+    "EnergyCost", "TimeCost", "AreaCost", "PowerCost", "NoiseSpec", "DriftSpec",
+    "StuckAtSpec", "MacroEnergy", "MacroLatency", "MacroArea", "MacroCard", "NeuronCircuit",
+    "NocCard", "ChipCard", "Unit",
+]
+
+_CFG = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """Marker in a field's annotation: the base unit its YAML string is parsed in."""
+
+    unit: str
+
+
+def _parser(unit: str):
+    def parse(v: Any) -> Any:
+        return parse_quantity(v, unit)
+
+    return BeforeValidator(parse)
+
+
+def Q(unit: str, **kw: Any) -> Any:  # noqa: N802 - reads as a type
+    """Annotated SI float parsed from a unit string."""
+    return Annotated[float, Unit(unit), _parser(unit), Field(**kw)]
+
+
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict()]
+
+
+# -- costs with sources --------------------------------------------------------------
+@dataclass(config=_CFG, kw_only=True)
+class _Cost:
+    source: Annotated[Str, Field(min_length=3, description="Citation for the figure.")]
+    assumption: Bool = Field(
+        default=False, description="True when no source gives this figure for this device."
+    )
+
+
+@dataclass(config=_CFG, kw_only=True)
+class EnergyCost(_Cost):
+    value: Q("J", ge=0, le=1e-3, description="Energy per event, joules (0–1 mJ).")
+
+
+@dataclass(config=_CFG, kw_only=True)
+class TimeCost(_Cost):
+    value: Q("s", ge=0, le=1.0, description="Latency per event, seconds (0–1 s).")
+
+
+@dataclass(config=_CFG, kw_only=True)
+class AreaCost(_Cost):
+    value: Q("m2", ge=0, le=1e-2, description="Area, m² (written mm2/um2 in YAML).")
+
+
+@dataclass(config=_CFG, kw_only=True)
+class PowerCost(_Cost):
+    value: Q("W", ge=0, le=100.0, description="Static (leakage) power, watts.")
+
+
+# -- device non-idealities -----------------------------------------------------------
+@dataclass(config=_CFG, kw_only=True)
+class NoiseSpec:
+    model: Str = Field(default="none", description="Registered model name (devices.noise).")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Model parameters; units as the model states."
+    )
+
+
+@dataclass(config=_CFG, kw_only=True)
+class DriftSpec:
+    model: Literal["none", "power_law"] = Field(default="none", description="Drift model.")
+    params: dict[str, Any] = Field(default_factory=dict, description="nu_mean, nu_std, t0.")
+    compensation: Bool = Field(
+        default=False, description="Global drift compensation: one scale per tile."
+    )
+
+
+@dataclass(config=_CFG, kw_only=True)
+class StuckAtSpec:
+    g_min_fraction: Float = Field(default=0.0, ge=0, le=1, description="Cells stuck at g_min.")
+    g_max_fraction: Float = Field(default=0.0, ge=0, le=1, description="Cells stuck at g_max.")
+
+
+@dataclass(config=_CFG, kw_only=True)
+class MacroEnergy:
+    row_drive: EnergyCost = Field(description="DAC + driver energy per driven row per read.")
+    cell_read: EnergyCost = Field(description="Energy per cell read (V²·G·t).")
+    adc_conversion: EnergyCost = Field(description="Energy per ADC conversion.")
+    accumulate: EnergyCost = Field(description="Digital partial-sum add per output.")
+
+
+@dataclass(config=_CFG, kw_only=True)
+class MacroLatency:
+    row_drive: TimeCost = Field(description="Row driver settling per read.")
+    array_read: TimeCost = Field(description="Array integration time per read.")
+    adc_conversion: TimeCost = Field(description="One conversion cycle.")
+    accumulate: TimeCost = Field(description="One digital add cycle.")
+
+
+@dataclass(config=_CFG, kw_only=True)
+class MacroArea:
+    array: AreaCost = Field(description="Cell array of one tile.")
+    adc: AreaCost = Field(description="One ADC.")
+    periphery: AreaCost = Field(description="Drivers, DACs, buffers of one tile.")
+
+
+@dataclass(config=_CFG, kw_only=True)
+class MacroCard:
+    """A crossbar tile (or, for ``technology: digital``, a digital synapse array)."""
+
+    technology: Literal["ideal", "rram", "pcm", "digital"] = Field(
+        description="Cell technology; 'digital' stores exact integer weights (SRAM)."
+    )
+    rows: Int = Field(ge=1, le=1 << 20, description="Word lines (inputs) per tile.")
+    cols: Int = Field(ge=1, le=1 << 20, description="Bit lines (cell columns) per tile.")
+    g_min: Q("S", ge=0, le=1.0, description="Lowest programmable conductance, S (HRS).")
+    g_max: Q("S", gt=0, le=1.0, description="Highest programmable conductance, S (LRS).")
+    levels: Int | None = Field(
+        default=None, ge=2, le=1 << 16,
+        description="Programmable levels per cell (null: continuous). Uniform in [g_min, g_max].",
+    )
+    weight_mapping: Literal["differential", "offset", "bit_sliced"] = Field(
+        default="differential",
+        description="differential: W ∝ G+ − G− (2 columns/output); offset: one column plus "
+        "a shared reference column; bit_sliced: `slices` cells of `bits_per_cell` bits.",
+    )
+    bits_per_cell: Int | None = Field(default=None, ge=1, le=8, description="For bit slicing.")
+    slices: Int = Field(default=1, ge=1, le=16, description="Cells per weight (bit slicing).")
+    read_voltage: Q("V", gt=0, le=5.0, description="Read voltage per driven row, volts.")
+    programming_noise: NoiseSpec = Field(default_factory=NoiseSpec)
+    read_noise: NoiseSpec = Field(default_factory=NoiseSpec)
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    stuck_at: StuckAtSpec = Field(default_factory=StuckAtSpec)
+    dac_bits: Int = Field(default=1, ge=1, le=16, description="Input (row) DAC resolution.")
+    adc_bits: Int | None = Field(
+        default=None, ge=1, le=16, description="ADC resolution (null: ideal, no ADC)."
+    )
+    adcs_per_tile: Int = Field(default=1, ge=1, description="ADCs shared by a tile's columns.")
+    energy: MacroEnergy
+    latency: MacroLatency
+    area: MacroArea
+
+
+@dataclass(config=_CFG, kw_only=True)
+class NeuronCircuit:
+    update_energy: EnergyCost = Field(description="Energy per neuron update per step.")
+    spike_energy: EnergyCost = Field(description="Energy per emitted spike.")
+    update_latency: TimeCost = Field(description="Neuron update time per step (per core).")
+    area: AreaCost = Field(description="Area of one neuron circuit.")
+    threshold_mismatch: Float = Field(
+        default=0.0, ge=0, le=1, description="Relative σ of the threshold per neuron (analog)."
+    )
+    leak_mismatch: Float = Field(
+        default=0.0, ge=0, le=1, description="Relative σ of the leak per neuron (analog)."
+    )
+
+
+@dataclass(config=_CFG, kw_only=True)
+class NocCard:
+    topology: Literal["mesh2d"] = Field(default="mesh2d", description="Core interconnect.")
+    hop_energy: EnergyCost = Field(description="Energy per spike packet per router hop.")
+    hop_latency: TimeCost = Field(description="Latency per router hop.")
+    router_area: AreaCost = Field(description="Area of one router.")
+
+
+@dataclass(config=_CFG, kw_only=True)
+class ChipCard:
+    """A chip: cores of crossbar tiles and neurons on a network-on-chip."""
+
+    name: Str = Field(min_length=1, description="Preset/card name.")
+    description: Str = Field(default="", description="What the card models, with sources.")
+    clock: Q("Hz", gt=0, le=1e11, description="Core clock, Hz.")
+    cores: Int = Field(ge=1, le=1 << 20, description="Cores per chip.")
+    tiles_per_core: Int = Field(ge=1, le=1 << 12, description="Crossbar tiles per core.")
+    neurons_per_core: Int = Field(ge=1, le=1 << 24, description="Neuron circuits per core.")
+    max_fan_in: Int = Field(ge=1, description="Most synapses into one neuron.")
+    max_fan_out: Int = Field(ge=1, description="Most cores one neuron's spike may reach.")
+    weight_bits: Int | None = Field(
+        default=None, ge=1, le=32, description="Stored weight precision (null: analog cells)."
+    )
+    synapse_memory_per_core: Q("B", ge=0, description="Synapse memory per core (0: n/a).") = 0.0
+    leakage_power_per_core: PowerCost
+    macro: MacroCard
+    neuron: NeuronCircuit
+    noc: NocCard
+
+    def __post_init__(self) -> None:
+        m = self.macro
+        if m.g_min >= m.g_max:
+            raise ConfigError(
+                f"macro.g_min ({m.g_min:g} S) must be below macro.g_max ({m.g_max:g} S)"
+            )
+        if m.adcs_per_tile > m.cols:
+            raise ConfigError(
+                f"macro.adcs_per_tile ({m.adcs_per_tile}) exceeds macro.cols ({m.cols}); "
+                "at most one ADC per column"
+            )
+        if m.weight_mapping == "bit_sliced" and m.bits_per_cell is None:
+            raise ConfigError("macro.bits_per_cell: required when weight_mapping is bit_sliced")
+        if m.stuck_at.g_min_fraction + m.stuck_at.g_max_fraction > 1:
+            raise ConfigError("macro.stuck_at: g_min_fraction + g_max_fraction exceed 1")
+        for kind, spec, path in (("programming", m.programming_noise, "macro.programming_noise"),
+                                 ("read", m.read_noise, "macro.read_noise"),
+                                 ("drift", m.drift, "macro.drift")):
+            resolve_params(kind, spec.model, spec.params, path)
+            registry(kind)[spec.model].check_range(m.g_min, m.g_max, path)
+
+    # -- data round trip -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict in the YAML layout (quantities as exact unit strings)."""
+        return _to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChipCard:
+        from .cards import chip_from_dict
+
+        return chip_from_dict(data)
+
+    def resolved(self, kind: Literal["programming", "read", "drift"]) -> dict[str, float]:
+        """Parameters of the macro's ``kind`` model with defaults filled in, SI floats."""
+        spec = {"programming": self.macro.programming_noise, "read": self.macro.read_noise,
+                "drift": self.macro.drift}[kind]
+        return resolve_params(kind, spec.model, spec.params, f"macro.{kind}")
+
+
+def _to_dict(obj: Any) -> Any:
+    if not dataclasses.is_dataclass(obj):
+        return obj
+    hints = typing.get_type_hints(type(obj), include_extras=True)
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        unit = next((m.unit for m in getattr(hints[f.name], "__metadata__", ())
+                     if isinstance(m, Unit)), None)
+        if unit is not None and v is not None:
+            out[f.name] = 0 if v == 0 else f"{v!r} {unit}"
+        elif dataclasses.is_dataclass(v):
+            out[f.name] = _to_dict(v)
+        elif isinstance(v, dict):
+            out[f.name] = dict(v)
+        else:
+            out[f.name] = v
+    return out
