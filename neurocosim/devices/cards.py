@@ -80,20 +80,28 @@ def _describe(exc: ValidationError) -> str:
     # a misspelt key also shows up as "missing" for the right one: report the typo first
     errors.sort(key=lambda e: e["type"] not in ("unexpected_keyword_argument", "extra_forbidden"))
     e = errors[0]
-    loc = [str(p) for p in e["loc"] if not str(p).startswith(("function-", "lax-", "nullable"))]
+    loc = _loc(e)
     path = ".".join(loc) or "(top level)"
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     if e["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
         valid = _fields_at(loc[:-1])
         close = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else f" (valid keys: {', '.join(valid)})"
+        if close:  # the misspelt key's "missing" twin is the same problem
+            errors = [x for x in errors if not (x["type"] == "missing"
+                                                and _loc(x) == loc[:-1] + [close[0]])]
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         return f"{path}: unknown key{hint}{more}"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     if e["type"] == "missing":
         return f"{path}: required field is missing{more}"
     msg = e["msg"].removeprefix("Value error, ")
     got = e.get("input")
     shown = "" if isinstance(got, dict) else f" (got {got!r})"
     return f"{path}: {msg}{shown}{more}"
+
+
+def _loc(e: dict[str, Any]) -> list[str]:
+    return [str(p) for p in e["loc"] if not str(p).startswith(("function-", "lax-", "nullable"))]
 
 
 def _fields_at(loc: list[str]) -> list[str]:

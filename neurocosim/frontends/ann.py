@@ -45,7 +45,7 @@ def layer_scales(mlp: Any, x: np.ndarray, percentile: float = 99.9) -> np.ndarra
     ws, bs = _mlp_layers(mlp)
     a = np.asarray(x, float).reshape(len(x), -1)
     scales = []
-    for i, (w, b) in enumerate(zip(ws, bs)):
+    for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
         z = a @ w + b
         a = np.maximum(z, 0.0)
         pos = a[a > 0]
@@ -93,7 +93,7 @@ def convert_mlp(
     nodes: dict[str, N.Node] = {"input": N.Input(shape=(ws[0].shape[0],))}
     edges: list[tuple[str, str]] = []
     prev, prev_lam = "input", 1.0
-    for i, (w, b) in enumerate(zip(ws, bs)):
+    for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
         weight = w.T * (prev_lam / lam[i])
         bias = b / lam[i]
         syn, neu = f"fc{i}", f"{neuron.lower()}{i}"

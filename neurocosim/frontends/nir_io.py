@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..errors import ModelError
 from ..ir import nodes as N
 from ..ir.graph import Network
-from .._atomic import atomic_path
 
 __all__ = ["read_nir", "write_nir", "SUPPORTED_NIR_TYPES"]
 

@@ -42,7 +42,8 @@ class ReferenceResult:
         Number of steps simulated.
     probes
         ``"node"`` → ``(n_samples, steps, *shape)`` output of that node (spikes of a
-        spiking layer); ``"node.v"`` → its membrane. Only what was asked for.
+        spiking layer); ``"node.v"`` → its membrane, ``"node.i"`` its synaptic current.
+        Only what was asked for.
     """
 
     output: np.ndarray
@@ -172,7 +173,8 @@ def simulate(
     steps
         Number of steps, ≥ 1.
     probes
-        Node names whose output to record, and ``"name.v"`` for a neuron's membrane.
+        Node names whose output to record, ``"name.v"`` for a neuron's membrane and
+        ``"name.i"`` for a current-based neuron's synaptic current.
     batch_size
         Samples simulated together (memory bound: probes are kept for all samples).
     progress
@@ -186,8 +188,14 @@ def simulate(
         node, _, what = p.partition(".")
         if node not in net.nodes:
             raise SimulationError(f"probe {p!r}: no node named {node!r} (nodes: {list(net.nodes)})")
-        if what not in ("", "v") or (what == "v" and not isinstance(net.nodes[node], N.Neuron)):
-            raise SimulationError(f"probe {p!r}: use 'NODE' for its output or 'NEURON.v'")
+        nd = net.nodes[node]
+        ok = what == "" or (what == "v" and isinstance(nd, N.Neuron)) or (
+            what == "i" and isinstance(nd, (N.CubaLIF, N.CubaLI)))
+        if not ok:
+            raise SimulationError(
+                f"probe {p!r}: use 'NODE' for its output, 'NEURON.v' for a membrane or "
+                "'CUBA.i' for a current-based neuron's synaptic current"
+            )
         wanted[p] = what
     n = encoder.n_samples
     outs, rec = [], {p: [] for p in wanted}
@@ -241,6 +249,6 @@ def _run_block(net: Network, disc, frames: np.ndarray, wanted: dict[str, str]):
         total += cur[out_name]
         for p, what in wanted.items():
             node = p.partition(".")[0]
-            rec[p][:, t] = state[node]["v"] if what == "v" else cur[node]
+            rec[p][:, t] = state[node][what] if what else cur[node]
         prev = cur
     return total, rec

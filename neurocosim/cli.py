@@ -1,0 +1,264 @@
+"""``neurocosim`` command line: a thin shell over the public API.
+
+Bad input exits with status 2 and one line on stderr (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import DataError, NeurocosimError
+
+__all__ = ["main", "build_parser"]
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _load_data(path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such data file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if "x" not in z:
+                raise DataError(f"{p}: a data file must hold an array 'x' (found {list(z.keys())})")
+            return np.asarray(z["x"]), (np.asarray(z["y"]) if "y" in z else None)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{p}: cannot read as .npz data: {exc}") from None
+
+
+def _write_json(path: str, payload: dict[str, Any]) -> None:
+    from ._atomic import atomic_path
+
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def _fmt_range(a: np.ndarray) -> str:
+    lo, hi = float(np.min(a)), float(np.max(a))
+    return f"{lo:.4g}" if lo == hi else f"[{lo:.4g}, {hi:.4g}]"
+
+
+# -- commands --------------------------------------------------------------------------
+def cmd_info(args: argparse.Namespace) -> int:
+    from .frontends import load_network
+    from .ir import nodes as N
+
+    net = load_network(args.model, dt=args.dt)
+    print(f"network '{net.name}'  dt = {net.dt:g} s  synaptic_delay = {net.synaptic_delay}")
+    print(f"input {net.input_shape}  ->  output {net.output_shape}")
+    print(f"{'node':<16}{'type':<11}{'in':<16}{'out':<16}parameters")
+    for name in net.order:
+        node = net.nodes[name]
+        params = []
+        for pname, arr in node.arrays().items():
+            params.append(f"{pname}={_fmt_range(arr)}" if arr.size else f"{pname}=[]")
+        if isinstance(node, N.Neuron) and node.spiking and hasattr(node, "reset"):
+            params.append(f"reset={node.reset} '{node.compare}'")
+        if isinstance(node, N.ILIF):
+            params.append(f"D={node.max_level}")
+        print(f"{name:<16}{type(node).__name__:<11}{str(net.in_shapes[name]):<16}"
+              f"{str(net.out_shapes[name]):<16}{' '.join(params)}")
+    rec = [f"{a}->{b}" for a, b in sorted(net.back_edges)]
+    print(f"neurons: {net.n_neurons()}  synapses (stored weights): {net.n_synapses()}"
+          + (f"  recurrent edges: {', '.join(rec)}" if rec else ""))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .frontends import load_network
+    from .hwsim import make_encoder
+    from .hwsim.reference import simulate
+
+    net = load_network(args.model, dt=args.dt)
+    x, y = _load_data(args.data)
+    if y is not None and len(y) != len(x):
+        raise DataError(f"{args.data}: {len(y)} labels 'y' for {len(x)} samples 'x'")
+    enc = make_encoder(args.encoding, x, net.input_shape, np.random.default_rng(args.seed))
+    res = simulate(net, enc, args.steps, batch_size=args.batch_size,
+                   progress=not args.quiet and sys.stderr.isatty())
+    counts = res.output.reshape(len(res.output), -1)
+    payload: dict[str, Any] = {
+        "engine": "reference",
+        "model": str(args.model),
+        "dt": net.dt,
+        "encoding": args.encoding,
+        "seed": args.seed,
+        "n_samples": int(len(x)),
+        "steps": int(args.steps),
+        "accuracy": None if y is None else res.accuracy(y),
+        "output_counts_per_class": counts.sum(axis=0).tolist(),
+        "mean_output_per_class": counts.mean(axis=0).tolist(),
+        "predictions": res.predictions().tolist(),
+    }
+    print(f"simulated {len(x)} samples x {args.steps} steps (reference engine, {args.encoding} input)")
+    if y is not None:
+        print(f"accuracy: {payload['accuracy']:.4f}")
+    print("mean output per class: " + " ".join(f"{v:.2f}" for v in payload["mean_output_per_class"]))
+    if args.json:
+        _write_json(args.json, payload)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    import pickle
+
+    from .frontends import convert_mlp, save_network
+
+    x, _ = _load_data(args.data)
+    path = Path(args.model)
+    if not path.exists():
+        raise DataError(f"{path}: no such model file")
+    try:
+        if path.suffix == ".joblib":
+            import joblib
+
+            mlp = joblib.load(path)
+        else:
+            with open(path, "rb") as fh:
+                mlp = pickle.load(fh)  # noqa: S301 - the user's own trained model
+    except Exception as exc:  # unpickling can raise anything
+        raise DataError(f"{path}: cannot load a pickled scikit-learn model: {exc}") from None
+    net = convert_mlp(mlp, x.reshape(len(x), -1), dt=args.dt, percentile=args.percentile,
+                      name=path.stem)
+    save_network(net, args.output)
+    print(f"converted {type(mlp).__name__} -> {net.n_neurons()} IF neurons, "
+          f"{net.n_synapses()} synapses; wrote {args.output}")
+    return 0
+
+
+def cmd_chips(args: argparse.Namespace) -> int:
+    from .devices import list_presets, load_chip
+
+    for name in list_presets():
+        card = load_chip(name)
+        print(f"{name:<18}{card.description.strip()}")
+    return 0
+
+
+def cmd_chip_show(args: argparse.Namespace) -> int:
+    from .devices import dump_chip, load_chip
+    from .units import format_quantity as fq
+
+    card = load_chip(args.name)
+    if args.yaml:
+        print(dump_chip(card), end="")
+        return 0
+    m = card.macro
+    print(f"{card.name}: {card.description.strip()}")
+    print(f"  cores {card.cores} x {card.tiles_per_core} tiles, {card.neurons_per_core} neurons/core,"
+          f" fan-in <= {card.max_fan_in}, clock {fq(card.clock, 'Hz')}")
+    print(f"  tile {m.rows} x {m.cols} {m.technology}, g in [{fq(m.g_min, 'S')}, {fq(m.g_max, 'S')}],"
+          f" levels {m.levels or 'continuous'}, {m.weight_mapping}")
+    print(f"  programming noise {m.programming_noise.model} {card.resolved('programming')}")
+    print(f"  read noise {m.read_noise.model} {card.resolved('read')}; drift {m.drift.model} "
+          f"{card.resolved('drift')}")
+    print(f"  DAC {m.dac_bits} bit, ADC {m.adc_bits or 'ideal'} bit x {m.adcs_per_tile} per tile")
+    print("  per-event costs:")
+    rows = [(f"macro.energy.{k}", getattr(m.energy, k), "J") for k in
+            ("row_drive", "cell_read", "adc_conversion", "accumulate")]
+    rows += [("neuron.update_energy", card.neuron.update_energy, "J"),
+             ("neuron.spike_energy", card.neuron.spike_energy, "J"),
+             ("noc.hop_energy", card.noc.hop_energy, "J")]
+    for key, cost, unit in rows:
+        flag = " (assumption)" if cost.assumption else ""
+        print(f"    {key:<28}{fq(cost.value, unit):<12}{cost.source}{flag}")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, status 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="neurocosim", description="Neuromorphic hardware co-simulation and deployment.")
+    p.add_argument("--version", action="version", version=f"neurocosim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("info", help="show a model's layers, shapes and parameter ranges")
+    s.add_argument("model", help="model file (.nir or .npz)")
+    s.add_argument("--dt", type=_positive_float, help="time step in seconds (NIR stores none)")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("simulate", help="simulate a model on data (float reference engine)")
+    s.add_argument("model", help="model file (.nir or .npz)")
+    s.add_argument("--dt", type=_positive_float, help="time step in seconds")
+    s.add_argument("--steps", type=_positive_int, required=True, help="time steps per sample")
+    s.add_argument("--data", required=True,
+                   help="DATA.npz with x (n, *input) or (n, steps, *input) for spikes, optional y")
+    s.add_argument("--encoding", choices=("current", "rate", "spikes"), default="current",
+                   help="how x drives the input (default: current)")
+    s.add_argument("--seed", type=int, default=0, help="seed of stochastic encodings")
+    s.add_argument("--batch-size", type=_positive_int, default=256, help="samples per batch")
+    s.add_argument("--json", metavar="OUT.json", help="write the results as JSON")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("convert", help="convert a scikit-learn MLPClassifier (ReLU) to an SNN")
+    s.add_argument("model", help="pickled MLPClassifier (.joblib or .pkl; load only files you trust)")
+    s.add_argument("--data", required=True, help="TRAIN.npz with x for threshold balancing")
+    s.add_argument("-o", "--output", required=True, help="output model (.nir or .npz)")
+    s.add_argument("--percentile", type=float, default=99.9,
+                   help="activation percentile per layer (default 99.9)")
+    s.add_argument("--dt", type=_positive_float, default=1e-3, help="time step (default 1e-3 s)")
+    s.set_defaults(func=cmd_convert)
+
+    s = sub.add_parser("chips", help="list the shipped chip presets")
+    s.set_defaults(func=cmd_chips)
+
+    s = sub.add_parser("chip", help="chip cards")
+    chip_sub = s.add_subparsers(dest="chip_command", required=True, parser_class=_Parser)
+    c = chip_sub.add_parser("show", help="show a preset or a YAML card")
+    c.add_argument("name", help="preset name or path to a .yaml card")
+    c.add_argument("--yaml", action="store_true", help="print the full card as YAML")
+    c.set_defaults(func=cmd_chip_show)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NeurocosimError as exc:
+        print(f"neurocosim: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"neurocosim: error: {exc.filename}: no such file", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neurocosim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Shared network builders for the tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurocosim import ir
+
+
+def chain(nodes: dict, dt: float = 1e-3, **kw) -> ir.Network:
+    """A network whose nodes are connected in the dict's order."""
+    names = list(nodes)
+    return ir.Network(nodes=nodes, edges=tuple(zip(names[:-1], names[1:], strict=True)), dt=dt, **kw)
+
+
+def all_types_network(rng: np.random.Generator) -> ir.Network:
+    """Every supported node type but CubaLI, in one chain (conv front end, dense back end)."""
+    r = rng.normal
+    nodes = {
+        "input": ir.Input(shape=(2, 8, 8)),
+        "conv": ir.Conv2d(weight=r(0, 0.5, (4, 2, 3, 3)), bias=r(0, 0.1, 4), stride=1,
+                          padding=(1, 1), dilation=1, groups=1),
+        "lif_c": ir.LIF(tau=rng.uniform(2e-3, 5e-3, (4, 8, 8)), r=np.ones((4, 8, 8)) * 1.5,
+                        v_leak=np.zeros((4, 8, 8)), v_threshold=np.full((4, 8, 8), 0.5),
+                        reset="subtract", compare=">="),
+        "sum": ir.SumPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)),
+        "gconv": ir.Conv2d(weight=r(0, 0.5, (4, 2, 3, 3)), bias=np.zeros(4), stride=(1, 1),
+                           padding="same", dilation=1, groups=2),
+        "avg": ir.AvgPool2d(kernel_size=2, stride=2, padding=0),
+        "flat": ir.Flatten(start_dim=0, end_dim=-1),
+        "fc1": ir.Affine(weight=r(0, 0.4, (20, 16)), bias=r(0, 0.1, 20)),
+        "cuba": ir.CubaLIF(tau_syn=np.full(20, 2e-3), tau_mem=np.full(20, 4e-3), r=np.ones(20),
+                           v_leak=np.zeros(20), v_threshold=np.full(20, 0.2),
+                           v_reset=np.zeros(20), w_in=np.full(20, 2.0)),
+        "fc2": ir.Linear(weight=r(0, 0.5, (16, 20))),
+        "if": ir.IF(r=np.ones(16), v_threshold=np.full(16, 0.3), reset="zero"),
+        "scale": ir.Scale(scale=rng.uniform(0.5, 2.0, 16)),
+        "ilif": ir.ILIF(tau=np.full(16, 2e-3), r=np.full(16, 2.0), v_leak=np.zeros(16),
+                        v_threshold=np.ones(16), max_level=4),
+        "fc3": ir.Affine(weight=r(0, 0.5, (10, 16)), bias=np.zeros(10)),
+        "li": ir.LI(tau=np.full(10, 5e-3), r=np.ones(10), v_leak=np.zeros(10)),
+        "output": ir.Output(shape=(10,)),
+    }
+    return chain(nodes)
+
+
+def cubali_network(rng: np.random.Generator) -> ir.Network:
+    nodes = {
+        "input": ir.Input(shape=(6,)),
+        "fc": ir.Affine(weight=rng.normal(0, 1, (3, 6)), bias=np.zeros(3)),
+        "cubali": ir.CubaLI(tau_syn=np.full(3, 3e-3), tau_mem=np.full(3, 6e-3),
+                            r=np.ones(3), v_leak=np.zeros(3), w_in=np.ones(3)),
+        "output": ir.Output(),
+    }
+    return chain(nodes)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
