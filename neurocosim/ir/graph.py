@@ -248,24 +248,7 @@ def _order(nodes: dict[str, N.Node], edges: tuple[tuple[str, str], ...], inp: st
         raise ModelError(f"Input node '{inp}' has incoming edges from {pred[inp]}")
     if succ[out]:
         raise ModelError(f"Output node '{out}' has outgoing edges to {succ[out]}")
-    # iterative DFS from the input: reverse post-order, back edges found on the stack
-    state: dict[str, int] = {}
-    post: list[str] = []
-    back: set[tuple[str, str]] = set()
-    stack = [(inp, iter(succ[inp]))]
-    state[inp] = 1
-    while stack:
-        node, it = stack[-1]
-        nxt = next(it, None)
-        if nxt is None:
-            state[node] = 2
-            post.append(node)
-            stack.pop()
-        elif state.get(nxt) == 1:
-            back.add((node, nxt))
-        elif nxt not in state:
-            state[nxt] = 1
-            stack.append((nxt, iter(succ[nxt])))
+    post, back, state = _dfs([inp], succ)
     unreachable = [n for n in nodes if n not in state]
     if unreachable:
         raise ModelError(
@@ -294,26 +277,42 @@ def _check_algebraic_loops(nodes: dict[str, N.Node], edges) -> None:
     """A cycle must pass through a neuron (state that delays it); else it is refused."""
     stateless = {n for n, v in nodes.items() if not isinstance(v, N.Neuron)}
     succ = {n: [b for a, b in edges if a == n and b in stateless] for n in stateless}
-    color: dict[str, int] = {}
-    for start in stateless:
-        if start in color:
+    _, back, _ = _dfs([n for n in nodes if n in stateless], succ)
+    if back:
+        node = sorted(back)[0][1]
+        raise ModelError(
+            f"node '{node}' is on a cycle with no neuron on it (an algebraic loop); "
+            "only recurrent connections through a neuron layer are supported"
+        )
+
+
+def _dfs(roots: list[str], succ: dict[str, list[str]]):
+    """Iterative depth-first search from ``roots`` in order.
+
+    Returns the post-order, the back edges (edges to a node still on the stack: exactly
+    the edges that close cycles) and the visited set.
+    """
+    state: dict[str, int] = {}  # 1: on the stack, 2: finished
+    post: list[str] = []
+    back: set[tuple[str, str]] = set()
+    for root in roots:
+        if root in state:
             continue
-        stack = [(start, iter(succ[start]))]
-        color[start] = 1
+        state[root] = 1
+        stack = [(root, iter(succ[root]))]
         while stack:
             node, it = stack[-1]
             nxt = next(it, None)
             if nxt is None:
-                color[node] = 2
+                state[node] = 2
+                post.append(node)
                 stack.pop()
-            elif color.get(nxt) == 1:
-                raise ModelError(
-                    f"node '{nxt}' is on a cycle with no neuron on it (an algebraic loop); "
-                    "only recurrent connections through a neuron layer are supported"
-                )
-            elif nxt not in color:
-                color[nxt] = 1
+            elif state.get(nxt) == 1:
+                back.add((node, nxt))
+            elif nxt not in state:
+                state[nxt] = 1
                 stack.append((nxt, iter(succ[nxt])))
+    return post, back, state
 
 
 def _infer_shapes(nodes, edges, order, back):
