@@ -63,12 +63,15 @@ def load_chip(name_or_path: str | Path) -> ChipCard:
     return chip_from_dict(data, source=str(path))
 
 
-def chip_from_dict(data: Any, source: str = "<dict>") -> ChipCard:
-    """Validate a card given as a dict; errors are prefixed with ``source``."""
+def chip_from_dict(data: Any, source: str = "<dict>", *, strict_units: bool = True) -> ChipCard:
+    """Validate a card given as a dict (the YAML layout); errors are prefixed with ``source``.
+
+    With ``strict_units`` (the default, as for files) every dimensional value must be a
+    unit string; without, bare numbers are taken as SI."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a chip card must be a mapping of keys, got {type(data).__name__}")
     try:
-        return _ADAPTER.validate_python(data)
+        return _ADAPTER.validate_python(data, context={"file": strict_units})
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_describe(exc)}") from None
     except ConfigError as exc:

@@ -16,7 +16,7 @@ import dataclasses
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, Strict
+from pydantic import BeforeValidator, ConfigDict, Field, Strict, ValidationInfo
 from pydantic.dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -40,7 +40,12 @@ class Unit:
 
 
 def _parser(unit: str):
-    def parse(v: Any) -> Any:
+    def parse(v: Any, info: ValidationInfo) -> Any:
+        # Inside Python, quantities are SI floats (DESIGN §4.3); a card read from a file
+        # (validated with context {"file": True}) must spell its units.
+        from_file = bool(info.context and info.context.get("file"))
+        if not from_file and isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
         return parse_quantity(v, unit)
 
     return BeforeValidator(parse)
@@ -169,6 +174,38 @@ class MacroCard:
     latency: MacroLatency
     area: MacroArea
 
+    def __post_init__(self) -> None:
+        m = self
+        if m.g_min >= m.g_max:
+            raise ConfigError(
+                f"macro.g_min ({m.g_min:g} S) must be below macro.g_max ({m.g_max:g} S)"
+            )
+        if m.adcs_per_tile > m.cols:
+            raise ConfigError(
+                f"macro.adcs_per_tile ({m.adcs_per_tile}) exceeds macro.cols ({m.cols}); "
+                "at most one ADC per column"
+            )
+        if m.weight_mapping == "bit_sliced" and m.bits_per_cell is None:
+            raise ConfigError("macro.bits_per_cell: required when weight_mapping is bit_sliced")
+        if m.stuck_at.g_min_fraction + m.stuck_at.g_max_fraction > 1:
+            raise ConfigError("macro.stuck_at: g_min_fraction + g_max_fraction exceed 1")
+        for kind, spec, path in (("programming", m.programming_noise, "macro.programming_noise"),
+                                 ("read", m.read_noise, "macro.read_noise"),
+                                 ("drift", m.drift, "macro.drift")):
+            resolve_params(kind, spec.model, spec.params, path)
+            registry(kind)[spec.model].check_range(m.g_min, m.g_max, path)
+
+    def resolved(self, kind: Literal["programming", "read", "drift"]) -> dict[str, float]:
+        """Parameters of the ``kind`` noise model with defaults filled in, SI floats."""
+        spec = {"programming": self.programming_noise, "read": self.read_noise,
+                "drift": self.drift}[kind]
+        return resolve_params(kind, spec.model, spec.params, f"macro.{kind}")
+
+    @property
+    def g_range(self) -> float:
+        """Programmable window ``g_max − g_min`` in siemens."""
+        return self.g_max - self.g_min
+
 
 @dataclass(config=_CFG, kw_only=True)
 class NeuronCircuit:
@@ -177,10 +214,12 @@ class NeuronCircuit:
     update_latency: TimeCost = Field(description="Neuron update time per step (per core).")
     area: AreaCost = Field(description="Area of one neuron circuit.")
     threshold_mismatch: Float = Field(
-        default=0.0, ge=0, le=1, description="Relative σ of the threshold per neuron (analog)."
+        default=0.0, ge=0, lt=0.25,
+        description="Relative σ of the threshold per neuron (analog), [0, 0.25): larger σ "
+        "would make Gaussian factors negative.",
     )
     leak_mismatch: Float = Field(
-        default=0.0, ge=0, le=1, description="Relative σ of the leak per neuron (analog)."
+        default=0.0, ge=0, lt=0.25, description="Relative σ of the leak per neuron, [0, 0.25)."
     )
 
 
@@ -213,27 +252,6 @@ class ChipCard:
     neuron: NeuronCircuit
     noc: NocCard
 
-    def __post_init__(self) -> None:
-        m = self.macro
-        if m.g_min >= m.g_max:
-            raise ConfigError(
-                f"macro.g_min ({m.g_min:g} S) must be below macro.g_max ({m.g_max:g} S)"
-            )
-        if m.adcs_per_tile > m.cols:
-            raise ConfigError(
-                f"macro.adcs_per_tile ({m.adcs_per_tile}) exceeds macro.cols ({m.cols}); "
-                "at most one ADC per column"
-            )
-        if m.weight_mapping == "bit_sliced" and m.bits_per_cell is None:
-            raise ConfigError("macro.bits_per_cell: required when weight_mapping is bit_sliced")
-        if m.stuck_at.g_min_fraction + m.stuck_at.g_max_fraction > 1:
-            raise ConfigError("macro.stuck_at: g_min_fraction + g_max_fraction exceed 1")
-        for kind, spec, path in (("programming", m.programming_noise, "macro.programming_noise"),
-                                 ("read", m.read_noise, "macro.read_noise"),
-                                 ("drift", m.drift, "macro.drift")):
-            resolve_params(kind, spec.model, spec.params, path)
-            registry(kind)[spec.model].check_range(m.g_min, m.g_max, path)
-
     # -- data round trip -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain dict in the YAML layout (quantities as exact unit strings)."""
@@ -247,9 +265,7 @@ class ChipCard:
 
     def resolved(self, kind: Literal["programming", "read", "drift"]) -> dict[str, float]:
         """Parameters of the macro's ``kind`` model with defaults filled in, SI floats."""
-        spec = {"programming": self.macro.programming_noise, "read": self.macro.read_noise,
-                "drift": self.macro.drift}[kind]
-        return resolve_params(kind, spec.model, spec.params, f"macro.{kind}")
+        return self.macro.resolved(kind)
 
 
 def _to_dict(obj: Any) -> Any:
