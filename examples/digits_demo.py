@@ -6,7 +6,8 @@ Real data that ships with scikit-learn (1797 8×8 handwritten digits). Steps:
 2. ``neurocosim convert`` it to an IF network with threshold balancing (NIR file);
 3. ``neurocosim info`` the NIR file;
 4. ``neurocosim simulate`` the test set with constant-current input;
-5. print the ANN and SNN test accuracy, and SNN accuracy against the number of steps.
+5. print the ANN and SNN test accuracy, and SNN accuracy against the number of steps;
+6. ``neurocosim device`` characterises the PRIME-like RRAM macro's device models (plot).
 
 Run with ``make demo`` (outputs in build/demo/).
 """
@@ -66,6 +67,9 @@ def run(out: Path, steps: int = 64, seed: int = 0) -> dict:
     for t in (4, 8, 16, 32, 64):
         curve[t] = simulate_reference(net, enc, t).accuracy(yte)
         print(f"  T = {t:>3}: SNN accuracy {curve[t]:.4f}")
+    banner("6. neurocosim device prime-rram-40nm (programming noise, faults, drift)")
+    cli(["device", "prime-rram-40nm", "--cells", "50000", "--plot", str(out / "device.png")])
+
     summary = {"ann_accuracy": ann_acc, "snn_accuracy": snn_acc, "steps": steps,
                "snn_over_ann": snn_acc / ann_acc, "accuracy_vs_steps": curve}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -173,6 +173,45 @@ def cmd_chip_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_device(args: argparse.Namespace) -> int:
+    from .devices import load_chip
+    from .devices.report import characterise
+    from .units import format_duration, parse_duration
+    from .units import format_quantity as fq
+
+    card = load_chip(args.preset)
+    try:
+        times = [parse_duration(t) for t in args.times.split(",") if t.strip()]
+    except ValueError as exc:
+        raise DataError(f"--times: {exc}") from None
+    rep = characterise(card.macro, np.random.default_rng(args.seed), n_cells=args.cells,
+                       times=times)
+    m = card.macro
+    print(f"{card.name}: {m.technology} {m.rows}x{m.cols}, g in [{fq(m.g_min, 'S')}, "
+          f"{fq(m.g_max, 'S')}], levels {m.levels or 'continuous'} ({args.cells} cells, seed {args.seed})")
+    print(f"programming noise '{rep.programming_model}' {card.resolved('programming')}")
+    print(f"  {'target':>10} {'model sigma':>12} {'measured':>10}")
+    for g, sm, ss in zip(rep.sigma_targets, rep.sigma_model, rep.sigma_measured, strict=True):
+        print(f"  {fq(g, 'S'):>10} {fq(sm, 'S'):>12} {fq(ss, 'S'):>10}")
+    print(f"read noise '{rep.read_model}': sigma at mid-window {fq(rep.read_sigma_mid, 'S')} per read")
+    print(f"stuck at g_min {rep.stuck_min_fraction:.4%} (card {m.stuck_at.g_min_fraction:.4%}), "
+          f"at g_max {rep.stuck_max_fraction:.4%} (card {m.stuck_at.g_max_fraction:.4%})")
+    for t in rep.drift_ratio_measured:
+        print(f"drift at {format_duration(t)}: mean g(t)/g = {rep.drift_ratio_measured[t]:.4f} "
+              f"(power law {rep.drift_ratio_expected[t]:.4f})")
+    if m.drift.model == "none":
+        print("drift: none")
+    if args.plot:
+        from .plots import device_figure
+
+        device_figure(rep, f"{card.name}: conductances", args.plot)
+        print(f"wrote {args.plot}")
+    if args.json:
+        _write_json(args.json, rep.to_dict())
+        print(f"wrote {args.json}")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, status 2
@@ -241,6 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("name", help="preset name or path to a .yaml card")
     c.add_argument("--yaml", action="store_true", help="print the full card as YAML")
     c.set_defaults(func=cmd_chip_show)
+
+    s = sub.add_parser("device", help="characterise a chip's device models (text + plot)")
+    s.add_argument("preset", help="preset name or path to a .yaml card")
+    s.add_argument("--plot", metavar="OUT.png", help="conductance histograms and sigma(g) curve")
+    s.add_argument("--json", metavar="OUT.json", help="write the measured statistics")
+    s.add_argument("--times", default="1h,1d,30d",
+                   help="times after programming for the drift histograms (default 1h,1d,30d)")
+    s.add_argument("--cells", type=_positive_int, default=100_000, help="cells programmed")
+    s.add_argument("--seed", type=int, default=0, help="seed of the programming draws")
+    s.set_defaults(func=cmd_device)
     return p
 
 

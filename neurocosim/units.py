@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["parse_quantity", "format_quantity", "UNITS"]
+__all__ = ["parse_quantity", "parse_duration", "format_quantity", "format_duration", "UNITS"]
 
 #: Base units understood, with what they measure.
 UNITS = {
@@ -105,3 +105,28 @@ def format_quantity(value: float, unit: str, digits: int = 4) -> str:
         if abs(value) >= f:
             return f"{value / f:.{digits}g} {p}{unit}"
     return f"{value:.{digits}g} {unit}"
+
+
+_DURATION = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "min": 60.0, "h": 3600.0,
+             "d": 86400.0, "day": 86400.0, "days": 86400.0, "week": 604800.0,
+             "weeks": 604800.0, "y": 365.25 * 86400.0}
+
+
+def parse_duration(text: str | float) -> float:
+    """Time after programming: ``"30 s"``, ``"1h"``, ``"1 d"``, ``"2 weeks"``, or seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    m = _RE.match(str(text))
+    if not m or m.group(2) not in _DURATION:
+        raise ValueError(
+            f"cannot parse {text!r} as a duration; use e.g. '30 s', '1 h', '1 d', '2 weeks'"
+        )
+    return float(m.group(1)) * _DURATION[m.group(2)]
+
+
+def format_duration(t: float) -> str:
+    """Seconds as the largest whole unit: ``86400`` → ``"1 d"``."""
+    for unit, sec in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if t >= sec:
+            return f"{t / sec:g} {unit}"
+    return f"{t:g} s"

@@ -13,7 +13,7 @@ from sklearn.neural_network import MLPClassifier
 from neurocosim import network_from_weights, save_network
 from neurocosim.cli import main
 
-COMMANDS = [["info"], ["simulate"], ["convert"], ["chips"], ["chip"], ["chip", "show"]]
+COMMANDS = [["info"], ["simulate"], ["convert"], ["chips"], ["chip"], ["chip", "show"], ["device"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=" ".join)
@@ -127,3 +127,17 @@ def test_bad_input_exits_2_with_one_line(model_and_data, tmp_path, args, fragmen
     err = proc.stderr.strip()
     assert fragment in err, err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_device_command_text_plot_json(tmp_path, capsys):
+    png, js = tmp_path / "d.png", tmp_path / "d.json"
+    assert main(["device", "pcm-aihwkit", "--cells", "20000", "--times", "1h,1d", "--plot",
+                 str(png), "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert "programming noise 'pcm_aihwkit'" in out and "drift at 1 d" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    rep = json.loads(js.read_text())
+    for row in rep["sigma_at_targets"]:
+        assert row["sigma_measured_S"] == pytest.approx(row["sigma_model_S"], rel=0.05)
+    day = rep["drift_mean_ratio"]["86400.0"]
+    assert day["measured"] == pytest.approx(day["expected"], rel=0.02)

@@ -27,3 +27,17 @@ def test_parse_rejects(text, unit, fragment):
 def test_format_round_trip():
     assert format_quantity(2.5e-5, "S") == "25 uS"
     assert parse_quantity(format_quantity(1.56e-12, "J"), "J") == pytest.approx(1.56e-12)
+
+
+@pytest.mark.parametrize("text,seconds", [("30 s", 30), ("1h", 3600), ("1 d", 86400),
+                                          ("2 weeks", 1209600), (5, 5.0), ("90", 90)])
+def test_parse_duration(text, seconds):
+    from neurocosim.units import parse_duration
+
+    assert parse_duration(text) == seconds
+
+
+def test_format_duration():
+    from neurocosim.units import format_duration
+
+    assert format_duration(86400) == "1 d" and format_duration(5400) == "1.5 h"

@@ -1,0 +1,57 @@
+"""Matplotlib figures for the reports. Every function writes a PNG atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._atomic import atomic_path
+from .units import format_duration
+
+__all__ = ["device_figure"]
+
+
+def _figure(nrows: int, ncols: int, size: tuple[float, float]):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(nrows, ncols, figsize=size, constrained_layout=True)
+
+
+def _save(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return path
+
+
+def device_figure(report, title: str, path: str | Path) -> Path:
+    """Conductance histograms (targets, programmed, drifted) and the σ(g) curve."""
+    fig, (ax0, ax1, ax2) = _figure(1, 3, (15, 4.2))
+    us = 1e6
+    bins = np.linspace(report.g_min * us, report.g_max * us, 120)
+    ax0.hist(report.g_target * us, bins=bins, histtype="step", label="target", color="0.5")
+    ax0.hist(report.g_programmed * us, bins=bins, alpha=0.6, label="programmed")
+    ax0.set(xlabel="conductance (uS)", ylabel="cells", yscale="log",
+            title=f"after programming ({report.programming_model})")
+    ax0.legend()
+    ax1.hist(report.g_programmed * us, bins=bins, histtype="step", label="t = 0")
+    for t, g in report.g_drifted.items():
+        ax1.hist(g * us, bins=bins, histtype="step", label=f"t = {format_duration(t)}")
+    ax1.set(xlabel="conductance (uS)", ylabel="cells", yscale="log",
+            title=f"drift ({report.drift_model})")
+    ax1.legend()
+    ax2.plot(report.sigma_curve_g * us, report.sigma_curve * us, label="model σ(g)")
+    ax2.plot(report.sigma_targets * us, report.sigma_measured * us, "o", label="measured")
+    ax2.set(xlabel="target conductance (uS)", ylabel="programming σ (uS)",
+            title="programming noise")
+    ax2.legend()
+    fig.suptitle(title)
+    return _save(fig, path)
+
