@@ -16,7 +16,7 @@ Neuron state starts at zero.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,6 +161,7 @@ def simulate(
     probes: Sequence[str] = (),
     batch_size: int = 256,
     progress: bool = False,
+    synapses: Callable[[str, np.ndarray], np.ndarray] | None = None,
 ) -> ReferenceResult:
     """Run ``net`` for ``steps`` steps on every sample of ``encoder``.
 
@@ -179,6 +180,10 @@ def simulate(
         Samples simulated together (memory bound: probes are kept for all samples).
     progress
         Show a progress bar over batches.
+    synapses
+        Optional ``f(node_name, x) -> y`` evaluating synaptic nodes another way (e.g.
+        :meth:`MappedNetwork.op_forward <neurocosim.mapping.MappedNetwork.op_forward>`,
+        tile by tile); the neuron semantics stay those of this module.
     """
     if int(steps) < 1:
         raise SimulationError(f"steps must be >= 1, got {steps}")
@@ -207,7 +212,7 @@ def simulate(
     disc = {name: net.discretised(name) for name in net.layers()}
     for lo in chunks:
         hi = min(n, lo + batch_size)
-        out, pr = _run_block(net, disc, encoder.block(lo, hi, steps), wanted)
+        out, pr = _run_block(net, disc, encoder.block(lo, hi, steps), wanted, synapses)
         outs.append(out)
         for p in wanted:
             rec[p].append(pr[p])
@@ -218,7 +223,7 @@ def simulate(
     )
 
 
-def _run_block(net: Network, disc, frames: np.ndarray, wanted: dict[str, str]):
+def _run_block(net: Network, disc, frames: np.ndarray, wanted: dict[str, str], synapses=None):
     b, steps = frames.shape[:2]
     shp = net.out_shapes
     state = {name: {"v": np.zeros((b, *shp[name])), "i": np.zeros((b, *shp[name]))}
@@ -244,6 +249,8 @@ def _run_block(net: Network, disc, frames: np.ndarray, wanted: dict[str, str]):
                 x, syn_prev[name] = syn_prev[name], x
             if isinstance(node, N.Neuron):
                 cur[name] = neuron_step(node, disc[name], state[name], x)
+            elif synapses is not None and name in syn_prev:
+                cur[name] = synapses(name, x)
             else:
                 cur[name] = node_forward(node, x, net.in_shapes[name], shp[name])
         total += cur[out_name]

@@ -1,0 +1,188 @@
+"""Lowering passes: synaptic nodes → crossbar matrices with gather/scatter schedules.
+
+Every synaptic node (Affine, Linear, Conv2d) becomes a :class:`SynOp`: one weight matrix
+per group, ``(K, C_out_g)`` with ``K`` crossbar rows, and a schedule of *reads*. Read
+``p`` drives row ``k`` with input element ``gather[p, k]`` of the flattened input
+(``-1``: zero padding, no row driven) and adds column ``o`` into flattened output
+element ``scatter[p, o]``.
+
+* Dense: one read per step, ``gather = arange(n_in)``, ``scatter = arange(n_out)``.
+* Conv2d — **im2col, kernel-stationary**: the unrolled kernel ``(C_in/g · k_h · k_w) ×
+  (C_out/g)`` is stored once per group and read once per output position per step
+  (``H_out·W_out`` reads, each driving one receptive field; event driven, a read whose
+  receptive field holds no spike is skipped). Cost: storage equals the kernel (no
+  Toeplitz zeros), time is ``H_out·W_out`` reads per step. With ``conv_regions = R`` the
+  output rows are split into ``R`` bands, each band served by its own replica of the
+  kernel (R× the tiles, R× fewer reads per tile per step, and spatial locality the
+  placer can exploit).
+
+Biases are added digitally after the partial sums (chip option ``bias: digital``) or
+stored as an extra crossbar row driven with 1 at every read (``bias: row``).
+
+Pooling, Flatten and Scale are digital operations of the receiving core; they are not
+lowered to crossbars. :func:`dependency` gives their input→output connectivity for the
+placement's traffic estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import MappingError
+from ..ir import nodes as N
+from ..ir.graph import Network
+
+__all__ = ["OpGroup", "SynOp", "lower_network", "dependency", "SYNAPTIC"]
+
+SYNAPTIC = (N.Affine, N.Linear, N.Conv2d)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class OpGroup:
+    """One crossbar matrix of an op and its read schedule.
+
+    ``weight`` ``(K, C)``; ``gather`` ``(P, K)`` int (−1 = padding); ``scatter`` ``(P, C)``
+    int; ``region`` ``(P,)`` int, the spatial band (replica) serving each read.
+    """
+
+    weight: np.ndarray
+    gather: np.ndarray
+    scatter: np.ndarray
+    region: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def outputs(self) -> int:
+        return int(self.weight.shape[1])
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SynOp:
+    """A synaptic node lowered to crossbar groups (see the module docstring)."""
+
+    name: str
+    kind: str  # "dense" | "conv"
+    in_size: int
+    out_size: int
+    groups: tuple[OpGroup, ...]
+    bias: np.ndarray  # (out_size,) digital add, zeros when none
+    bias_row: bool = False
+    regions: int = 1
+
+    def dense_matrix(self) -> np.ndarray:
+        """The op as a dense ``(out_size, in_size)`` matrix (for checks; may be large)."""
+        m = np.zeros((self.out_size, self.in_size))
+        for g in self.groups:
+            for p in range(g.gather.shape[0]):
+                ks = g.gather[p]
+                ok = ks >= 0  # -1 padding, -2 the bias row
+                m[np.ix_(g.scatter[p], ks[ok])] += g.weight[ok].T
+        return m
+
+
+def lower_network(net: Network, *, conv_regions: int = 1, bias_row: bool = False) -> dict[str, SynOp]:
+    """Lower every synaptic node of ``net`` (pure: ``net`` is not changed)."""
+    if conv_regions < 1:
+        raise MappingError(f"conv_regions must be >= 1, got {conv_regions}")
+    ops: dict[str, SynOp] = {}
+    for name in net.order:
+        node = net.nodes[name]
+        if isinstance(node, (N.Affine, N.Linear)):
+            ops[name] = _lower_dense(name, node, bias_row)
+        elif isinstance(node, N.Conv2d):
+            ops[name] = _lower_conv(name, node, net.in_shapes[name], net.out_shapes[name],
+                                    conv_regions, bias_row)
+    return ops
+
+
+def _with_bias_row(w: np.ndarray, gather: np.ndarray, bias: np.ndarray, bias_row: bool):
+    if not bias_row:
+        return w, gather
+    # the bias row is driven with 1 at every read: gather index -2 marks "constant one"
+    w = np.vstack([w, bias[None, :]])
+    gather = np.hstack([gather, np.full((gather.shape[0], 1), -2, gather.dtype)])
+    return w, gather
+
+
+def _lower_dense(name: str, node, bias_row: bool) -> SynOp:
+    w = np.asarray(node.weight, float)
+    n_out, n_in = w.shape
+    bias = np.asarray(node.bias, float) if isinstance(node, N.Affine) else np.zeros(n_out)
+    gather = np.arange(n_in, dtype=np.int64)[None, :]
+    wt, gather = _with_bias_row(w.T.copy(), gather, bias, bias_row)
+    grp = OpGroup(weight=wt, gather=gather, scatter=np.arange(n_out, dtype=np.int64)[None, :],
+                  region=np.zeros(1, np.int64))
+    return SynOp(name=name, kind="dense", in_size=n_in, out_size=n_out, groups=(grp,),
+                 bias=np.zeros(n_out) if bias_row else bias, bias_row=bias_row)
+
+
+def _lower_conv(name, node: N.Conv2d, in_shape, out_shape, regions: int, bias_row: bool) -> SynOp:
+    cin, h, w_in = in_shape
+    cout, ho, wo = out_shape
+    g = node.groups
+    cin_g, cout_g = cin // g, cout // g
+    kh, kw = node.weight.shape[2:]
+    sh, sw = node.stride
+    dh, dw = node.dilation
+    if node.padding == "same":
+        ph, pw = dh * (kh - 1) // 2, dw * (kw - 1) // 2
+    elif node.padding == "valid":
+        ph = pw = 0
+    else:
+        ph, pw = node.padding
+    regions = min(regions, ho)
+    oy, ox = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
+    oy, ox = oy.ravel(), ox.ravel()  # position p = y*wo + x
+    c_idx, p_idx, q_idx = np.meshgrid(np.arange(cin_g), np.arange(kh), np.arange(kw), indexing="ij")
+    c_idx, p_idx, q_idx = c_idx.ravel(), p_idx.ravel(), q_idx.ravel()  # K = cin_g*kh*kw
+    iy = oy[:, None] * sh + p_idx[None, :] * dh - ph
+    ix = ox[:, None] * sw + q_idx[None, :] * dw - pw
+    inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w_in)
+    region = (oy * regions) // ho
+    bias = np.asarray(node.bias, float)
+    groups = []
+    for gi in range(g):
+        chan = gi * cin_g + c_idx
+        gather = np.where(inside, (chan[None, :] * h + iy) * w_in + ix, -1).astype(np.int64)
+        wmat = node.weight[gi * cout_g:(gi + 1) * cout_g].reshape(cout_g, -1).T.copy()
+        outs = gi * cout_g + np.arange(cout_g)
+        scatter = (outs[None, :] * (ho * wo) + (oy * wo + ox)[:, None]).astype(np.int64)
+        bias_g = bias[gi * cout_g:(gi + 1) * cout_g]
+        wmat, gather = _with_bias_row(wmat, gather, bias_g, bias_row)
+        groups.append(OpGroup(weight=wmat, gather=gather, scatter=scatter, region=region))
+    flat_bias = np.repeat(bias, ho * wo)
+    return SynOp(name=name, kind="conv", in_size=cin * h * w_in, out_size=cout * ho * wo,
+                 groups=tuple(groups), bias=np.zeros_like(flat_bias) if bias_row else flat_bias,
+                 bias_row=bias_row, regions=regions)
+
+
+def dependency(net: Network, name: str) -> sp.csr_matrix:
+    """0/1 ``(out_flat, in_flat)`` connectivity of a stateless digital node."""
+    node = net.nodes[name]
+    n_in = int(np.prod(net.in_shapes[name]))
+    n_out = int(np.prod(net.out_shapes[name]))
+    if isinstance(node, (N.Flatten, N.Scale, N.Output)):
+        return sp.identity(n_in, format="csr")
+    if isinstance(node, (N.SumPool2d, N.AvgPool2d)):
+        c, h, w = net.in_shapes[name]
+        _, ho, wo = net.out_shapes[name]
+        (kh, kw), (sh, sw), (ph, pw) = node.kernel_size, node.stride, node.padding
+        rows, cols = [], []
+        for ch in range(c):
+            for y in range(ho):
+                for x in range(wo):
+                    o = (ch * ho + y) * wo + x
+                    for p in range(kh):
+                        for q in range(kw):
+                            iy, ix = y * sh + p - ph, x * sw + q - pw
+                            if 0 <= iy < h and 0 <= ix < w:
+                                rows.append(o)
+                                cols.append((ch * h + iy) * w + ix)
+        return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_out, n_in))
+    raise MappingError(f"node '{name}' ({type(node).__name__}) is not a digital pass-through")

@@ -1,0 +1,297 @@
+"""Placement of column groups (their tiles and neurons) onto cores.
+
+Vertices are the column groups (tiles are packed per core afterwards, see
+:func:`~neurocosim.mapping.tiling.pack_cores`). Spike traffic is a hypergraph:
+for every source neuron (a neuron layer's output, or the network input injected by the
+host) one hyperedge spans its home vertex and every vertex that reads its spikes —
+multicast: one packet per remote core that holds any target — weighted by the neuron's
+firing rate (measured from a reference run when given, else 1). Neurons with the same
+pins are merged into one weighted hyperedge.
+
+Two placements are computed: the *sequential* baseline (vertices in network order,
+filling each core before the next) and the partition found by Mt-KaHyPar (connectivity
+objective λ−1, the number of remote cores a multicast reaches, with one capacity per
+core that bounds both tiles and neurons).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..devices.schema import ChipCard
+from ..errors import MappingError
+from ..ir import nodes as N
+from ..ir.graph import Network
+from .lowering import SynOp, dependency
+from .tiling import Block, ColumnGroup, TilePacker, pack_cores
+
+__all__ = ["Traffic", "build_traffic", "sequential_placement", "partition_placement",
+           "choose_placement", "packets", "max_fan_out", "feasible", "tile_load"]
+
+_CAP = 1000  # integer capacity of one core in the partitioner's single weight
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Traffic:
+    """Weighted multicast hyperedges over vertices.
+
+    ``ptr``/``pins`` (CSR) list each hyperedge's target vertices; ``home`` its source
+    vertex (−1 for the host input); ``weight`` the summed firing rate (spikes per step)
+    of the source neurons it stands for; ``sources`` the layer of each hyperedge.
+    """
+
+    ptr: np.ndarray
+    pins: np.ndarray
+    home: np.ndarray
+    weight: np.ndarray
+    sources: np.ndarray  # object array of layer names
+
+
+def _chain_to(net: Network, src: str) -> list[tuple[str, sp.csr_matrix]]:
+    """Synaptic or neuron nodes reached from ``src`` through digital nodes, with the
+    0/1 dependency ``(their_input, src_output)`` of the path."""
+    out = []
+    n_src = int(np.prod(net.out_shapes[src]))
+    stack = [(src, sp.identity(n_src, format="csr"))]
+    while stack:
+        node, dep = stack.pop()
+        for a, b in net.edges:
+            if a != node:
+                continue
+            tgt = net.nodes[b]
+            if isinstance(tgt, (N.Affine, N.Linear, N.Conv2d, N.Neuron)):
+                out.append((b, dep))
+            elif isinstance(tgt, (N.Flatten, N.Scale, N.SumPool2d, N.AvgPool2d)):
+                stack.append((b, (dependency(net, b) @ dep).tocsr()))
+    return out
+
+
+def neuron_homes(net: Network, ops: dict[str, SynOp], owner: dict[str, np.ndarray],
+                 extra_groups: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Column group holding each neuron of each layer.
+
+    A neuron lives with the column group that produces its input (the first synaptic
+    op feeding its layer); layers fed by no op get neuron-only groups (``extra_groups``).
+    """
+    homes: dict[str, np.ndarray] = {}
+    for layer in net.layers():
+        if layer in extra_groups:
+            homes[layer] = extra_groups[layer]
+            continue
+        for op_name in ops:
+            for tgt, dep in _chain_to(net, op_name):
+                if tgt == layer and layer not in homes:
+                    # dep: (layer_in, op_out); the home is the first contributing output
+                    dep = dep.tocsr()
+                    first = np.array([dep.indices[dep.indptr[i]] if dep.indptr[i + 1] > dep.indptr[i]
+                                      else 0 for i in range(dep.shape[0])])
+                    homes[layer] = owner[op_name][first]
+    return homes
+
+
+def output_owner(ops: dict[str, SynOp], groups: list[ColumnGroup]) -> dict[str, np.ndarray]:
+    """Column group producing each flat output of each op."""
+    owner = {name: np.full(op.out_size, -1, np.int64) for name, op in ops.items()}
+    for cg in groups:
+        if cg.op not in ops:
+            continue
+        grp = ops[cg.op].groups[cg.group]
+        reads = np.flatnonzero(grp.region == cg.region)
+        owner[cg.op][grp.scatter[np.ix_(reads, np.arange(cg.out_lo, cg.out_hi))].ravel()] = cg.id
+    return owner
+
+
+def build_traffic(net: Network, ops: dict[str, SynOp], groups: list[ColumnGroup],
+                  homes: dict[str, np.ndarray], rates: dict[str, np.ndarray]) -> Traffic:
+    """Multicast hyperedges of every spike source (see the module docstring)."""
+    # which column groups read each input element of each op
+    need: dict[str, sp.csr_matrix] = {}
+    by_op: dict[str, list[ColumnGroup]] = {}
+    for cg in groups:
+        if cg.op in ops:
+            by_op.setdefault(cg.op, []).append(cg)
+    for name, op in ops.items():
+        rows, cols = [], []
+        for cg in by_op.get(name, []):
+            grp = op.groups[cg.group]
+            g = grp.gather[grp.region == cg.region]
+            idx = np.unique(g[g >= 0])
+            rows.append(idx)
+            cols.append(np.full(idx.size, cg.id))
+        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+        need[name] = sp.csr_matrix((np.ones(r.size), (r, c)),
+                                   shape=(op.in_size, len(groups)))
+    ptr, pins, home, weight, src_names = [0], [], [], [], []
+    sources = [net.input_name] + net.layers()
+    n_vert = len(groups)
+    for src in sources:
+        n_src = int(np.prod(net.out_shapes[src]))
+        rate = np.asarray(rates.get(src, np.ones(n_src)), float).reshape(-1)
+        if rate.size != n_src:
+            raise MappingError(f"rates for '{src}' have {rate.size} values, layer has {n_src}")
+        reach = sp.csr_matrix((n_src, n_vert))
+        for tgt, dep in _chain_to(net, src):
+            if tgt in ops:
+                reach = reach + (dep.T @ need[tgt])
+        reach = reach.tocsr()
+        reach.eliminate_zeros()
+        src_home = homes[src] if src in homes else np.full(n_src, -1, np.int64)
+        merged: dict[tuple, float] = {}
+        for i in range(n_src):
+            tg = reach.indices[reach.indptr[i]:reach.indptr[i + 1]]
+            if tg.size == 0 or rate[i] == 0:
+                continue
+            key = (int(src_home[i]), tuple(np.sort(tg).tolist()))
+            merged[key] = merged.get(key, 0.0) + float(rate[i])
+        for (h, tg), w in merged.items():
+            pins.extend(tg)
+            ptr.append(len(pins))
+            home.append(h)
+            weight.append(w)
+            src_names.append(src)
+    return Traffic(ptr=np.asarray(ptr, np.int64), pins=np.asarray(pins, np.int64),
+                   home=np.asarray(home, np.int64), weight=np.asarray(weight, float),
+                   sources=np.asarray(src_names, dtype=object))
+
+
+def packets(traffic: Traffic, core_of_vertex: np.ndarray, *, source: str = "cores") -> float:
+    """Spike packets per step: Σ rate × (remote cores holding targets).
+
+    ``source="cores"`` counts core-to-core packets (sources on the chip);
+    ``source="input"`` counts the host's input packets (one per core reached)."""
+    total = 0.0
+    for e in range(len(traffic.weight)):
+        h = traffic.home[e]
+        if (h < 0) != (source == "input"):
+            continue
+        cores = set(core_of_vertex[traffic.pins[traffic.ptr[e]:traffic.ptr[e + 1]]].tolist())
+        if h >= 0:
+            cores.discard(int(core_of_vertex[h]))
+        total += traffic.weight[e] * len(cores)
+    return total
+
+
+def max_fan_out(traffic: Traffic, core_of_vertex: np.ndarray) -> tuple[int, str]:
+    """Most cores a single spike is sent to, and the layer of that source."""
+    best, layer = 0, ""
+    for e in range(len(traffic.weight)):
+        n = len(set(core_of_vertex[traffic.pins[traffic.ptr[e]:traffic.ptr[e + 1]]].tolist()))
+        if n > best:
+            best, layer = n, str(traffic.sources[e])
+    return best, layer
+
+
+def tile_load(blocks: list[Block], n_groups: int, chip: ChipCard, share: bool) -> np.ndarray:
+    """Tiles each column group occupies: its blocks' larger side fraction when tiles are
+    shared (a lower bound of the packing), else one tile per block."""
+    R, C = chip.macro.rows, chip.macro.cols
+    load = np.zeros(n_groups)
+    for b in blocks:
+        load[b.colgroup] += max(b.rows / R, b.cols / C) if share else 1.0
+    return load
+
+
+def _load(tiles: np.ndarray, neurons: np.ndarray, chip: ChipCard) -> np.ndarray:
+    frac = np.maximum(tiles / chip.tiles_per_core, neurons / chip.neurons_per_core)
+    return np.maximum(1, np.ceil(frac * _CAP - 1e-9)).astype(np.int64)
+
+
+def feasible(core: np.ndarray, blocks: list[Block], neurons: np.ndarray, chip: ChipCard,
+             share: bool) -> bool:
+    """Whether every core's packed tiles and neurons fit the chip's per-core limits."""
+    _, per_core = pack_cores(blocks, core, chip.macro.rows, chip.macro.cols, share)
+    if (per_core > chip.tiles_per_core).any():
+        return False
+    n_cores = int(core.max(initial=-1)) + 1
+    return bool((np.bincount(core, weights=neurons, minlength=n_cores)
+                 <= chip.neurons_per_core).all())
+
+
+def sequential_placement(blocks: list[Block], neurons: np.ndarray, chip: ChipCard,
+                         share: bool) -> np.ndarray:
+    """Column groups in network order, each core filled (tiles and neurons) first."""
+    by_group: list[list[Block]] = [[] for _ in range(len(neurons))]
+    for b in blocks:
+        by_group[b.colgroup].append(b)
+    core = np.zeros(len(neurons), np.int64)
+    c, n_used = 0, 0
+    packer = TilePacker(chip.macro.rows, chip.macro.cols, share)
+    for g in range(len(neurons)):
+        if (n_used + neurons[g] > chip.neurons_per_core
+                or not packer.fits(by_group[g], chip.tiles_per_core)):
+            c, n_used = c + 1, 0
+            packer = TilePacker(chip.macro.rows, chip.macro.cols, share)
+        packer.add(by_group[g])
+        core[g] = c
+        n_used += neurons[g]
+    return core
+
+
+_MTK = None
+
+
+def _mtk():
+    global _MTK
+    if _MTK is None:
+        import mtkahypar
+
+        _MTK = mtkahypar.initialize(1, False)  # one thread: deterministic, CI-sized
+    return _MTK
+
+
+def partition_placement(blocks: list[Block], neurons: np.ndarray, traffic: Traffic,
+                        chip: ChipCard, k: int, share: bool, seed: int = 0) -> np.ndarray | None:
+    """Mt-KaHyPar partition into ``k`` cores (None when it finds no feasible one)."""
+    import mtkahypar
+
+    n = len(neurons)
+    tiles = tile_load(blocks, n, chip, share)
+    if k <= 1 or n <= 1:
+        return np.zeros(n, np.int64)
+    load = _load(tiles, neurons, chip)
+    edges, wts = [], []
+    wmax = traffic.weight.max(initial=0.0)
+    for e in range(len(traffic.weight)):
+        p = set(traffic.pins[traffic.ptr[e]:traffic.ptr[e + 1]].tolist())
+        if traffic.home[e] >= 0:
+            p.add(int(traffic.home[e]))
+        if len(p) < 2:
+            continue
+        edges.append(sorted(p))
+        wts.append(max(1, int(round(traffic.weight[e] / wmax * 10_000))) if wmax > 0 else 1)
+    if not edges:
+        return sequential_placement(blocks, neurons, chip, share)
+    mtkahypar.set_seed(int(seed))
+    ctx = _mtk().context_from_preset(mtkahypar.PresetType.DETERMINISTIC)
+    ctx.logging = False
+    ctx.set_partitioning_parameters(int(k), 0.03, mtkahypar.Objective.KM1)
+    ctx.set_individual_target_block_weights([_CAP] * int(k))
+    hg = _mtk().create_hypergraph(ctx, n, len(edges), edges, load.tolist(), wts)
+    part = np.asarray(hg.partition(ctx).get_partition(), np.int64)
+    # renumber cores in order of first use
+    ids: dict[int, int] = {}
+    part = np.array([ids.setdefault(int(c), len(ids)) for c in part], np.int64)
+    return part if feasible(part, blocks, neurons, chip, share) else None
+
+
+def choose_placement(blocks, neurons, traffic, chip, share, seed=0):
+    """Sequential baseline and the partitioned placement (never worse than the baseline)."""
+    base = sequential_placement(blocks, neurons, chip, share)
+    k0 = int(base.max(initial=-1)) + 1
+    best = base
+    best_p = packets(traffic, base)
+    for k in range(k0, min(chip.cores, k0 + 2) + 1):
+        part = partition_placement(blocks, neurons, traffic, chip, k, share, seed)
+        if part is None:
+            continue
+        p = packets(traffic, part)
+        if p < best_p - 1e-12:
+            best, best_p = part, p
+        if part is not None:
+            break
+    return base, best
+

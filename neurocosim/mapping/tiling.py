@@ -1,0 +1,185 @@
+"""Tiling: split each op matrix into crossbar blocks, then pack small blocks into shared tiles.
+
+A group matrix ``(K, C)`` (× physical columns per output: 2 for differential pairs,
+``2·slices`` for bit slicing, 1 plus one reference column per tile for the offset
+mapping) is cut into row chunks of at most ``rows`` and output chunks of at most
+``outputs_per_tile``. The blocks of one output chunk (its *column group*) are read
+together and their partial sums are added digitally before the neurons, so a column
+group lives on one core.
+
+Small blocks on the same core share a tile (``tile_sharing``): blocks placed
+diagonally — disjoint rows and disjoint columns — so that reading one drives none of
+the other's cells. Packing happens per core after placement (first-fit decreasing), so
+it never ties column groups of distant layers together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..devices.schema import ChipCard, MacroCard
+from .lowering import SynOp
+
+__all__ = ["Block", "ColumnGroup", "TilePacker", "columns_per_output", "outputs_per_tile",
+           "pack_cores", "tile_ops"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Block:
+    """One rectangle of an op group's matrix on a physical tile."""
+
+    op: str
+    group: int
+    region: int
+    row_lo: int
+    row_hi: int
+    out_lo: int
+    out_hi: int
+    colgroup: int
+    tile: int = -1
+    row0: int = 0
+    col0: int = 0
+    cols: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.row_hi - self.row_lo
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnGroup:
+    """The blocks producing one chunk of outputs of one op group and spatial region."""
+
+    id: int
+    op: str
+    group: int
+    region: int
+    out_lo: int
+    out_hi: int
+    neurons: int  # outputs produced = chunk size x positions served
+    synapses: int  # stored weights (non-bias rows)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def columns_per_output(macro: MacroCard) -> int:
+    if macro.weight_mapping == "differential":
+        return 2
+    if macro.weight_mapping == "bit_sliced":
+        return 2 * macro.slices
+    return 1
+
+
+def outputs_per_tile(macro: MacroCard) -> int:
+    """Outputs one tile holds (the offset mapping keeps one reference column)."""
+    if macro.weight_mapping == "offset":
+        return macro.cols - 1
+    return macro.cols // columns_per_output(macro)
+
+
+def _block_cols(macro: MacroCard, n_out: int) -> int:
+    extra = 1 if macro.weight_mapping == "offset" else 0
+    return n_out * columns_per_output(macro) + extra
+
+
+def tile_ops(ops: dict[str, SynOp], chip: ChipCard):
+    """Cut every op into blocks (not yet on tiles). Returns ``(blocks, colgroups)``."""
+    macro = chip.macro
+    R, opt = macro.rows, outputs_per_tile(macro)
+    blocks: list[Block] = []
+    groups: list[ColumnGroup] = []
+    for op in ops.values():
+        for gi, grp in enumerate(op.groups):
+            K, C = grp.weight.shape
+            n_syn_rows = K - (1 if op.bias_row else 0)
+            for reg in range(op.regions):
+                positions = int(np.count_nonzero(grp.region == reg))
+                if positions == 0:
+                    continue
+                for o0 in range(0, C, opt):
+                    o1 = min(C, o0 + opt)
+                    cg = len(groups)
+                    groups.append(ColumnGroup(
+                        id=cg, op=op.name, group=gi, region=reg, out_lo=o0, out_hi=o1,
+                        neurons=(o1 - o0) * positions, synapses=(o1 - o0) * n_syn_rows))
+                    for r0 in range(0, K, R):
+                        blocks.append(Block(op=op.name, group=gi, region=reg, row_lo=r0,
+                                            row_hi=min(K, r0 + R), out_lo=o0, out_hi=o1,
+                                            colgroup=cg, cols=_block_cols(macro, o1 - o0)))
+    return blocks, groups
+
+
+class TilePacker:
+    """Blocks of one core packed into its tiles (diagonal: disjoint rows and columns).
+
+    First fit: a block goes to the first open tile with room in both dimensions, else a
+    new tile. With ``share=False`` every block gets a tile of its own.
+    """
+
+    def __init__(self, rows: int, cols: int, share: bool = True):
+        self.R, self.C, self.share = rows, cols, share
+        self.used: list[list[int]] = []  # [rows used, cols used] per tile
+
+    @property
+    def n_tiles(self) -> int:
+        return len(self.used)
+
+    def fits(self, blocks: list[Block], limit: int) -> bool:
+        """Whether adding ``blocks`` keeps this core at most ``limit`` tiles (no change)."""
+        trial = TilePacker(self.R, self.C, self.share)
+        trial.used = [list(u) for u in self.used]
+        trial.add(blocks)
+        return trial.n_tiles <= limit
+
+    def add(self, blocks: list[Block]) -> list[tuple[int, int, int]]:
+        """Place ``blocks``; return ``(tile, row0, col0)`` for each."""
+        out = []
+        for b in blocks:
+            slot = -1
+            if self.share:
+                for t, (r, c) in enumerate(self.used):
+                    if r + b.rows <= self.R and c + b.cols <= self.C:
+                        slot = t
+                        break
+            if slot < 0:
+                self.used.append([0, 0])
+                slot = len(self.used) - 1
+            r, c = self.used[slot]
+            out.append((slot, r, c))
+            self.used[slot] = [r + b.rows, c + b.cols]
+        return out
+
+
+def pack_cores(blocks: list[Block], core_of_group: np.ndarray, rows: int, cols: int,
+               share: bool) -> tuple[list[Block], np.ndarray]:
+    """Pack every core's blocks (largest first) into tiles numbered core by core.
+
+    Returns the blocks with their tile, row and column offsets, and the tiles per core.
+    """
+    n_cores = int(core_of_group.max(initial=-1)) + 1
+    by_core: list[list[int]] = [[] for _ in range(n_cores)]
+    for i, b in enumerate(blocks):
+        by_core[core_of_group[b.colgroup]].append(i)
+    out = list(blocks)
+    per_core = np.zeros(n_cores, np.int64)
+    base = 0
+    for c, idx in enumerate(by_core):
+        idx.sort(key=lambda i: (-max(blocks[i].rows / rows, blocks[i].cols / cols), i))
+        packer = TilePacker(rows, cols, share)
+        for i, (t, r0, c0) in zip(idx, packer.add([blocks[i] for i in idx]), strict=True):
+            out[i] = _with(blocks[i], tile=base + t, row0=r0, col0=c0)
+        per_core[c] = packer.n_tiles
+        base += packer.n_tiles
+    return out, per_core
+
+
+def _with(b: Block, **kw) -> Block:
+    d = b.to_dict()
+    d.update(kw)
+    return Block(**d)
