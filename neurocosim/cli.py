@@ -212,6 +212,45 @@ def cmd_device(args: argparse.Namespace) -> int:
     return 0
 
 
+def measure_rates(net, x: np.ndarray, steps: int, encoding: str, seed: int,
+                  max_samples: int = 256) -> dict[str, np.ndarray]:
+    """Mean spikes per step of every neuron (and the input) from a reference run."""
+    from .hwsim import make_encoder
+    from .hwsim.reference import simulate
+
+    x = x[:max_samples]
+    enc = make_encoder(encoding, x, net.input_shape, np.random.default_rng(seed))
+    layers = [n for n in net.layers() if net.nodes[n].spiking]
+    res = simulate(net, enc, steps, probes=layers)
+    rates = {k: res.probes[k].mean(axis=(0, 1)).ravel() for k in layers}
+    rates[net.input_name] = enc.block(0, len(x), steps).mean(axis=(0, 1)).ravel()
+    return rates
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from .devices import load_chip
+    from .frontends import load_network
+    from .mapping import map_network, save_mapped
+    from .plots import mapping_figure
+
+    net = load_network(args.model, dt=args.dt)
+    chip = load_chip(args.chip)
+    rates = None
+    if args.data:
+        x, _ = _load_data(args.data)
+        rates = measure_rates(net, x, args.steps, args.encoding, args.seed)
+    mapped = map_network(net, chip, rates=rates, placement=args.placement,
+                         conv_regions=args.conv_regions, bias=args.bias,
+                         tile_sharing=not args.no_tile_sharing, seed=args.seed)
+    out = save_mapped(mapped, args.output)
+    mapping_figure(mapped, out / "placement.png")
+    print(f"mapped '{net.name}' onto {chip.name}" + (" (rates from a reference run)" if rates else
+                                                     " (uniform rates)"))
+    print(mapped.report.text())
+    print(f"wrote {out}/ (mapping, report.json, report.txt, placement.png)")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, status 2
@@ -280,6 +319,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("name", help="preset name or path to a .yaml card")
     c.add_argument("--yaml", action="store_true", help="print the full card as YAML")
     c.set_defaults(func=cmd_chip_show)
+
+    s = sub.add_parser("map", help="map a model onto a chip: tiles, cores, traffic report")
+    s.add_argument("model", help="model file (.nir or .npz)")
+    s.add_argument("--chip", required=True, help="chip preset name or path to a .yaml card")
+    s.add_argument("--dt", type=_positive_float, help="time step in seconds")
+    s.add_argument("-o", "--output", required=True, help="output directory")
+    s.add_argument("--data", help="DATA.npz to measure firing rates by a reference run "
+                                  "(else uniform rates)")
+    s.add_argument("--steps", type=_positive_int, default=32, help="steps of that run")
+    s.add_argument("--encoding", choices=("current", "rate", "spikes"), default="current")
+    s.add_argument("--placement", choices=("partition", "sequential"), default="partition")
+    s.add_argument("--conv-regions", type=_positive_int, default=1,
+                   help="spatial bands (kernel replicas) per convolution")
+    s.add_argument("--bias", choices=("digital", "row"), default="digital")
+    s.add_argument("--no-tile-sharing", action="store_true",
+                   help="one tile per block (no packing of small blocks)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the partitioner")
+    s.set_defaults(func=cmd_map)
 
     s = sub.add_parser("device", help="characterise a chip's device models (text + plot)")
     s.add_argument("preset", help="preset name or path to a .yaml card")

@@ -9,7 +9,7 @@ import numpy as np
 from ._atomic import atomic_path
 from .units import format_duration
 
-__all__ = ["device_figure"]
+__all__ = ["device_figure", "mapping_figure"]
 
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float]):
@@ -55,3 +55,37 @@ def device_figure(report, title: str, path: str | Path) -> Path:
     fig.suptitle(title)
     return _save(fig, path)
 
+
+
+def mapping_figure(mapped, path: str | Path) -> Path:
+    """Tile utilisation per tile (coloured by layer) and the placement of tiles on cores."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax0, ax1) = _figure(1, 2, (14, 4.5))
+    ops = list(mapped.ops)
+    cmap = plt.get_cmap("tab20")
+    colour = {op: cmap(i % 20) for i, op in enumerate(ops)}
+    rep = mapped.report
+    tile_op: dict[int, str] = {}
+    for b in mapped.blocks:
+        tile_op.setdefault(b.tile, b.op)
+    x = np.arange(rep.tiles)
+    ax0.bar(x, np.asarray(rep.tile_utilisation) * 100,
+            color=[colour[tile_op.get(t, ops[0])] for t in x], width=0.9)
+    ax0.set(xlabel="tile", ylabel="cells used (%)", ylim=(0, 100),
+            title=f"tile utilisation (mean {rep.tile_utilisation_mean:.1%})")
+    tile_core = mapped.tile_core()
+    heights: dict[int, int] = {}
+    for t in range(rep.tiles):
+        c = int(tile_core[t])
+        h = heights.get(c, 0)
+        ax1.add_patch(plt.Rectangle((c - 0.4, h), 0.8, 0.9, color=colour[tile_op.get(t, ops[0])]))
+        heights[c] = h + 1
+    ax1.set(xlim=(-0.6, max(rep.cores, 1) - 0.4), ylim=(0, max(heights.values(), default=1) + 0.5),
+            xlabel="core", ylabel="tiles",
+            title=f"placement: {rep.cores} cores, packets/step {rep.inter_core_packets:.0f} "
+                  f"(sequential {rep.baseline_inter_core_packets:.0f})")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour[o]) for o in ops]
+    ax1.legend(handles, ops, loc="upper right", fontsize=8, ncol=max(1, len(ops) // 8))
+    fig.suptitle(f"{mapped.network.name} on {mapped.chip.name}")
+    return _save(fig, path)

@@ -59,3 +59,31 @@ def cubali_network(rng: np.random.Generator) -> ir.Network:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def digits_mlp():
+    """A ReLU MLP trained on scikit-learn's digits: (mlp, x_train, x_test, y_test)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier
+
+    x, y = load_digits(return_X_y=True)
+    x = x / 16.0
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+    mlp = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=400, random_state=0)
+    mlp.fit(xtr, ytr)
+    return mlp, xtr, xte, yte
+
+
+def chip_variant(preset: str = "ideal", **changes):
+    """A chip card from a preset with top-level or ``macro__field`` changes (SI values)."""
+    from neurocosim.devices import chip_from_dict, load_chip
+
+    d = load_chip(preset).to_dict()
+    for k, v in changes.items():
+        if k.startswith("macro__"):
+            d["macro"][k[7:]] = v
+        else:
+            d[k] = v
+    return chip_from_dict(d, strict_units=False)

@@ -50,19 +50,24 @@ def _quantisation_error(w: np.ndarray, step: float) -> float:
     return float(np.sqrt(np.mean((w - q) ** 2)) / rms) if rms > 0 else 0.0
 
 
+def check_tile_columns(ops: dict[str, SynOp], chip: ChipCard) -> None:
+    """A single output must fit a tile's columns (checked before tiling)."""
+    m = chip.macro
+    cpo = columns_per_output(m)
+    if ops and cpo + (1 if m.weight_mapping == "offset" else 0) > m.cols:
+        op = next(iter(ops))
+        raise _fail("tile_columns",
+                    f"layer '{op}' needs {cpo} columns per output ({m.weight_mapping}, "
+                    f"{m.slices} slices), chip '{chip.name}' tiles have {m.cols}: use fewer "
+                    "slices or a macro with more columns")
+
+
 def check_before_placement(net: Network, ops: dict[str, SynOp], groups: list[ColumnGroup],
                            blocks, chip: ChipCard, layer_of_op: dict[str, str],
                            share: bool = True) -> list[str]:
     """Rules that need no placement. Returns soft warnings (also issued as warnings)."""
     m = chip.macro
     name = chip.name
-    cpo = columns_per_output(m)
-    if cpo + (1 if m.weight_mapping == "offset" else 0) > m.cols:
-        op = next(iter(ops), "?")
-        raise _fail("tile_columns",
-                    f"layer '{op}' needs {cpo} columns per output ({m.weight_mapping}, "
-                    f"{m.slices} slices), chip '{name}' tiles have {m.cols}: use fewer slices "
-                    "or a macro with more columns")
     # fan-in per neuron layer: rows of every op feeding it
     fan_in: dict[str, int] = {}
     for op_name, op in ops.items():
@@ -98,7 +103,7 @@ def check_before_placement(net: Network, ops: dict[str, SynOp], groups: list[Col
             op = ops[cg.op]
             hint = (f", or a larger conv_regions (now {op.regions}) to split its output map"
                     if op.kind == "conv" else
-                    f", or a narrower tile (fewer outputs per tile)")
+                    ", or a narrower tile (fewer outputs per tile)")
             raise _fail("neurons_per_core",
                         f"layer '{cg.op}' needs {cg.neurons} neurons on one core, chip "
                         f"'{name}' allows {chip.neurons_per_core}: choose neurons_per_core >= "
@@ -126,11 +131,14 @@ def check_before_placement(net: Network, ops: dict[str, SynOp], groups: list[Col
         if step is None:
             continue
         err = _quantisation_error(w, step)
-        if err > 0.5:
+        nz = w != 0
+        zeroed = float(np.mean(np.abs(w[nz]) < step / 2)) if nz.any() else 0.0
+        if zeroed > 0.5:
             raise _fail("weight_precision",
-                        f"layer '{op_name}' loses {err:.0%} of its weights' RMS to the chip's "
-                        f"precision (step {step:.3g} for |w| <= {wmax:.3g}), chip '{name}' "
-                        "allows at most 50 %: use more levels, bit slicing or more weight bits")
+                        f"layer '{op_name}' loses {zeroed:.0%} of its non-zero weights to the "
+                        f"chip's precision (step {step:.3g} for |w| <= {wmax:.3g}), chip "
+                        f"'{name}' keeps at least half: use more levels, bit slicing or more "
+                        "weight bits, or clip outlier weights before mapping")
         if err > 0.05:
             msg = (f"design rule 'weight_precision' (soft): layer '{op_name}' has a relative "
                    f"RMS quantisation error of {err:.1%} on chip '{name}' (above 5 %)")

@@ -237,6 +237,7 @@ def map_network(
     if bias not in ("digital", "row"):
         raise MappingError(f"bias must be 'digital' or 'row', got {bias!r}")
     ops = lower_network(net, conv_regions=conv_regions, bias_row=bias == "row")
+    drc.check_tile_columns(ops, chip)
     blocks, groups = tile_ops(ops, chip)
     layer_of = _layer_of_op(net, ops)
     with warnings.catch_warnings(record=True) as caught:

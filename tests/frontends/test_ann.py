@@ -2,23 +2,11 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
 from neurocosim import convert_mlp, make_encoder, simulate_reference
 from neurocosim.errors import ModelError
 from neurocosim.frontends import layer_scales
-
-
-@pytest.fixture(scope="module")
-def digits_mlp():
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
-    mlp = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=400, random_state=0)
-    mlp.fit(xtr, ytr)
-    return mlp, xtr, xte, yte
 
 
 def test_converted_snn_keeps_95_percent_of_ann_accuracy(digits_mlp):
