@@ -7,7 +7,8 @@ Real data that ships with scikit-learn (1797 8×8 handwritten digits). Steps:
 3. ``neurocosim info`` the NIR file;
 4. ``neurocosim simulate`` the test set with constant-current input;
 5. print the ANN and SNN test accuracy, and SNN accuracy against the number of steps;
-6. ``neurocosim device`` characterises the PRIME-like RRAM macro's device models (plot).
+6. ``neurocosim device`` characterises the PRIME-like RRAM macro's device models (plot);
+7. ``neurocosim map`` places the SNN on that chip (tiles, cores, traffic, figure).
 
 Run with ``make demo`` (outputs in build/demo/).
 """
@@ -69,6 +70,10 @@ def run(out: Path, steps: int = 64, seed: int = 0) -> dict:
         print(f"  T = {t:>3}: SNN accuracy {curve[t]:.4f}")
     banner("6. neurocosim device prime-rram-40nm (programming noise, faults, drift)")
     cli(["device", "prime-rram-40nm", "--cells", "50000", "--plot", str(out / "device.png")])
+
+    banner("7. neurocosim map onto prime-rram-40nm (rates from a reference run)")
+    cli(["map", str(out / "digits.nir"), "--chip", "prime-rram-40nm", "--data",
+         str(out / "train.npz"), "-o", str(out / "mapping")])
 
     summary = {"ann_accuracy": ann_acc, "snn_accuracy": snn_acc, "steps": steps,
                "snn_over_ann": snn_acc / ann_acc, "accuracy_vs_steps": curve}

@@ -239,9 +239,15 @@ def cmd_map(args: argparse.Namespace) -> int:
     if args.data:
         x, _ = _load_data(args.data)
         rates = measure_rates(net, x, args.steps, args.encoding, args.seed)
-    mapped = map_network(net, chip, rates=rates, placement=args.placement,
-                         conv_regions=args.conv_regions, bias=args.bias,
-                         tile_sharing=not args.no_tile_sharing, seed=args.seed)
+    import warnings
+
+    from .mapping import MappingWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MappingWarning)  # listed in the report instead
+        mapped = map_network(net, chip, rates=rates, placement=args.placement,
+                             conv_regions=args.conv_regions, bias=args.bias,
+                             tile_sharing=not args.no_tile_sharing, seed=args.seed)
     out = save_mapped(mapped, args.output)
     mapping_figure(mapped, out / "placement.png")
     print(f"mapped '{net.name}' onto {chip.name}" + (" (rates from a reference run)" if rates else

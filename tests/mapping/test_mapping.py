@@ -306,3 +306,20 @@ def test_cli_map_and_misfit(tmp_path, rng):
     assert proc.returncode == 2
     assert "design rule 'fan_in'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_recurrent_network_maps_and_matches(rng):
+    n = 40
+    net = ir.Network(
+        nodes={"in": ir.Input(shape=(12,)), "fc": ir.Linear(weight=rng.normal(0, 1, (n, 12))),
+               "lif": ir.LIF(tau=5e-3, r=1.0, v_leak=0.0, v_threshold=0.5, reset="subtract"),
+               "rec": ir.Linear(weight=rng.normal(0, 0.3, (n, n))), "out": ir.Output()},
+        edges=(("in", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "out")),
+        dt=1e-3)
+    mapped = map_network(net, chip_variant("ideal", macro__rows=16, macro__cols=16))
+    check_tiles(mapped)
+    x = rng.uniform(0, 1, (6, 12))
+    a = _spikes_equal(net, mapped, x, 30, ["lif"])
+    assert a.probes["lif"].sum() > 50
+    # the recurrent op's source is the layer itself: its spikes are routed to its groups
+    assert "lif" in set(mapped.traffic.sources)
