@@ -28,7 +28,7 @@ from ..ir.graph import Network
 from .lowering import SynOp, dependency
 from .tiling import Block, ColumnGroup, TilePacker, pack_cores
 
-__all__ = ["Traffic", "build_traffic", "sequential_placement", "partition_placement",
+__all__ = ["Traffic", "build_traffic", "neuron_reach", "sequential_placement", "partition_placement",
            "choose_placement", "packets", "max_fan_out", "feasible", "tile_load"]
 
 _CAP = 1000  # integer capacity of one core in the partitioner's single weight
@@ -104,10 +104,10 @@ def output_owner(ops: dict[str, SynOp], groups: list[ColumnGroup]) -> dict[str, 
     return owner
 
 
-def build_traffic(net: Network, ops: dict[str, SynOp], groups: list[ColumnGroup],
-                  homes: dict[str, np.ndarray], rates: dict[str, np.ndarray]) -> Traffic:
-    """Multicast hyperedges of every spike source (see the module docstring)."""
-    # which column groups read each input element of each op
+def neuron_reach(net: Network, ops: dict[str, SynOp],
+                 groups: list[ColumnGroup]) -> dict[str, sp.csr_matrix]:
+    """For every spike source (the Input and each neuron layer): a 0/1 CSR matrix
+    ``(n_source_neurons, n_column_groups)`` of the column groups that read each neuron."""
     need: dict[str, sp.csr_matrix] = {}
     by_op: dict[str, list[ColumnGroup]] = {}
     for cg in groups:
@@ -123,29 +123,36 @@ def build_traffic(net: Network, ops: dict[str, SynOp], groups: list[ColumnGroup]
             cols.append(np.full(idx.size, cg.id))
         r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-        need[name] = sp.csr_matrix((np.ones(r.size), (r, c)),
-                                   shape=(op.in_size, len(groups)))
-    ptr, pins, home, weight, src_names = [0], [], [], [], []
-    sources = [net.input_name] + net.layers()
-    n_vert = len(groups)
-    for src in sources:
+        need[name] = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(op.in_size, len(groups)))
+    out = {}
+    for src in [net.input_name] + net.layers():
         n_src = int(np.prod(net.out_shapes[src]))
-        rate = np.asarray(rates.get(src, np.ones(n_src)), float).reshape(-1)
-        if rate.size != n_src:
-            raise MappingError(f"rates for '{src}' have {rate.size} values, layer has {n_src}")
-        reach = sp.csr_matrix((n_src, n_vert))
+        reach = sp.csr_matrix((n_src, len(groups)))
         for tgt, dep in _chain_to(net, src):
             if tgt in ops:
                 reach = reach + (dep.T @ need[tgt])
-        reach = reach.tocsr()
-        reach.eliminate_zeros()
+        reach = (reach.tocsr() != 0).astype(np.int8).tocsr()
+        reach.sort_indices()
+        out[src] = reach
+    return out
+
+
+def build_traffic(net: Network, ops: dict[str, SynOp], groups: list[ColumnGroup],
+                  homes: dict[str, np.ndarray], rates: dict[str, np.ndarray]) -> Traffic:
+    """Multicast hyperedges of every spike source (see the module docstring)."""
+    ptr, pins, home, weight, src_names = [0], [], [], [], []
+    for src, reach in neuron_reach(net, ops, groups).items():
+        n_src = reach.shape[0]
+        rate = np.asarray(rates.get(src, np.ones(n_src)), float).reshape(-1)
+        if rate.size != n_src:
+            raise MappingError(f"rates for '{src}' have {rate.size} values, layer has {n_src}")
         src_home = homes[src] if src in homes else np.full(n_src, -1, np.int64)
         merged: dict[tuple, float] = {}
         for i in range(n_src):
             tg = reach.indices[reach.indptr[i]:reach.indptr[i + 1]]
             if tg.size == 0 or rate[i] == 0:
                 continue
-            key = (int(src_home[i]), tuple(np.sort(tg).tolist()))
+            key = (int(src_home[i]), tuple(tg.tolist()))
             merged[key] = merged.get(key, 0.0) + float(rate[i])
         for (h, tg), w in merged.items():
             pins.extend(tg)

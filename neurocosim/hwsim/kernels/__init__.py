@@ -1,0 +1,1 @@
+"""Numba kernels of the cycle-level engine (small, serial, over flat typed arrays)."""
