@@ -80,7 +80,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     x, y = _load_data(args.data)
     if y is not None and len(y) != len(x):
         raise DataError(f"{args.data}: {len(y)} labels 'y' for {len(x)} samples 'x'")
-    enc = make_encoder(args.encoding, x, net.input_shape, np.random.default_rng(args.seed))
+    seeds = np.random.SeedSequence(args.seed).spawn(3)  # encoding, programming, read noise
+    enc = make_encoder(args.encoding, x, net.input_shape, np.random.default_rng(seeds[0]))
+    if args.chip:
+        return _simulate_chip(args, net, enc, y, seeds)
+    if args.output:
+        raise DataError("-o/--output needs --chip (the reference engine writes --json)")
     res = simulate(net, enc, args.steps, batch_size=args.batch_size,
                    progress=not args.quiet and sys.stderr.isatty())
     counts = res.output.reshape(len(res.output), -1)
@@ -104,6 +109,86 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.json:
         _write_json(args.json, payload)
         print(f"wrote {args.json}")
+    return 0
+
+
+def _simulate_chip(args, net, enc, y, seeds) -> int:
+    import warnings
+
+    from ._atomic import atomic_dir
+    from .calibration import calibrate_adc_ranges
+    from .devices import dump_chip, load_chip
+    from .devices.program import program_chip
+    from .hwsim import simulate
+    from .mapping import MappingWarning, map_network
+    from .plots import early_stop_figure, raster_figure
+    from .units import parse_duration
+
+    chip = load_chip(args.chip)
+    try:
+        read_time = parse_duration(args.read_time)
+    except ValueError as exc:
+        raise DataError(f"--read-time: {exc}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MappingWarning)
+        mapped = map_network(net, chip, placement=args.placement,
+                             conv_regions=args.conv_regions, seed=args.seed)
+    programmed = program_chip(mapped, np.random.default_rng(seeds[1]))
+    fs = None
+    if chip.macro.adc_bits is not None and args.adc_calibration > 0 and not programmed.ideal:
+        fs = calibrate_adc_ranges(programmed, enc, args.steps, read_time=read_time,
+                                  max_samples=args.adc_calibration)
+    res = simulate(programmed, enc, args.steps, early_stop=args.early_stop,
+                   rng=np.random.default_rng(seeds[2]), batch_size=args.batch_size,
+                   threads=args.threads, read_time=read_time, adc_full_scale=fs,
+                   progress=not args.quiet and sys.stderr.isatty())
+    spiking = [n for n in net.layers() if net.nodes[n].spiking]
+    one = simulate(programmed, enc.head(1), args.steps, early_stop="none",
+                   rng=np.random.default_rng(seeds[2]), probes=spiking, read_time=read_time,
+                   adc_full_scale=fs)
+    c = res.counts
+    summary: dict[str, Any] = {
+        "engine": "hwsim",
+        "model": str(args.model),
+        "chip": chip.name,
+        "encoding": args.encoding,
+        "seed": args.seed,
+        "early_stop": res.early_stop,
+        "n_samples": int(len(res.output)),
+        "steps_max": int(args.steps),
+        "mean_steps": res.mean_steps,
+        "load_saving": res.load_saving,
+        "accuracy": None if y is None else res.accuracy(y),
+        "wall_s": res.wall_s,
+        "synaptic_events": c.synaptic_events(),
+        "read_time_s": read_time,
+        "adc_calibrated": fs is not None,
+        "latency_per_inference_s": float(np.mean(c.latency_s)),
+        "counters": c.totals(),
+        "counters_by_op": c.by_op(),
+        "counters_by_layer": c.by_layer(),
+        "mapping": mapped.report.to_dict(),
+    }
+    with atomic_dir(args.output) as tmp:
+        np.savez(tmp / "results.npz", output=res.output, steps_used=res.steps_used,
+                 predictions=res.predictions(), labels=np.asarray([] if y is None else y),
+                 block=c.block, layer=c.layer, input=c.input, latency_s=c.latency_s,
+                 block_op=np.array(c.block_op, dtype=str), block_tile=c.block_tile,
+                 layer_names=np.array(c.layer_names, dtype=str),
+                 adc_full_scale=np.asarray([] if fs is None else fs))
+        (tmp / "chip.yaml").write_text(dump_chip(chip))
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if spiking:
+            raster_figure({k: one.probes[k][0] for k in spiking}, spiking,
+                          f"{net.name} on {chip.name}: sample 0", tmp / "raster.png")
+        early_stop_figure(res.steps_used, args.steps, res.early_stop, tmp / "early_stop.png")
+    print(f"simulated {len(res.output)} samples on {chip.name} (hwsim, {args.encoding} input, "
+          f"early stop {res.early_stop}) in {res.wall_s:.2f} s")
+    if y is not None:
+        print(f"accuracy: {summary['accuracy']:.4f}")
+    print(f"mean steps used: {res.mean_steps:.2f} of {args.steps} (load saving "
+          f"{res.load_saving:.1%}); synaptic events {c.synaptic_events():.3g}")
+    print(f"wrote {args.output}/ (summary.json, results.npz, raster.png, early_stop.png)")
     return 0
 
 
@@ -303,8 +388,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how x drives the input (default: current)")
     s.add_argument("--seed", type=int, default=0, help="seed of stochastic encodings")
     s.add_argument("--batch-size", type=_positive_int, default=256, help="samples per batch")
-    s.add_argument("--json", metavar="OUT.json", help="write the results as JSON")
+    s.add_argument("--json", metavar="OUT.json", help="write the results as JSON (reference)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--chip", help="simulate on this chip (preset or .yaml card) with the "
+                                  "cycle-level engine instead of the float reference")
+    s.add_argument("-o", "--output", help="run directory (with --chip)")
+    s.add_argument("--early-stop", default="none",
+                   help="none | confidence:THETA[:T][@MIN] | margin:M[@MIN] (with --chip)")
+    s.add_argument("--placement", choices=("partition", "sequential"), default="partition")
+    s.add_argument("--conv-regions", type=_positive_int, default=1)
+    s.add_argument("--read-time", default="0", help="time after programming, e.g. 1d (drift)")
+    s.add_argument("--adc-calibration", type=int, default=64,
+                   help="samples of DATA used to calibrate ADC ranges (0: full range)")
+    s.add_argument("--threads", type=_positive_int, help="Numba threads")
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("convert", help="convert a scikit-learn MLPClassifier (ReLU) to an SNN")

@@ -9,7 +9,7 @@ import numpy as np
 from ._atomic import atomic_path
 from .units import format_duration
 
-__all__ = ["device_figure", "mapping_figure"]
+__all__ = ["device_figure", "mapping_figure", "raster_figure", "early_stop_figure"]
 
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float]):
@@ -88,4 +88,34 @@ def mapping_figure(mapped, path: str | Path) -> Path:
     handles = [plt.Rectangle((0, 0), 1, 1, color=colour[o]) for o in ops]
     ax1.legend(handles, ops, loc="upper right", fontsize=8, ncol=max(1, len(ops) // 8))
     fig.suptitle(f"{mapped.network.name} on {mapped.chip.name}")
+    return _save(fig, path)
+
+
+def raster_figure(probes: dict, layers: list[str], title: str, path: str | Path) -> Path:
+    """Spike raster of one sample: one panel per layer (time on x, neuron on y)."""
+    n = max(1, len(layers))
+    fig, axes = _figure(n, 1, (10, 1.6 + 1.4 * n))
+    axes = np.atleast_1d(axes)
+    for ax, layer in zip(axes, layers, strict=False):
+        s = np.asarray(probes[layer])
+        s = s.reshape(s.shape[0], -1)
+        t, i = np.nonzero(s)
+        ax.scatter(t, i, s=2, marker="|", color="k")
+        ax.set(ylabel=f"{layer}\nneuron", xlim=(-0.5, s.shape[0] - 0.5))
+    axes[-1].set_xlabel("step")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def early_stop_figure(steps_used: np.ndarray, steps_max: int, policy: str,
+                      path: str | Path) -> Path:
+    """Histogram of the steps each sample used under an early-stop policy."""
+    fig, ax = _figure(1, 1, (7, 4))
+    bins = np.arange(0.5, steps_max + 1.5, max(1, steps_max // 40))
+    ax.hist(steps_used, bins=bins, color="tab:blue")
+    mean = float(np.mean(steps_used))
+    ax.axvline(mean, color="tab:red", label=f"mean {mean:.1f}")
+    ax.set(xlabel="steps used", ylabel="samples",
+           title=f"early stop '{policy}': load saving {1 - mean / steps_max:.1%}")
+    ax.legend()
     return _save(fig, path)

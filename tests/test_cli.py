@@ -141,3 +141,28 @@ def test_device_command_text_plot_json(tmp_path, capsys):
         assert row["sigma_measured_S"] == pytest.approx(row["sigma_model_S"], rel=0.05)
     day = rep["drift_mean_ratio"]["86400.0"]
     assert day["measured"] == pytest.approx(day["expected"], rel=0.02)
+
+
+def test_simulate_on_chip_writes_run_directory(model_and_data, tmp_path, capsys):
+    model, data, net, x, y = model_and_data
+    np.savez(tmp_path / "bin.npz", x=(x > 0.5).astype(float), y=y)
+    run = tmp_path / "run"
+    assert main(["simulate", str(model), "--chip", "pcm-aihwkit", "--data", str(tmp_path / "bin.npz"),
+                 "--steps", "20", "--encoding", "rate", "--early-stop", "confidence:0.9",
+                 "--seed", "3", "-o", str(run), "-q"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("accuracy", "n_samples", "steps_max", "mean_steps", "load_saving", "seed", "chip",
+                "wall_s", "synaptic_events"):
+        assert key in summary
+    assert summary["chip"] == "pcm-aihwkit" and summary["n_samples"] == 20
+    assert summary["load_saving"] == pytest.approx(1 - summary["mean_steps"] / 20)
+    z = np.load(run / "results.npz")
+    assert z["output"].shape == (20, 3) and z["block"].shape[0] == 20
+    for png in ("raster.png", "early_stop.png"):
+        assert (run / png).read_bytes()[:4] == b"\x89PNG"
+    # same seed, same result
+    run2 = tmp_path / "run2"
+    main(["simulate", str(model), "--chip", "pcm-aihwkit", "--data", str(tmp_path / "bin.npz"),
+          "--steps", "20", "--encoding", "rate", "--early-stop", "confidence:0.9", "--seed", "3",
+          "-o", str(run2), "-q"])
+    np.testing.assert_array_equal(np.load(run2 / "results.npz")["output"], z["output"])

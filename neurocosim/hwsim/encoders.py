@@ -32,6 +32,14 @@ class Encoder(ABC):
     def n_samples(self) -> int:
         return int(self.x.shape[0])
 
+    def head(self, n: int) -> Encoder:
+        """The same encoder restricted to its first ``n`` samples (same streams)."""
+        import copy
+
+        new = copy.copy(self)
+        object.__setattr__(new, "x", self.x[:n])
+        return new
+
     @abstractmethod
     def block(self, lo: int, hi: int, steps: int) -> np.ndarray:
         """Input of samples ``lo..hi-1`` for ``steps`` steps."""

@@ -14,9 +14,6 @@ are rebuilt on load rather than stored twice.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_dir
 from ..devices.cards import dump_chip, load_chip
 from ..devices.schema import ChipCard
 from ..errors import MappingError
@@ -313,50 +311,41 @@ def _report(ops, blocks, core, base, traffic, chip, n_tiles, soft, base_tiles) -
 # -- save / load -----------------------------------------------------------------------
 def save_mapped(mapped: MappedNetwork, out: str | Path) -> Path:
     """Write ``mapped`` to directory ``out`` atomically (old contents replaced at once)."""
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        write_mapping_files(mapped, tmp)
+    return out
+
+
+def write_mapping_files(mapped: MappedNetwork, tmp: Path) -> None:
+    """Write the mapping's files into directory ``tmp`` (used by :func:`save_mapped`)."""
     from ..frontends.nir_io import write_nir
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write_nir(mapped.network, tmp / "network.nir")
-        (tmp / "chip.yaml").write_text(dump_chip(mapped.chip))
-        arrays: dict[str, np.ndarray] = {
-            "core": mapped.core, "baseline_core": mapped.baseline_core,
-            "block_op": np.array([b.op for b in mapped.blocks], dtype=str),
-            "cg_op": np.array([c.op for c in mapped.colgroups], dtype=str),
-            "traffic_ptr": mapped.traffic.ptr, "traffic_pins": mapped.traffic.pins,
-            "traffic_home": mapped.traffic.home, "traffic_weight": mapped.traffic.weight,
-            "traffic_sources": np.array(mapped.traffic.sources, dtype=str),
-        }
-        for f in _BLOCK_FIELDS:
-            arrays[f"block_{f}"] = np.array([getattr(b, f) for b in mapped.blocks], np.int64)
-        for f in _CG_FIELDS:
-            arrays[f"cg_{f}"] = np.array([getattr(c, f) for c in mapped.colgroups], np.int64)
-        for k, v in mapped.neuron_home.items():
-            arrays[f"home/{k}"] = v
-        for k, v in mapped.rates.items():
-            arrays[f"rate/{k}"] = v
-        with open(tmp / "arrays.npz", "wb") as fh:
-            np.savez(fh, **arrays)
-        meta = {"format": "neurocosim-mapping-v1", "n_tiles": mapped.n_tiles,
-                "options": dict(mapped.options), "report": mapped.report.to_dict()}
-        (tmp / "mapping.json").write_text(json.dumps(meta, indent=2) + "\n")
-        (tmp / "report.json").write_text(json.dumps(mapped.report.to_dict(), indent=2) + "\n")
-        (tmp / "report.txt").write_text(mapped.report.text() + "\n")
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    write_nir(mapped.network, tmp / "network.nir")
+    (tmp / "chip.yaml").write_text(dump_chip(mapped.chip))
+    arrays: dict[str, np.ndarray] = {
+        "core": mapped.core, "baseline_core": mapped.baseline_core,
+        "block_op": np.array([b.op for b in mapped.blocks], dtype=str),
+        "cg_op": np.array([c.op for c in mapped.colgroups], dtype=str),
+        "traffic_ptr": mapped.traffic.ptr, "traffic_pins": mapped.traffic.pins,
+        "traffic_home": mapped.traffic.home, "traffic_weight": mapped.traffic.weight,
+        "traffic_sources": np.array(mapped.traffic.sources, dtype=str),
+    }
+    for f in _BLOCK_FIELDS:
+        arrays[f"block_{f}"] = np.array([getattr(b, f) for b in mapped.blocks], np.int64)
+    for f in _CG_FIELDS:
+        arrays[f"cg_{f}"] = np.array([getattr(c, f) for c in mapped.colgroups], np.int64)
+    for k, v in mapped.neuron_home.items():
+        arrays[f"home/{k}"] = v
+    for k, v in mapped.rates.items():
+        arrays[f"rate/{k}"] = v
+    with open(tmp / "arrays.npz", "wb") as fh:
+        np.savez(fh, **arrays)
+    meta = {"format": "neurocosim-mapping-v1", "n_tiles": mapped.n_tiles,
+            "options": dict(mapped.options), "report": mapped.report.to_dict()}
+    (tmp / "mapping.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (tmp / "report.json").write_text(json.dumps(mapped.report.to_dict(), indent=2) + "\n")
+    (tmp / "report.txt").write_text(mapped.report.text() + "\n")
 
 
 def load_mapped(path: str | Path) -> MappedNetwork:

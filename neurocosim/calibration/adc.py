@@ -1,0 +1,68 @@
+"""ADC range calibration: per tile block, a percentile of the column currents it carries
+on calibration data (DESIGN §3.4: "full-scale range (calibrated)").
+
+The float reference runs the calibration inputs; every synaptic op's input at every step
+is replayed through each of its blocks' programmed conductances (no read noise): the
+currents of binary reads, of each level of a thermometer-coded multi-level input, or of
+a DAC-quantised analog input. The full scale of a block is the ``percentile`` of its
+non-zero column currents (:func:`~neurocosim.devices.crossbar.calibrate_adc_range`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..devices.crossbar import calibrate_adc_range, drifted
+from ..errors import DataError
+from ..hwsim.encoders import Encoder
+from ..hwsim.reference import node_forward, simulate
+
+__all__ = ["calibrate_adc_ranges"]
+
+
+def calibrate_adc_ranges(programmed, encoder: Encoder, steps: int, *, percentile: float = 99.99,
+                         read_time: float = 0.0, max_samples: int = 64) -> np.ndarray:
+    """Per-block ADC full scale (amperes) for ``programmed`` from a calibration run."""
+    mapped = programmed.mapped
+    net = mapped.network
+    macro = mapped.chip.macro
+    seen: dict[str, list[np.ndarray]] = {op: [] for op in mapped.ops}
+
+    def hook(name, x):
+        seen[name].append(np.asarray(x, float).reshape(len(x), -1).copy())
+        return node_forward(net.nodes[name], x, net.in_shapes[name], net.out_shapes[name])
+
+    simulate(net, encoder.head(min(encoder.n_samples, max_samples)), steps, synapses=hook)
+    fs = np.zeros(len(mapped.blocks))
+    volt = macro.read_voltage
+    levels = 2**macro.dac_bits - 1
+    for bi, b in enumerate(mapped.blocks):
+        tile = programmed.tiles[bi]
+        if tile is None:
+            continue
+        g = drifted(tile, read_time)
+        grp = mapped.ops[b.op].groups[b.group]
+        reads = np.flatnonzero(grp.region == b.region)
+        idx = grp.gather[np.ix_(reads, np.arange(b.row_lo, b.row_hi))]
+        xs = np.concatenate(seen[b.op]) if seen[b.op] else np.zeros((0, 1))
+        if xs.size == 0:
+            fs[bi] = float((volt * g).sum(axis=0).max())
+            continue
+        ext = np.concatenate([xs, np.ones((len(xs), 1)), np.zeros((len(xs), 1))], axis=1)
+        gidx = np.where(idx == -1, xs.shape[1] + 1, np.where(idx == -2, xs.shape[1], idx))
+        rows = ext[:, gidx].reshape(-1, gidx.shape[1])  # (samples*steps*reads, rows)
+        rows = rows[np.any(rows != 0, axis=1)]
+        if rows.size == 0:
+            fs[bi] = float((volt * g).sum(axis=0).max())
+            continue
+        integer = np.all((rows >= 0) & (rows == np.floor(rows)))
+        if integer:
+            top = int(rows.max())
+            drives = [(rows >= k).astype(float) for k in range(1, top + 1)]
+        else:
+            if rows.min() < 0 or rows.max() > 1:
+                raise DataError(f"block {bi} of '{b.op}': analog inputs outside [0, 1]")
+            drives = [np.round(rows * levels) / levels]
+        cur = np.concatenate([(volt * d) @ g for d in drives])
+        fs[bi] = calibrate_adc_range(cur[cur > 0], percentile)
+    return fs
