@@ -89,14 +89,20 @@ def run(out: Path, steps: int = 64, seed: int = 0) -> dict:
     summary = {"ann_accuracy": ann_acc, "snn_accuracy": snn_acc, "steps": steps,
                "snn_over_ann": snn_acc / ann_acc, "accuracy_vs_steps": curve,
                "chip_runs": {k: {f: v[f] for f in ("accuracy", "mean_steps", "load_saving")}
+                             | {"energy_per_inference_J": v["energy"]["energy_per_inference_J"],
+                                "paper_convention": v["energy"]["paper_convention"]}
                              for k, v in hw.items()}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     banner("summary")
     print(f"ANN accuracy {ann_acc:.4f}   SNN accuracy ({steps} steps) {snn_acc:.4f}   "
           f"ratio {snn_acc / ann_acc:.4f}")
     for k, v in hw.items():
+        e = v["energy"]
         print(f"on prime-rram-40nm, early stop {k:<17} accuracy {v['accuracy']:.4f}   mean steps "
               f"{v['mean_steps']:.1f} / {steps}   load saving {v['load_saving']:.1%}")
+        print(f"    energy per inference {e['energy_per_inference_J'] * 1e9:.2f} nJ (event model); "
+              f"papers' convention E_snn {e['paper_convention']['E_snn_J'] * 1e9:.2f} nJ, "
+              f"E_ann {e['paper_convention']['E_ann_J'] * 1e9:.2f} nJ")
     return summary
 
 

@@ -169,11 +169,26 @@ def _simulate_chip(args, net, enc, y, seeds) -> int:
         "counters_by_layer": c.by_layer(),
         "mapping": mapped.report.to_dict(),
     }
+    from .energy import estimate, paper_convention
+    from .frontends.nir_io import write_nir
+    from .plots import energy_figure
+
+    first_mac = args.encoding == "current"
+    energy = estimate(c, chip, tiles=mapped.report.tiles, cores=mapped.report.cores,
+                      paper=paper_convention(net, c, first_layer_mac=first_mac))
+    summary["energy"] = {k: energy.to_dict()[k] for k in
+                         ("energy_per_inference_J", "latency_per_inference_s", "area_mm2",
+                          "by_component", "paper_convention")}
     with atomic_dir(args.output) as tmp:
+        write_nir(net, tmp / "network.nir")
+        (tmp / "energy.json").write_text(json.dumps(energy.to_dict(), indent=2) + "\n")
+        (tmp / "energy.md").write_text(energy.markdown())
+        energy_figure(energy, tmp / "energy.png")
         np.savez(tmp / "results.npz", output=res.output, steps_used=res.steps_used,
                  predictions=res.predictions(), labels=np.asarray([] if y is None else y),
                  block=c.block, layer=c.layer, input=c.input, latency_s=c.latency_s,
                  block_op=np.array(c.block_op, dtype=str), block_tile=c.block_tile,
+                 block_outs=c.block_outs,
                  layer_names=np.array(c.layer_names, dtype=str),
                  adc_full_scale=np.asarray([] if fs is None else fs))
         (tmp / "chip.yaml").write_text(dump_chip(chip))
@@ -188,7 +203,12 @@ def _simulate_chip(args, net, enc, y, seeds) -> int:
         print(f"accuracy: {summary['accuracy']:.4f}")
     print(f"mean steps used: {res.mean_steps:.2f} of {args.steps} (load saving "
           f"{res.load_saving:.1%}); synaptic events {c.synaptic_events():.3g}")
-    print(f"wrote {args.output}/ (summary.json, results.npz, raster.png, early_stop.png)")
+    p = energy.paper_convention
+    print(f"energy per inference {energy.energy_per_inference_J * 1e9:.4g} nJ, latency "
+          f"{energy.latency_per_inference_s * 1e6:.4g} us; papers' convention E_snn "
+          f"{p['E_snn_J'] * 1e9:.4g} nJ, E_ann {p['E_ann_J'] * 1e9:.4g} nJ")
+    print(f"wrote {args.output}/ (summary.json, results.npz, energy.json, energy.md, "
+          "energy.png, raster.png, early_stop.png)")
     return 0
 
 
@@ -342,6 +362,79 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_energy(args: argparse.Namespace) -> int:
+    from ._atomic import atomic_dir
+    from .devices import load_chip
+    from .energy import analytical_counts, estimate, paper_convention
+    from .hwsim.simulator import EventCounts
+    from .plots import energy_figure
+
+    src = Path(args.source)
+    if src.is_dir():
+        need = [src / f for f in ("results.npz", "chip.yaml", "summary.json", "network.nir")]
+        missing = [str(p.name) for p in need if not p.exists()]
+        if missing:
+            raise DataError(f"{src}: not a simulation directory (missing {', '.join(missing)}); "
+                            "make one with 'neurocosim simulate ... --chip ... -o DIR'")
+        from .frontends.nir_io import read_nir
+
+        chip = load_chip(args.chip or src / "chip.yaml")
+        summary = json.loads((src / "summary.json").read_text())
+        net = read_nir(src / "network.nir")
+        with np.load(src / "results.npz", allow_pickle=False) as z:
+            counts = EventCounts(block=z["block"], layer=z["layer"], input=z["input"],
+                                 steps=z["steps_used"], latency_s=z["latency_s"],
+                                 block_op=tuple(z["block_op"].tolist()), block_tile=z["block_tile"],
+                                 block_outs=z["block_outs"],
+                                 layer_names=tuple(z["layer_names"].tolist()))
+        tiles, cores = summary["mapping"]["tiles"], summary["mapping"]["cores"]
+        first_mac = summary.get("encoding") == "current"
+        out_dir = Path(args.output) if args.output else src
+    else:
+        import warnings
+
+        from .devices.program import program_chip
+        from .frontends import load_network
+        from .mapping import MappingWarning, map_network
+
+        if not args.chip:
+            raise DataError("analytical energy of a model needs --chip")
+        net = load_network(src, dt=args.dt)
+        chip = load_chip(args.chip)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MappingWarning)
+            mapped = map_network(net, chip)
+        programmed = program_chip(mapped, np.random.default_rng(0))
+        rates = None
+        if args.rate is not None:
+            rates = {k: args.rate for k in [net.input_name] + net.layers()}
+        counts = analytical_counts(programmed, args.steps, rates, worst_case=args.rate is None)
+        tiles, cores = mapped.report.tiles, mapped.report.cores
+        first_mac = False
+        out_dir = Path(args.output) if args.output else None
+    rep = estimate(counts, chip, tiles=tiles, cores=cores,
+                   paper=paper_convention(net, counts, preset=args.paper_preset,
+                                          multilevel=args.multilevel, first_layer_mac=first_mac))
+    print(rep.text())
+    if out_dir is not None:
+        files = {"energy.json": json.dumps(rep.to_dict(), indent=2) + "\n",
+                 "energy.md": rep.markdown()}
+        if out_dir == src:
+            for name, text in files.items():
+                from ._atomic import atomic_path
+
+                with atomic_path(out_dir / name) as tmp:
+                    tmp.write_text(text)
+            energy_figure(rep, out_dir / "energy.png")
+        else:
+            with atomic_dir(out_dir) as tmp:
+                for name, text in files.items():
+                    (tmp / name).write_text(text)
+                energy_figure(rep, tmp / "energy.png")
+        print(f"wrote {out_dir}/ (energy.json, energy.md, energy.png)")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, status 2
@@ -439,6 +532,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one tile per block (no packing of small blocks)")
     s.add_argument("--seed", type=int, default=0, help="seed of the partitioner")
     s.set_defaults(func=cmd_map)
+
+    s = sub.add_parser("energy", help="energy, latency and area of a run (or analytically)")
+    s.add_argument("source", help="a simulation directory (simulate --chip -o DIR), or a model "
+                                  "file for the analytical estimate")
+    s.add_argument("--chip", help="chip preset or card (model: required; directory: override)")
+    s.add_argument("-o", "--output", help="output directory (default: the simulation directory)")
+    s.add_argument("--dt", type=_positive_float, help="time step (model files)")
+    s.add_argument("--steps", type=_positive_int, default=64, help="steps (analytical)")
+    s.add_argument("--rate", type=float, help="spikes per step of every neuron and input "
+                                              "(analytical; default: worst case, 1)")
+    s.add_argument("--paper-preset", default="horowitz45", help="E_MAC/E_AC preset")
+    s.add_argument("--multilevel", choices=("ac", "mac"), default="ac",
+                   help="multi-level spikes count as s ACs or one MAC (papers' convention)")
+    s.set_defaults(func=cmd_energy)
 
     s = sub.add_parser("device", help="characterise a chip's device models (text + plot)")
     s.add_argument("preset", help="preset name or path to a .yaml card")

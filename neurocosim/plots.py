@@ -9,7 +9,8 @@ import numpy as np
 from ._atomic import atomic_path
 from .units import format_duration
 
-__all__ = ["device_figure", "mapping_figure", "raster_figure", "early_stop_figure"]
+__all__ = ["device_figure", "mapping_figure", "raster_figure", "early_stop_figure",
+           "energy_figure"]
 
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float]):
@@ -118,4 +119,26 @@ def early_stop_figure(steps_used: np.ndarray, steps_max: int, policy: str,
     ax.set(xlabel="steps used", ylabel="samples",
            title=f"early stop '{policy}': load saving {1 - mean / steps_max:.1%}")
     ax.legend()
+    return _save(fig, path)
+
+
+def energy_figure(report, path: str | Path) -> Path:
+    """Stacked bars of energy per inference: by component, and by layer and component."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax0, ax1) = _figure(1, 2, (13, 4.5))
+    comps = list(report.by_component)
+    cmap = plt.get_cmap("tab10")
+    bottom = 0.0
+    for i, k in enumerate(comps):
+        v = report.by_component[k] * 1e9
+        ax0.bar([0], [v], bottom=bottom, color=cmap(i % 10), label=k)
+        bottom += v
+    ax0.set(xticks=[0], xticklabels=[report.chip], ylabel="nJ per inference",
+            title=f"{report.energy_per_inference_J * 1e9:.3g} nJ per inference")
+    ax0.legend(fontsize=8)
+    layers = [k for k, v in report.by_layer.items() if v > 0] or list(report.by_layer)
+    ax1.bar(range(len(layers)), [report.by_layer[k] * 1e9 for k in layers], color="tab:blue")
+    ax1.set(xticks=range(len(layers)), ylabel="nJ per inference", title="by layer")
+    ax1.set_xticklabels(layers, rotation=45, ha="right")
     return _save(fig, path)

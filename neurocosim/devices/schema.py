@@ -117,10 +117,13 @@ class StuckAtSpec:
 
 @dataclass(config=_CFG, kw_only=True)
 class MacroEnergy:
-    row_drive: EnergyCost = Field(description="DAC + driver energy per driven row per read.")
-    cell_read: EnergyCost = Field(description="Energy per cell read (V²·G·t).")
-    adc_conversion: EnergyCost = Field(description="Energy per ADC conversion.")
-    accumulate: EnergyCost = Field(description="Digital partial-sum add per output.")
+    """Per-event energies. Each may be left out; the energy estimate then refuses a run
+    that counted such events (never a silent zero)."""
+
+    row_drive: EnergyCost | None = Field(default=None, description="DAC + driver energy per driven row per read.")
+    cell_read: EnergyCost | None = Field(default=None, description="Energy per cell read (V²·G·t).")
+    adc_conversion: EnergyCost | None = Field(default=None, description="Energy per ADC conversion.")
+    accumulate: EnergyCost | None = Field(default=None, description="Digital partial-sum add per output.")
 
 
 @dataclass(config=_CFG, kw_only=True)
@@ -209,8 +212,9 @@ class MacroCard:
 
 @dataclass(config=_CFG, kw_only=True)
 class NeuronCircuit:
-    update_energy: EnergyCost = Field(description="Energy per neuron update per step.")
-    spike_energy: EnergyCost = Field(description="Energy per emitted spike.")
+    update_energy: EnergyCost | None = Field(default=None,
+                                             description="Energy per neuron update per step.")
+    spike_energy: EnergyCost | None = Field(default=None, description="Energy per emitted spike.")
     update_latency: TimeCost = Field(description="Neuron update time per step (per core).")
     area: AreaCost = Field(description="Area of one neuron circuit.")
     threshold_mismatch: Float = Field(
@@ -226,7 +230,8 @@ class NeuronCircuit:
 @dataclass(config=_CFG, kw_only=True)
 class NocCard:
     topology: Literal["mesh2d"] = Field(default="mesh2d", description="Core interconnect.")
-    hop_energy: EnergyCost = Field(description="Energy per spike packet per router hop.")
+    hop_energy: EnergyCost | None = Field(default=None,
+                                          description="Energy per spike packet per router hop.")
     hop_latency: TimeCost = Field(description="Latency per router hop.")
     router_area: AreaCost = Field(description="Area of one router.")
 
@@ -247,7 +252,7 @@ class ChipCard:
         default=None, ge=1, le=32, description="Stored weight precision (null: analog cells)."
     )
     synapse_memory_per_core: Q("B", ge=0, description="Synapse memory per core (0: n/a).") = 0.0
-    leakage_power_per_core: PowerCost
+    leakage_power_per_core: PowerCost | None = None
     macro: MacroCard
     neuron: NeuronCircuit
     noc: NocCard

@@ -31,7 +31,7 @@ __all__ = ["EngineProgram", "build_program", "mesh_position", "BLOCK_COUNTERS",
            "LAYER_COUNTERS"]
 
 BLOCK_COUNTERS = ("rows_driven", "cell_reads", "conversions", "conversion_cycles",
-                  "clipped_conversions", "accumulates", "reads")
+                  "clipped_conversions", "accumulates", "reads", "active_inputs")
 LAYER_COUNTERS = ("neuron_updates", "spikes", "packets", "packet_hops")
 
 _NTYPE = {N.IF: K.T_IF, N.LIF: K.T_LIF, N.CubaLIF: K.T_CUBALIF, N.LI: K.T_LI,
@@ -61,6 +61,7 @@ class EngineProgram:
     layer_names: tuple[str, ...]
     block_op: tuple[str, ...]
     block_tile: np.ndarray
+    block_outs: np.ndarray
     n_tiles: int
     adc_full_scale: np.ndarray
     read_time: float
@@ -332,7 +333,8 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
     return EngineProgram(
         arrays=a, node_names=tuple(order), layer_names=tuple(layers),
         block_op=tuple(blocks[bi].op for bi in order_blocks),
-        block_tile=fields["b_tile"], n_tiles=int(mapped.n_tiles), adc_full_scale=fs,
+        block_tile=fields["b_tile"], block_outs=fields["b_outs"], n_tiles=int(mapped.n_tiles),
+        adc_full_scale=fs,
         read_time=float(read_time), extras={"block_order": np.array(order_blocks, np.int64)},
     )
 

@@ -31,7 +31,9 @@ class EventCounts:
     """Per-sample event counters (DESIGN §3.6).
 
     ``block[s, b, k]``: counter ``BLOCK_COUNTERS[k]`` of tile block ``b`` (its op is
-    ``block_op[b]``, its tile ``block_tile[b]``); ``layer[s, l, k]``: ``LAYER_COUNTERS[k]``
+    ``block_op[b]``, its tile ``block_tile[b]``, its outputs ``block_outs[b]``);
+    ``rows_driven`` counts one row per level of a thermometer-coded input,
+    ``active_inputs`` one per non-zero input; ``layer[s, l, k]``: ``LAYER_COUNTERS[k]``
     of neuron layer ``layer_names[l]``; ``input[s]``: host input packets and hops;
     ``steps[s]``: steps run; ``latency_s[s]``: critical-path latency of the run.
     """
@@ -43,6 +45,7 @@ class EventCounts:
     latency_s: np.ndarray
     block_op: tuple[str, ...]
     block_tile: np.ndarray
+    block_outs: np.ndarray
     layer_names: tuple[str, ...]
     block_counters: tuple[str, ...] = BLOCK_COUNTERS
     layer_counters: tuple[str, ...] = LAYER_COUNTERS
@@ -255,7 +258,7 @@ def simulate(
                  for p, (o, s, shape) in shapes.items()}
     counts = EventCounts(block=blk, layer=lay, input=inp, steps=steps_used.copy(),
                          latency_s=latency, block_op=prog.block_op, block_tile=prog.block_tile,
-                         layer_names=prog.layer_names)
+                         block_outs=prog.block_outs, layer_names=prog.layer_names)
     return SimResult(output=out_sum.reshape(n, *net.output_shape), steps_used=steps_used,
                      steps_max=steps, counts=counts, probes=probe_out, wall_s=wall,
                      early_stop=str(es),

@@ -35,8 +35,8 @@ K_INPUT, K_SYN, K_NEURON, K_DIGITAL, K_COPY = 0, 1, 2, 3, 4
 # neuron types
 T_IF, T_LIF, T_CUBALIF, T_LI, T_CUBALI, T_ILIF = 0, 1, 2, 3, 4, 5
 # block counters
-C_ROWS, C_CELLS, C_CONV, C_CYCLES, C_CLIP, C_ACC, C_READS = 0, 1, 2, 3, 4, 5, 6
-N_BLOCK_COUNTERS = 7
+C_ROWS, C_CELLS, C_CONV, C_CYCLES, C_CLIP, C_ACC, C_READS, C_INPUTS = 0, 1, 2, 3, 4, 5, 6, 7
+N_BLOCK_COUNTERS = 8
 # layer counters
 L_UPDATES, L_SPIKES, L_PACKETS, L_HOPS = 0, 1, 2, 3
 N_LAYER_COUNTERS = 4
@@ -172,11 +172,13 @@ def syn_eval(k, x, y, s_bias_off, bias, s_blk_ptr, b_rows, b_cols, b_outs, b_rea
                         acc += act_v[a] * g[b_g_off[b] + act_i[a] * cols + j]
                     y[sca[so + j]] += acc
                 blk_cnt[b, C_ROWS] += nact
+                blk_cnt[b, C_INPUTS] += nact
                 blk_cnt[b, C_CELLS] += nact * cols
                 blk_cnt[b, C_ACC] += outs
                 blk_cnt[b, C_READS] += 1
                 tile_time[b_tile[b]] += t_read_fixed
                 continue
+            blk_cnt[b, C_INPUTS] += nact
             for j in range(outs):
                 outl[j] = 0.0
             noisy = b_s_off[b] >= 0

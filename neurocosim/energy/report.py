@@ -1,0 +1,230 @@
+"""Energy, latency and area from event counts and the chip card (DESIGN §3.7).
+
+``E = Σ_events count × energy per event + leakage power × cores × time``, per sample
+(honouring early stop: only steps run are counted), broken down by component, by layer
+(synaptic ops: the crossbar events of their blocks; neuron layers: updates, spikes and
+the routing of their spikes) and by tile. Every constant comes from the card with its
+source; a constant the card leaves out is an error as soon as the run counted its event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..devices.schema import ChipCard
+from ..errors import ConfigError
+
+__all__ = ["EnergyReport", "estimate", "COMPONENTS"]
+
+COMPONENTS = ("row_drive", "array_read", "adc", "accumulate", "neuron_update", "spike",
+              "routing", "leakage")
+
+# component -> (card path, counter name(s))
+_EVENTS = {
+    "row_drive": ("macro.energy.row_drive", "rows_driven"),
+    "array_read": ("macro.energy.cell_read", "cell_reads"),
+    "adc": ("macro.energy.adc_conversion", "conversions"),
+    "accumulate": ("macro.energy.accumulate", "accumulates"),
+    "neuron_update": ("neuron.update_energy", "neuron_updates"),
+    "spike": ("neuron.spike_energy", "spikes"),
+    "routing": ("noc.hop_energy", "packet_hops"),
+}
+
+
+def _cost(chip: ChipCard, path: str):
+    obj: Any = chip
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EnergyReport:
+    """Energy (J), latency (s) and area (mm²) of one run, per inference."""
+
+    chip: str
+    per_sample_J: np.ndarray
+    by_component: Mapping[str, float]  # mean J per inference
+    by_layer: Mapping[str, float]
+    by_tile: Mapping[int, float]
+    latency_per_inference_s: float
+    area_mm2: float
+    area_by_part_mm2: Mapping[str, float]
+    constants: tuple[dict, ...]
+    steps_mean: float
+    paper_convention: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def energy_per_inference_J(self) -> float:
+        return float(np.mean(self.per_sample_J)) if self.per_sample_J.size else 0.0
+
+    @property
+    def throughput_per_s(self) -> float:
+        lat = self.latency_per_inference_s
+        return 1.0 / lat if lat > 0 else float("inf")
+
+    def to_dict(self) -> dict[str, Any]:
+        e = self.per_sample_J
+        return {
+            "chip": self.chip,
+            "energy_per_inference_J": self.energy_per_inference_J,
+            "energy_p95_J": float(np.percentile(e, 95)) if e.size else 0.0,
+            "energy_max_J": float(np.max(e)) if e.size else 0.0,
+            "latency_per_inference_s": self.latency_per_inference_s,
+            "throughput_inferences_per_s": self.throughput_per_s,
+            "area_mm2": self.area_mm2,
+            "area_by_part_mm2": dict(self.area_by_part_mm2),
+            "mean_steps": self.steps_mean,
+            "by_component": dict(self.by_component),
+            "by_layer": dict(self.by_layer),
+            "by_tile": {str(k): v for k, v in self.by_tile.items()},
+            "paper_convention": dict(self.paper_convention),
+            "constants": list(self.constants),
+        }
+
+    def text(self) -> str:
+        from ..units import format_quantity as fq
+
+        lines = [f"energy on {self.chip}: {fq(self.energy_per_inference_J, 'J')} per inference "
+                 f"(mean over {self.per_sample_J.size} samples, {self.steps_mean:.1f} steps), "
+                 f"latency {fq(self.latency_per_inference_s, 's')}, area {self.area_mm2:.4g} mm²"]
+        tot = self.energy_per_inference_J or 1.0
+        lines.append(f"  {'component':<16}{'J/inference':>14}{'share':>8}")
+        for k, v in self.by_component.items():
+            lines.append(f"  {k:<16}{fq(v, 'J'):>14}{v / tot:>8.1%}")
+        lines.append(f"  {'layer':<16}{'J/inference':>14}")
+        for k, v in self.by_layer.items():
+            lines.append(f"  {k:<16}{fq(v, 'J'):>14}")
+        if self.paper_convention:
+            p = self.paper_convention
+            lines.append(f"  papers' convention ({p['preset']}): E_snn {fq(p['E_snn_J'], 'J')}, "
+                         f"E_ann {fq(p['E_ann_J'], 'J')} ({p['sops']:.4g} SOPs, {p['macs']:.4g} "
+                         f"MACs per inference)")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        from ..units import format_quantity as fq
+
+        d = self.to_dict()
+        out = [f"# Energy report: {self.chip}", "",
+               f"- energy per inference: {fq(d['energy_per_inference_J'], 'J')} (p95 "
+               f"{fq(d['energy_p95_J'], 'J')})",
+               f"- latency per inference: {fq(d['latency_per_inference_s'], 's')}",
+               f"- area: {d['area_mm2']:.4g} mm²", "",
+               "| component | J per inference | share |", "|---|---:|---:|"]
+        tot = self.energy_per_inference_J or 1.0
+        out += [f"| {k} | {v:.4g} | {v / tot:.1%} |" for k, v in self.by_component.items()]
+        out += ["", "| layer | J per inference |", "|---|---:|"]
+        out += [f"| {k} | {v:.4g} |" for k, v in self.by_layer.items()]
+        if self.paper_convention:
+            p = self.paper_convention
+            out += ["", f"Papers' convention ({p['preset']}, E_MAC {p['e_mac_J']:.3g} J, E_AC "
+                        f"{p['e_ac_J']:.3g} J): E_snn {p['E_snn_J']:.4g} J, E_ann {p['E_ann_J']:.4g} J, "
+                        f"SOPs {p['sops']:.4g}, MACs {p['macs']:.4g}."]
+        out += ["", "| constant | value | source |", "|---|---:|---|"]
+        out += [f"| {c['field']} | {c['value']:.4g} | {c['source']}"
+                f"{' (assumption)' if c['assumption'] else ''} |" for c in self.constants]
+        return "\n".join(out) + "\n"
+
+
+def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
+             paper: Mapping[str, Any] | None = None) -> EnergyReport:
+    """Energy report of a run from its :class:`~neurocosim.hwsim.EventCounts`.
+
+    ``tiles`` and ``cores`` (used by the mapping) size the area and the leakage.
+    ``paper`` is the papers'-convention summary to attach (see :mod:`.paper`).
+
+    Raises
+    ------
+    ConfigError
+        A counted event has no energy constant in the card.
+    """
+    n = counts.n_samples
+    bc = {k: i for i, k in enumerate(counts.block_counters)}
+    lc = {k: i for i, k in enumerate(counts.layer_counters)}
+    per_sample = np.zeros(n)
+    by_component: dict[str, float] = {}
+    by_layer: dict[str, float] = {}
+    by_tile: dict[int, float] = {}
+    constants = []
+
+    def energy_of(comp: str, total_events: float) -> float:
+        path, counter = _EVENTS[comp]
+        cost = _cost(chip, path)
+        if cost is None:
+            if total_events > 0:
+                raise ConfigError(
+                    f"chip '{chip.name}': {path} is not given but the run counted "
+                    f"{total_events:.6g} {counter.replace('_', ' ')}; add it to the card "
+                    f"(value with unit and source), e.g. {path.split('.')[-1]}: "
+                    "{value: 1 pJ, source: ...}"
+                )
+            return 0.0
+        constants.append({"field": path, "value": cost.value, "source": cost.source,
+                          "assumption": cost.assumption})
+        return float(cost.value)
+
+    # crossbar components, per block
+    for comp in ("row_drive", "array_read", "adc", "accumulate"):
+        k = bc[_EVENTS[comp][1]]
+        ev = counts.block[:, :, k]
+        e = energy_of(comp, float(ev.sum()))
+        per_block = ev * e  # (n, blocks)
+        per_sample += per_block.sum(axis=1)
+        by_component[comp] = float(per_block.sum() / max(n, 1))
+        for b, op in enumerate(counts.block_op):
+            val = float(per_block[:, b].sum() / max(n, 1))
+            by_layer[op] = by_layer.get(op, 0.0) + val
+            t = int(counts.block_tile[b])
+            by_tile[t] = by_tile.get(t, 0.0) + val
+    # neuron components, per layer
+    for comp, counter in (("neuron_update", "neuron_updates"), ("spike", "spikes")):
+        ev = counts.layer[:, :, lc[counter]]
+        e = energy_of(comp, float(ev.sum()))
+        per_layer = ev * e
+        per_sample += per_layer.sum(axis=1)
+        by_component[comp] = float(per_layer.sum() / max(n, 1))
+        for j, layer in enumerate(counts.layer_names):
+            by_layer[layer] = by_layer.get(layer, 0.0) + float(per_layer[:, j].sum() / max(n, 1))
+    # routing: hops of the layers' spikes and of the host's input
+    hops = counts.layer[:, :, lc["packet_hops"]]
+    e_hop = energy_of("routing", float(hops.sum() + counts.input[:, 1].sum()))
+    per_sample += (hops.sum(axis=1) + counts.input[:, 1]) * e_hop
+    by_component["routing"] = float((hops.sum() + counts.input[:, 1].sum()) * e_hop / max(n, 1))
+    for j, layer in enumerate(counts.layer_names):
+        by_layer[layer] = by_layer.get(layer, 0.0) + float(hops[:, j].sum() * e_hop / max(n, 1))
+    by_layer["input"] = float(counts.input[:, 1].sum() * e_hop / max(n, 1))
+    # leakage over the run time of each sample
+    leak = chip.leakage_power_per_core
+    if leak is None:
+        if counts.latency_s.sum() > 0 and cores > 0:
+            raise ConfigError(
+                f"chip '{chip.name}': leakage_power_per_core is not given; add it to the card "
+                "(value with unit and source; 0 W with a source if the chip has none)")
+        p_leak = 0.0
+    else:
+        p_leak = leak.value
+        constants.append({"field": "leakage_power_per_core", "value": p_leak,
+                          "source": leak.source, "assumption": leak.assumption})
+    e_leak = p_leak * cores * counts.latency_s
+    per_sample += e_leak
+    by_component["leakage"] = float(e_leak.sum() / max(n, 1))
+    m = chip.macro
+    area = {
+        "arrays": tiles * m.area.array.value * 1e6,
+        "adcs": tiles * (m.adcs_per_tile if m.adc_bits is not None else 0) * m.area.adc.value * 1e6,
+        "periphery": tiles * m.area.periphery.value * 1e6,
+        "neurons": cores * chip.neurons_per_core * chip.neuron.area.value * 1e6,
+        "routers": cores * chip.noc.router_area.value * 1e6,
+    }
+    return EnergyReport(
+        chip=chip.name, per_sample_J=per_sample, by_component=by_component, by_layer=by_layer,
+        by_tile=by_tile, latency_per_inference_s=float(np.mean(counts.latency_s)) if n else 0.0,
+        area_mm2=float(sum(area.values())), area_by_part_mm2=area, constants=tuple(constants),
+        steps_mean=float(np.mean(counts.steps)) if n else 0.0,
+        paper_convention=dict(paper or {}),
+    )
