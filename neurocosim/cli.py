@@ -435,6 +435,81 @@ def cmd_energy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    import warnings
+
+    from ._atomic import atomic_dir
+    from .backends import LoihiWarning, quantize_loihi2, write_netx
+    from .backends.lava import build_graph, require_lava, run_lava
+    from .devices import load_chip
+    from .frontends import load_network, save_network
+    from .hwsim import make_encoder
+    from .hwsim.encoders import SpikeEncoder
+    from .hwsim.loihi2 import simulate_loihi2
+    from .hwsim.reference import simulate as simulate_float
+    from .mapping import MappingWarning, map_network
+
+    require_lava()
+    net = load_network(args.model, dt=args.dt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LoihiWarning)
+        warnings.simplefilter("ignore", MappingWarning)
+        qnet = quantize_loihi2(net, num_weight_bits=args.num_weight_bits)
+        mapped = map_network(net, load_chip("loihi2"))
+    build_graph(qnet, np.zeros((qnet.input_size, 1), np.int32), 1)  # the graph builds
+    report = {"target": "lava", "lava_version": "0.10", "select_tag": "fixed_pt",
+              "quantization": qnet.report, "cores": mapped.report.to_dict()}
+    deploy = None
+    if args.run:
+        if not args.data:
+            raise DataError("deploy --run needs --data DATA.npz")
+        x, y = _load_data(args.data)
+        if args.encoding == "current":
+            raise DataError("Loihi 2 takes spikes: use --encoding rate (or spikes) with --run")
+        x = x[: args.samples]
+        y = None if y is None else y[: args.samples]
+        enc = make_encoder(args.encoding, x, net.input_shape, np.random.default_rng(args.seed))
+        spikes = enc.block(0, len(x), args.steps).reshape(len(x), args.steps, -1)
+        hw = simulate_loihi2(qnet, spikes)
+        lv = run_lava(qnet, spikes)
+        fl = simulate_float(net, SpikeEncoder(spikes.reshape(len(x), args.steps, *net.input_shape)),
+                            args.steps)
+        compared = sum(int(hw.spikes[L.name].size) for L in qnet.layers)
+        mismatched = sum(int((hw.spikes[L.name] != lv.spikes[L.name]).sum()) for L in qnet.layers)
+        deploy = {
+            "samples": int(len(x)), "steps": int(args.steps), "encoding": args.encoding,
+            "seed": args.seed, "spikes_compared": compared, "spikes_mismatched": mismatched,
+            "lava_accuracy": None if y is None else lv.accuracy(y),
+            "hwsim_loihi2_accuracy": None if y is None else hw.accuracy(y),
+            "float_accuracy": None if y is None else fl.accuracy(y),
+            "lava_wall_s": lv.wall_s, "hwsim_wall_s": hw.wall_s,
+            "speedup": lv.wall_s / hw.wall_s if hw.wall_s > 0 else None,
+        }
+    with atomic_dir(args.output) as tmp:
+        save_network(net, tmp / "model.nir")
+        write_netx(qnet, tmp / "model.net")
+        (tmp / "quantization.json").write_text(json.dumps(report, indent=2) + "\n")
+        if deploy is not None:
+            (tmp / "deploy.json").write_text(json.dumps(deploy, indent=2) + "\n")
+    for ly in qnet.report["layers"]:
+        print(f"{ly['neuron']:<10} weight_exp {ly['weight_exp']:>3}  vth {ly['vth']:>6}  du {ly['du']:>4}"
+              f"  dv {ly['dv']:>4}  weight error {ly['weight_rel_rms_error']:.2%}")
+    for w in qnet.report["warnings"]:
+        print(f"warning: {w}")
+    if deploy is not None:
+        print(f"Lava fixed_pt vs hwsim loihi2: {deploy['spikes_mismatched']} of "
+              f"{deploy['spikes_compared']} spikes differ ({deploy['samples']} samples x "
+              f"{deploy['steps']} steps)")
+        if y is not None:
+            print(f"accuracy: Lava {deploy['lava_accuracy']:.4f}, hwsim loihi2 "
+                  f"{deploy['hwsim_loihi2_accuracy']:.4f}, float SNN {deploy['float_accuracy']:.4f}")
+        print(f"wall time: Lava {deploy['lava_wall_s']:.2f} s, hwsim loihi2 "
+              f"{deploy['hwsim_wall_s']:.3f} s")
+    print(f"wrote {args.output}/ (model.nir, model.net, quantization.json"
+          + (", deploy.json)" if deploy else ")"))
+    return 0 if deploy is None or deploy["spikes_mismatched"] == 0 else 1
+
+
 # -- parser ----------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, status 2
@@ -546,6 +621,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--multilevel", choices=("ac", "mac"), default="ac",
                    help="multi-level spikes count as s ACs or one MAC (papers' convention)")
     s.set_defaults(func=cmd_energy)
+
+    s = sub.add_parser("deploy", help="quantise to Loihi 2, export NIR + netx, run in Lava")
+    s.add_argument("model", help="model file (.nir or .npz)")
+    s.add_argument("--target", choices=("lava",), default="lava")
+    s.add_argument("-o", "--output", required=True, help="output directory")
+    s.add_argument("--dt", type=_positive_float, help="time step in seconds")
+    s.add_argument("--num-weight-bits", type=int, default=8, help="weight bits (1-8)")
+    s.add_argument("--run", action="store_true", help="run Lava and compare with hwsim loihi2")
+    s.add_argument("--data", help="DATA.npz for --run")
+    s.add_argument("--steps", type=_positive_int, default=64)
+    s.add_argument("--encoding", choices=("rate", "spikes", "current"), default="rate")
+    s.add_argument("--samples", type=_positive_int, default=50, help="samples run in Lava")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_deploy)
 
     s = sub.add_parser("device", help="characterise a chip's device models (text + plot)")
     s.add_argument("preset", help="preset name or path to a .yaml card")
