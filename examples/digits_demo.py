@@ -10,7 +10,11 @@ Real data that ships with scikit-learn (1797 8×8 handwritten digits). Steps:
 6. ``neurocosim device`` characterises the PRIME-like RRAM macro's device models (plot);
 7. ``neurocosim map`` places the SNN on that chip (tiles, cores, traffic, figure);
 8. ``neurocosim simulate --chip`` runs it on the chip's cycle-level model (programming and
-   read noise, 8-bit ADCs, rate-coded input) without and with input-aware early stop.
+   read noise, 8-bit ADCs, rate-coded input) without and with input-aware early stop;
+9. ``neurocosim deploy --run`` quantises it to Loihi 2 fixed point, exports NIR and netx,
+   runs the Lava process graph in Lava's CPU simulator and checks it spike for spike
+   against hwsim's loihi2 mode (needs Python 3.10 with lava-nc; skipped with a notice
+   otherwise).
 
 Run with ``make demo`` (outputs in build/demo/).
 """
@@ -86,12 +90,24 @@ def run(out: Path, steps: int = 64, seed: int = 0) -> dict:
              str(seed), "--early-stop", policy, "-o", str(run_dir), "-q"])
         hw[policy] = json.loads((run_dir / "summary.json").read_text())
 
+    banner("9. neurocosim deploy to Lava / Loihi 2 (fixed point), checked against hwsim")
+    deploy = None
+    try:
+        import lava  # noqa: F401
+
+        cli(["deploy", str(out / "digits.nir"), "-o", str(out / "deploy"), "--run", "--data",
+             str(out / "test.npz"), "--samples", "30", "--steps", str(steps), "--seed", str(seed)])
+        deploy = json.loads((out / "deploy" / "deploy.json").read_text())
+    except ImportError:
+        print("lava-nc is not installed (it needs Python 3.10): deployment skipped")
+
     summary = {"ann_accuracy": ann_acc, "snn_accuracy": snn_acc, "steps": steps,
                "snn_over_ann": snn_acc / ann_acc, "accuracy_vs_steps": curve,
                "chip_runs": {k: {f: v[f] for f in ("accuracy", "mean_steps", "load_saving")}
                              | {"energy_per_inference_J": v["energy"]["energy_per_inference_J"],
                                 "paper_convention": v["energy"]["paper_convention"]}
                              for k, v in hw.items()}}
+    summary["deploy"] = deploy
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     banner("summary")
     print(f"ANN accuracy {ann_acc:.4f}   SNN accuracy ({steps} steps) {snn_acc:.4f}   "
@@ -103,6 +119,10 @@ def run(out: Path, steps: int = 64, seed: int = 0) -> dict:
         print(f"    energy per inference {e['energy_per_inference_J'] * 1e9:.2f} nJ (event model); "
               f"papers' convention E_snn {e['paper_convention']['E_snn_J'] * 1e9:.2f} nJ, "
               f"E_ann {e['paper_convention']['E_ann_J'] * 1e9:.2f} nJ")
+    if deploy:
+        print(f"Loihi 2 via Lava (fixed_pt, {deploy['samples']} samples): accuracy "
+              f"{deploy['lava_accuracy']:.4f}, hwsim loihi2 {deploy['hwsim_loihi2_accuracy']:.4f}, "
+              f"{deploy['spikes_mismatched']} of {deploy['spikes_compared']} spikes differ")
     return summary
 
 
