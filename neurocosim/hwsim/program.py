@@ -145,7 +145,7 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
             e_back.append(1 if back else 0)
         e_ptr.append(len(e_src))
     a.update(e_ptr=np.array(e_ptr, np.int64), e_src=np.array(e_src or [0], np.int64),
-             e_back=np.array(e_back or [0], np.int64))
+             e_back=np.array(e_back or [0], np.int64), has_back=bool(net.back_edges))
     a["in_node"] = index[net.input_name]
     a["out_node"] = index[net.output_name]
     out_src = [s for s, _ in net.predecessors(net.output_name)]
@@ -236,7 +236,11 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
         boff += sop.out_size
         s_prev_off.append(poff)
         poff += sop.in_size
-        mine = [i for i, b in enumerate(blocks) if b.op == name]
+        # blocks of one row chunk (same rows and reads) next to each other: the engine
+        # finds a read's active rows once for all of them
+        mine = sorted((i for i, b in enumerate(blocks) if b.op == name),
+                      key=lambda i: (blocks[i].group, blocks[i].region, blocks[i].row_lo,
+                                     blocks[i].out_lo))
         order_blocks.extend(mine)
         s_blk_ptr.append(len(order_blocks))
     a.update(s_bias_off=np.array(s_bias_off or [0], np.int64),
@@ -244,7 +248,7 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
              s_blk_ptr=np.array(s_blk_ptr, np.int64), s_prev_off=np.array(s_prev_off or [0], np.int64),
              prev_size=int(max(poff, 1)), delay=bool(net.synaptic_delay))
     nb = len(order_blocks)
-    fields = {k: np.zeros(nb, np.int64) for k in ("b_rows", "b_cols", "b_outs", "b_reads",
+    fields = {k: np.zeros(nb, np.int64) for k in ("b_same", "b_ch_outs", "b_rows", "b_cols", "b_outs", "b_reads",
                                                   "b_gat_off", "b_sca_off", "b_g_off", "b_s_off",
                                                   "b_adc_bits", "b_cycles", "b_tile", "b_ideal")}
     b_adc_fs = np.zeros(nb)
@@ -263,26 +267,47 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
         si = grp.scatter[np.ix_(reads, np.arange(b.out_lo, b.out_hi))]
         outs = b.out_hi - b.out_lo
         tile = prog.tiles[bi]
+        if j > 0:
+            p = blocks[order_blocks[j - 1]]
+            fields["b_same"][j] = int((p.op, p.group, p.region, p.row_lo, p.row_hi)
+                                      == (b.op, b.group, b.region, b.row_lo, b.row_hi))
         fields["b_rows"][j] = b.rows
         fields["b_outs"][j] = outs
+        fields["b_ch_outs"][j] = outs
         fields["b_reads"][j] = len(reads)
         fields["b_gat_off"][j] = ngat
         fields["b_sca_off"][j] = nsca
         fields["b_g_off"][j] = ng
         fields["b_tile"][j] = b.tile
         gat.append(gi.ravel().astype(np.int64))
-        sca.append(si.ravel().astype(np.int64))
         ngat += gi.size
-        nsca += si.size
         if tile is None:  # ideal macro: the float weights themselves
-            w = block_weights(mapped, bi)
             fields["b_cols"][j] = outs
             fields["b_ideal"][j] = 1
             fields["b_s_off"][j] = -1
+            term_ptr.append(term_ptr[-1])
+            if fields["b_same"][j]:
+                continue  # computed with its row chunk's first block
+            # the whole row chunk as one matrix (rows x all its outputs) and one scatter
+            span = [bi]
+            for nxt in order_blocks[j + 1:]:
+                q = blocks[nxt]
+                if (q.op, q.group, q.region, q.row_lo, q.row_hi) != \
+                        (b.op, b.group, b.region, b.row_lo, b.row_hi):
+                    break
+                span.append(nxt)
+            w = np.hstack([block_weights(mapped, i) for i in span])
+            sc = np.hstack([grp.scatter[np.ix_(reads, np.arange(blocks[i].out_lo,
+                                                                  blocks[i].out_hi))]
+                            for i in span])
+            fields["b_ch_outs"][j] = w.shape[1]
             gs.append(np.ascontiguousarray(w).ravel())
             ng += w.size
-            term_ptr.append(term_ptr[-1])
+            sca.append(sc.ravel().astype(np.int64))
+            nsca += sc.size
             continue
+        sca.append(si.ravel().astype(np.int64))
+        nsca += si.size
         g = drifted(tile, read_time)
         ncols = g.shape[1]
         fields["b_cols"][j] = ncols

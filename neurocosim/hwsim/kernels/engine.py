@@ -102,21 +102,30 @@ def neuron_eval(ntype, reset_sub, ge, maxlvl, off, n, alpha, gain, asyn, win, vl
 
 @njit
 def _read_columns(g, s2, goff, soff, rows, cols, act_i, act_v, nact, volt, noisy, rstate,
-                  adc_bits, adc_fs, curr):
-    """Column currents of one read (with aggregated noise and ADC); returns clipped count."""
+                  adc_bits, adc_fs, curr, var):
+    """Column currents of one read (with aggregated noise and ADC); returns clipped count.
+
+    Rows outer, columns inner (contiguous in the row-major conductance block)."""
+    for c in range(cols):
+        curr[c] = 0.0
+        var[c] = 0.0
+    for a in range(nact):
+        dv = volt * act_v[a]
+        base = goff + act_i[a] * cols
+        for c in range(cols):
+            curr[c] += dv * g[base + c]
+        if noisy:
+            dv2 = dv * dv
+            sbase = soff + act_i[a] * cols
+            for c in range(cols):
+                var[c] += dv2 * s2[sbase + c]
     clipped = 0
     top = (1 << adc_bits) - 1 if adc_bits > 0 else 0
     lsb = adc_fs / top if adc_bits > 0 else 0.0
     for c in range(cols):
-        acc = 0.0
-        var = 0.0
-        for a in range(nact):
-            dv = volt * act_v[a]
-            acc += dv * g[goff + act_i[a] * cols + c]
-            if noisy:
-                var += dv * dv * s2[soff + act_i[a] * cols + c]
-        if noisy and var > 0.0:
-            acc += math.sqrt(var) * normal(rstate)
+        acc = curr[c]
+        if noisy and var[c] > 0.0:
+            acc += math.sqrt(var[c]) * normal(rstate)
         if adc_bits > 0:
             code = np.rint(acc / lsb)
             if code > top:
@@ -131,26 +140,34 @@ def _read_columns(g, s2, goff, soff, rows, cols, act_i, act_v, nact, volt, noisy
 
 
 @njit
-def syn_eval(k, x, y, s_bias_off, bias, s_blk_ptr, b_rows, b_cols, b_outs, b_reads,
+def syn_eval(k, x, y, s_bias_off, bias, s_blk_ptr, b_same, b_ch_outs, b_rows, b_cols, b_outs,
+             b_reads,
              b_gat_off, b_sca_off, b_g_off, b_s_off, b_term_ptr, b_adc_bits, b_adc_fs,
              b_cycles, b_tile, b_ideal, gat, sca, g, s2, t_out, t_pos, t_neg, t_coef,
              volt, dac_bits, rstate, blk_cnt, tile_time, t_read_fixed, t_adc,
-             act_i, act_v, lvl_i, lvl_v, curr, outl):
-    """Evaluate synaptic op ``k`` on input ``x`` into ``y``; returns an error code."""
+             act_i, act_v, lvl_i, lvl_v, curr, var, outl):
+    """Evaluate synaptic op ``k`` on input ``x`` into ``y``; returns an error code.
+
+    Blocks flagged ``b_same`` share the previous block's rows and reads (the column
+    chunks of one row chunk): the active rows of a read are found once for all of them."""
     n_out = y.shape[0]
     bo = s_bias_off[k]
     for j in range(n_out):
         y[j] = bias[bo + j]
-    for b in range(s_blk_ptr[k], s_blk_ptr[k + 1]):
-        rows = b_rows[b]
-        cols = b_cols[b]
-        outs = b_outs[b]
-        for r in range(b_reads[b]):
+    end = s_blk_ptr[k + 1]
+    b0 = s_blk_ptr[k]
+    while b0 < end:
+        b1 = b0 + 1
+        while b1 < end and b_same[b1]:
+            b1 += 1
+        rows = b_rows[b0]
+        for r in range(b_reads[b0]):
             nact = 0
             integer = True
             maxlvl = 0.0
+            gbase = b_gat_off[b0] + r * rows
             for i in range(rows):
-                gi = gat[b_gat_off[b] + r * rows + i]
+                gi = gat[gbase + i]
                 if gi == -1:
                     continue
                 xv = 1.0 if gi == -2 else x[gi]
@@ -164,74 +181,88 @@ def syn_eval(k, x, y, s_bias_off, bias, s_blk_ptr, b_rows, b_cols, b_outs, b_rea
                         maxlvl = xv
             if nact == 0:
                 continue  # event driven: no spike on this read's rows, nothing is read
-            so = b_sca_off[b] + r * outs
-            if b_ideal[b]:
-                for j in range(outs):
-                    acc = 0.0
-                    for a in range(nact):
-                        acc += act_v[a] * g[b_g_off[b] + act_i[a] * cols + j]
-                    y[sca[so + j]] += acc
-                blk_cnt[b, C_ROWS] += nact
-                blk_cnt[b, C_INPUTS] += nact
-                blk_cnt[b, C_CELLS] += nact * cols
-                blk_cnt[b, C_ACC] += outs
-                blk_cnt[b, C_READS] += 1
-                tile_time[b_tile[b]] += t_read_fixed
-                continue
-            blk_cnt[b, C_INPUTS] += nact
-            for j in range(outs):
-                outl[j] = 0.0
-            noisy = b_s_off[b] >= 0
-            if integer:
-                n_sub = int(maxlvl)
-            else:
-                # analog drive through the DAC: values in [0, 1], 2^dac_bits - 1 levels
-                if dac_bits < 2:
-                    return E_DAC
-                lv = (1 << dac_bits) - 1
-                for a in range(nact):
-                    if act_v[a] < 0.0 or act_v[a] > 1.0:
-                        return E_DAC
-                    act_v[a] = np.rint(act_v[a] * lv) / lv
-                n_sub = 1
-            for lvl in range(1, n_sub + 1):
+            if not b_ideal[b0]:
                 if integer:
-                    m = 0
-                    for a in range(nact):
-                        if act_v[a] >= lvl:
-                            lvl_i[m] = act_i[a]
-                            lvl_v[m] = 1.0
-                            m += 1
-                    clipped = _read_columns(g, s2, b_g_off[b], b_s_off[b], rows, cols, lvl_i,
-                                            lvl_v, m, volt, noisy, rstate, b_adc_bits[b],
-                                            b_adc_fs[b], curr)
+                    n_sub = int(maxlvl)
                 else:
-                    m = nact
-                    clipped = _read_columns(g, s2, b_g_off[b], b_s_off[b], rows, cols, act_i,
-                                            act_v, nact, volt, noisy, rstate, b_adc_bits[b],
-                                            b_adc_fs[b], curr)
-                for t in range(b_term_ptr[b], b_term_ptr[b + 1]):
-                    dif = curr[t_pos[t]]
-                    if t_neg[t] >= 0:
-                        dif -= curr[t_neg[t]]
-                    outl[t_out[t]] += t_coef[t] * dif
-                blk_cnt[b, C_ROWS] += m
-                blk_cnt[b, C_CELLS] += m * cols
-                blk_cnt[b, C_READS] += 1
-                tile_time[b_tile[b]] += t_read_fixed
-                if b_adc_bits[b] > 0:
-                    blk_cnt[b, C_CONV] += cols
-                    blk_cnt[b, C_CYCLES] += b_cycles[b]
-                    blk_cnt[b, C_CLIP] += clipped
-                    tile_time[b_tile[b]] += b_cycles[b] * t_adc
-            for j in range(outs):
-                y[sca[so + j]] += outl[j]
-            blk_cnt[b, C_ACC] += outs
+                    # analog drive through the DAC: values in [0, 1], 2^dac_bits - 1 levels
+                    if dac_bits < 2:
+                        return E_DAC
+                    lv = (1 << dac_bits) - 1
+                    for a in range(nact):
+                        if act_v[a] < 0.0 or act_v[a] > 1.0:
+                            return E_DAC
+                        act_v[a] = np.rint(act_v[a] * lv) / lv
+                    n_sub = 1
+            if b_ideal[b0]:
+                # ideal macro: the float weights of the whole row chunk in one matrix
+                outs = b_ch_outs[b0]
+                so = b_sca_off[b0] + r * outs
+                for j in range(outs):
+                    outl[j] = 0.0
+                for a in range(nact):
+                    xv = act_v[a]
+                    base = b_g_off[b0] + act_i[a] * outs
+                    for j in range(outs):
+                        outl[j] += xv * g[base + j]
+                for j in range(outs):
+                    y[sca[so + j]] += outl[j]
+                for b in range(b0, b1):
+                    blk_cnt[b, C_ROWS] += nact
+                    blk_cnt[b, C_INPUTS] += nact
+                    blk_cnt[b, C_CELLS] += nact * b_cols[b]
+                    blk_cnt[b, C_ACC] += b_outs[b]
+                    blk_cnt[b, C_READS] += 1
+                    tile_time[b_tile[b]] += t_read_fixed
+                continue
+            for b in range(b0, b1):
+                cols = b_cols[b]
+                outs = b_outs[b]
+                so = b_sca_off[b] + r * outs
+                for j in range(outs):
+                    outl[j] = 0.0
+                blk_cnt[b, C_INPUTS] += nact
+                noisy = b_s_off[b] >= 0
+                for lvl in range(1, n_sub + 1):
+                    if integer:
+                        m = 0
+                        for a in range(nact):
+                            if act_v[a] >= lvl:
+                                lvl_i[m] = act_i[a]
+                                lvl_v[m] = 1.0
+                                m += 1
+                        clipped = _read_columns(g, s2, b_g_off[b], b_s_off[b], rows, cols,
+                                                lvl_i, lvl_v, m, volt, noisy, rstate,
+                                                b_adc_bits[b], b_adc_fs[b], curr, var)
+                    else:
+                        m = nact
+                        clipped = _read_columns(g, s2, b_g_off[b], b_s_off[b], rows, cols,
+                                                act_i, act_v, nact, volt, noisy, rstate,
+                                                b_adc_bits[b], b_adc_fs[b], curr, var)
+                    for t in range(b_term_ptr[b], b_term_ptr[b + 1]):
+                        dif = curr[t_pos[t]]
+                        if t_neg[t] >= 0:
+                            dif -= curr[t_neg[t]]
+                        outl[t_out[t]] += t_coef[t] * dif
+                    blk_cnt[b, C_ROWS] += m
+                    blk_cnt[b, C_CELLS] += m * cols
+                    blk_cnt[b, C_READS] += 1
+                    tile_time[b_tile[b]] += t_read_fixed
+                    if b_adc_bits[b] > 0:
+                        blk_cnt[b, C_CONV] += cols
+                        blk_cnt[b, C_CYCLES] += b_cycles[b]
+                        blk_cnt[b, C_CLIP] += clipped
+                        tile_time[b_tile[b]] += b_cycles[b] * t_adc
+                for j in range(outs):
+                    y[sca[so + j]] += outl[j]
+                blk_cnt[b, C_ACC] += outs
+        b0 = b1
     return E_OK
 
 
 @njit
-def run_sample(s, frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_back, val_size,
+def run_sample(s, frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_back, has_back,
+               val_size,
                in_node, out_node, evid_mean, in_packets, in_hops,
                # digital
                d_iptr_off, d_nnz_off, d_indptr, d_indices, d_data, d_div,
@@ -239,7 +270,7 @@ def run_sample(s, frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_b
                l_type, l_off, l_reset, l_ge, l_maxlvl, n_neurons, p_alpha, p_gain, p_asyn,
                p_win, p_vleak, p_vth, p_vreset, r_packets, r_hops, r_maxhop,
                # synapses
-               s_bias_off, bias, s_blk_ptr, s_prev_off, prev_size, delay, b_rows, b_cols,
+               s_bias_off, bias, s_blk_ptr, s_prev_off, prev_size, delay, b_same, b_ch_outs, b_rows, b_cols,
                b_outs, b_reads, b_gat_off, b_sca_off, b_g_off, b_s_off, b_term_ptr, b_adc_bits,
                b_adc_fs, b_cycles, b_tile, b_ideal, gat, sca, g, s2, t_out, t_pos, t_neg,
                t_coef, volt, dac_bits, n_tiles, times,
@@ -265,13 +296,14 @@ def run_sample(s, frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_b
     for b in range(b_rows.shape[0]):
         max_rows = max(max_rows, b_rows[b])
         max_cols = max(max_cols, b_cols[b])
-        max_outs = max(max_outs, b_outs[b])
+        max_outs = max(max_outs, b_outs[b], b_ch_outs[b])
     x = np.zeros(max_in + 1)
     act_i = np.zeros(max_rows, np.int64)
     act_v = np.zeros(max_rows)
     lvl_i = np.zeros(max_rows, np.int64)
     lvl_v = np.zeros(max_rows)
     curr = np.zeros(max_cols)
+    var = np.zeros(max_cols)
     outl = np.zeros(max_outs)
     tile_time = np.zeros(max(n_tiles, 1))
     n_out = n_size[out_node]
@@ -318,12 +350,12 @@ def run_sample(s, frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_b
                         tmp[j] = synprev[po + j]
                         synprev[po + j] = x[j]
                     xin = tmp
-                code = syn_eval(k, xin, y, s_bias_off, bias, s_blk_ptr, b_rows, b_cols, b_outs,
+                code = syn_eval(k, xin, y, s_bias_off, bias, s_blk_ptr, b_same, b_ch_outs, b_rows, b_cols, b_outs,
                                 b_reads, b_gat_off, b_sca_off, b_g_off, b_s_off, b_term_ptr,
                                 b_adc_bits, b_adc_fs, b_cycles, b_tile, b_ideal, gat, sca, g, s2,
                                 t_out, t_pos, t_neg, t_coef, volt, dac_bits, rstate, blk_cnt[s],
                                 tile_time, t_read_fixed, t_adc, act_i, act_v, lvl_i, lvl_v,
-                                curr, outl)
+                                curr, var, outl)
                 if code != E_OK:
                     err[s, 0] = code
                     err[s, 1] = n
@@ -371,8 +403,9 @@ def run_sample(s, frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_b
                 lo = l_off[n_ref[pn]]
                 for j in range(p_size[p]):
                     probes[s, t, p_off[p] + j] = buf[lo + j]
-        for j in range(val_size):
-            prev[j] = val[j]
+        if has_back:
+            for j in range(val_size):
+                prev[j] = val[j]
         steps_used[s] = t + 1
         if policy != 0 and t + 1 >= min_steps:
             scale = 1.0 / (t + 1) if evid_mean else 1.0
@@ -397,11 +430,12 @@ def run_sample(s, frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_b
 
 
 @pjit
-def run_batch(frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_back, val_size,
+def run_batch(frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_back, has_back,
+              val_size,
               in_node, out_node, evid_mean, in_packets, in_hops, d_iptr_off, d_nnz_off, d_indptr,
               d_indices, d_data, d_div, l_type, l_off, l_reset, l_ge, l_maxlvl, n_neurons, p_alpha,
               p_gain, p_asyn, p_win, p_vleak, p_vth, p_vreset, r_packets, r_hops, r_maxhop,
-              s_bias_off, bias, s_blk_ptr, s_prev_off, prev_size, delay, b_rows, b_cols, b_outs,
+              s_bias_off, bias, s_blk_ptr, s_prev_off, prev_size, delay, b_same, b_ch_outs, b_rows, b_cols, b_outs,
               b_reads, b_gat_off, b_sca_off, b_g_off, b_s_off, b_term_ptr, b_adc_bits, b_adc_fs,
               b_cycles, b_tile, b_ideal, gat, sca, g, s2, t_out, t_pos, t_neg, t_coef, volt,
               dac_bits, n_tiles, times, policy, theta, temp, margin, min_steps, p_node, p_mode,
@@ -410,11 +444,11 @@ def run_batch(frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_back,
     """Every sample of the batch, in parallel (each with its own state and stream)."""
     for s in prange(frames.shape[0]):
         run_sample(s, frames[s], steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_back,
-                   val_size, in_node, out_node, evid_mean, in_packets, in_hops, d_iptr_off,
+                   has_back, val_size, in_node, out_node, evid_mean, in_packets, in_hops, d_iptr_off,
                    d_nnz_off, d_indptr, d_indices, d_data, d_div, l_type, l_off, l_reset, l_ge, l_maxlvl,
                    n_neurons, p_alpha, p_gain, p_asyn, p_win, p_vleak, p_vth, p_vreset,
                    r_packets, r_hops, r_maxhop, s_bias_off, bias, s_blk_ptr, s_prev_off,
-                   prev_size, delay, b_rows, b_cols, b_outs, b_reads, b_gat_off, b_sca_off,
+                   prev_size, delay, b_same, b_ch_outs, b_rows, b_cols, b_outs, b_reads, b_gat_off, b_sca_off,
                    b_g_off, b_s_off, b_term_ptr, b_adc_bits, b_adc_fs, b_cycles, b_tile, b_ideal,
                    gat, sca, g, s2, t_out, t_pos, t_neg, t_coef, volt, dac_bits, n_tiles, times,
                    policy, theta, temp, margin, min_steps, p_node, p_mode, p_off, p_size,
