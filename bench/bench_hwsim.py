@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -338,13 +339,13 @@ def main(quick: bool = False) -> None:
     for case, net, wlist, wr, x, shift in cases:
         ref_counts = None
         ev = None
-        engines = [("hwsim ideal", lambda: hwsim(net, x, "ideal")),
-                   ("hwsim pcm noise + 8-bit ADC", lambda: hwsim(net, x, "pcm-aihwkit")),
-                   ("plain Numba dense kernel", lambda: plain_numba(wlist, x, wr))]
+        engines = [("hwsim ideal", partial(hwsim, net, x, "ideal")),
+                   ("hwsim pcm noise + 8-bit ADC", partial(hwsim, net, x, "pcm-aihwkit")),
+                   ("plain Numba dense kernel", partial(plain_numba, wlist, x, wr))]
         if x.shape[0] == 1:
-            engines += [("NumPy reference", lambda: numpy_reference(net, x)),
-                        ("Brian2 C++ standalone", lambda: brian2_standalone(wlist, x, wr, shift)),
-                        ("Lava 0.10 CPU floating_pt", lambda: lava_float(wlist, x, wr, shift))]
+            engines += [("NumPy reference", partial(numpy_reference, net, x)),
+                        ("Brian2 C++ standalone", partial(brian2_standalone, wlist, x, wr, shift)),
+                        ("Lava 0.10 CPU floating_pt", partial(lava_float, wlist, x, wr, shift))]
         for name, fn in engines:
             try:
                 wall, counts = fn()
