@@ -344,7 +344,7 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
              gat=np.concatenate(gat) if gat else np.zeros(1, np.int64),
              sca=np.concatenate(sca) if sca else np.zeros(1, np.int64),
              g=np.concatenate(gs) if gs else np.zeros(1),
-             s2=np.concatenate(s2s) if s2s else np.zeros(1),
+             s2=(np.concatenate(s2s) if s2s else np.zeros(1)).astype(np.float32),
              t_out=np.array(t_out or [0], np.int64), t_pos=np.array(t_pos or [0], np.int64),
              t_neg=np.array(t_neg or [0], np.int64), t_coef=np.array(t_coef or [0.0]),
              volt=float(volt), dac_bits=int(macro.dac_bits), n_tiles=int(mapped.n_tiles))

@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from ..jit import njit, pjit, prange
-from .rng import normal
+from .rng import normal_pair
 
 # node kinds
 K_INPUT, K_SYN, K_NEURON, K_DIGITAL, K_COPY = 0, 1, 2, 3, 4
@@ -105,37 +105,48 @@ def _read_columns(g, s2, goff, soff, rows, cols, act_i, act_v, nact, volt, noisy
                   adc_bits, adc_fs, curr, var):
     """Column currents of one read (with aggregated noise and ADC); returns clipped count.
 
-    Rows outer, columns inner (contiguous in the row-major conductance block)."""
+    Rows outer, columns inner (contiguous in the row-major conductance block); current
+    and noise variance accumulate in one pass; normals are drawn in pairs."""
     for c in range(cols):
         curr[c] = 0.0
-        var[c] = 0.0
-    for a in range(nact):
-        dv = volt * act_v[a]
-        base = goff + act_i[a] * cols
+    if noisy:
         for c in range(cols):
-            curr[c] += dv * g[base + c]
-        if noisy:
+            var[c] = 0.0
+        for a in range(nact):
+            dv = volt * act_v[a]
             dv2 = dv * dv
+            base = goff + act_i[a] * cols
             sbase = soff + act_i[a] * cols
             for c in range(cols):
+                curr[c] += dv * g[base + c]
                 var[c] += dv2 * s2[sbase + c]
+        c = 0
+        while c < cols:
+            z0, z1 = normal_pair(rstate)
+            curr[c] += math.sqrt(var[c]) * z0
+            if c + 1 < cols:
+                curr[c + 1] += math.sqrt(var[c + 1]) * z1
+            c += 2
+    else:
+        for a in range(nact):
+            dv = volt * act_v[a]
+            base = goff + act_i[a] * cols
+            for c in range(cols):
+                curr[c] += dv * g[base + c]
     clipped = 0
-    top = (1 << adc_bits) - 1 if adc_bits > 0 else 0
-    lsb = adc_fs / top if adc_bits > 0 else 0.0
-    for c in range(cols):
-        acc = curr[c]
-        if noisy and var[c] > 0.0:
-            acc += math.sqrt(var[c]) * normal(rstate)
-        if adc_bits > 0:
-            code = np.rint(acc / lsb)
+    if adc_bits > 0:
+        top = float((1 << adc_bits) - 1)
+        lsb = adc_fs / top
+        inv = 1.0 / lsb
+        for c in range(cols):
+            code = np.rint(curr[c] * inv)
             if code > top:
-                code = float(top)
+                code = top
                 clipped += 1
             elif code < 0.0:
                 code = 0.0
                 clipped += 1
-            acc = code * lsb
-        curr[c] = acc
+            curr[c] = code * lsb
     return clipped
 
 

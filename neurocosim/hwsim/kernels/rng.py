@@ -13,7 +13,7 @@ import numpy as np
 
 from ..jit import njit
 
-__all__ = ["seed_states", "next_u64", "uniform", "normal"]
+__all__ = ["seed_states", "next_u64", "uniform", "normal", "normal_pair"]
 
 
 def seed_states(seq: np.random.SeedSequence, n: int) -> np.ndarray:
@@ -56,3 +56,15 @@ def normal(s):
         q = u * u + v * v
         if 0.0 < q < 1.0:
             return u * math.sqrt(-2.0 * math.log(q) / q)
+
+
+@njit
+def normal_pair(s):
+    """Two independent standard normals from one polar-method draw."""
+    while True:
+        u = 2.0 * uniform(s) - 1.0
+        v = 2.0 * uniform(s) - 1.0
+        q = u * u + v * v
+        if 0.0 < q < 1.0:
+            f = math.sqrt(-2.0 * math.log(q) / q)
+            return u * f, v * f
