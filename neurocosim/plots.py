@@ -138,7 +138,13 @@ def energy_figure(report, path: str | Path) -> Path:
             title=f"{report.energy_per_inference_J * 1e9:.3g} nJ per inference")
     ax0.legend(fontsize=8)
     layers = [k for k, v in report.by_layer.items() if v > 0] or list(report.by_layer)
-    ax1.bar(range(len(layers)), [report.by_layer[k] * 1e9 for k in layers], color="tab:blue")
-    ax1.set(xticks=range(len(layers)), ylabel="nJ per inference", title="by layer")
+    bottoms = np.zeros(len(layers))
+    for i, k in enumerate(comps):
+        vals = np.array([report.by_layer_component.get(ly, {}).get(k, 0.0) * 1e9 for ly in layers])
+        if vals.any():
+            ax1.bar(range(len(layers)), vals, bottom=bottoms, color=cmap(i % 10), label=k)
+            bottoms += vals
+    ax1.set(xticks=range(len(layers)), ylabel="nJ per inference",
+            title="by layer and component")
     ax1.set_xticklabels(layers, rotation=45, ha="right")
     return _save(fig, path)

@@ -50,6 +50,7 @@ class EnergyReport:
     per_sample_J: np.ndarray
     by_component: Mapping[str, float]  # mean J per inference
     by_layer: Mapping[str, float]
+    by_layer_component: Mapping[str, Mapping[str, float]]
     by_tile: Mapping[int, float]
     latency_per_inference_s: float
     area_mm2: float
@@ -81,6 +82,7 @@ class EnergyReport:
             "mean_steps": self.steps_mean,
             "by_component": dict(self.by_component),
             "by_layer": dict(self.by_layer),
+            "by_layer_component": {k: dict(v) for k, v in self.by_layer_component.items()},
             "by_tile": {str(k): v for k, v in self.by_tile.items()},
             "paper_convention": dict(self.paper_convention),
             "constants": list(self.constants),
@@ -149,7 +151,13 @@ def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
     per_sample = np.zeros(n)
     by_component: dict[str, float] = {}
     by_layer: dict[str, float] = {}
+    by_lc: dict[str, dict[str, float]] = {}
     by_tile: dict[int, float] = {}
+
+    def add_layer(layer: str, comp: str, val: float) -> None:
+        by_layer[layer] = by_layer.get(layer, 0.0) + val
+        d = by_lc.setdefault(layer, {})
+        d[comp] = d.get(comp, 0.0) + val
     constants = []
 
     def energy_of(comp: str, total_events: float) -> float:
@@ -178,7 +186,7 @@ def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
         by_component[comp] = float(per_block.sum() / max(n, 1))
         for b, op in enumerate(counts.block_op):
             val = float(per_block[:, b].sum() / max(n, 1))
-            by_layer[op] = by_layer.get(op, 0.0) + val
+            add_layer(op, comp, val)
             t = int(counts.block_tile[b])
             by_tile[t] = by_tile.get(t, 0.0) + val
     # neuron components, per layer
@@ -189,15 +197,15 @@ def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
         per_sample += per_layer.sum(axis=1)
         by_component[comp] = float(per_layer.sum() / max(n, 1))
         for j, layer in enumerate(counts.layer_names):
-            by_layer[layer] = by_layer.get(layer, 0.0) + float(per_layer[:, j].sum() / max(n, 1))
+            add_layer(layer, comp, float(per_layer[:, j].sum() / max(n, 1)))
     # routing: hops of the layers' spikes and of the host's input
     hops = counts.layer[:, :, lc["packet_hops"]]
     e_hop = energy_of("routing", float(hops.sum() + counts.input[:, 1].sum()))
     per_sample += (hops.sum(axis=1) + counts.input[:, 1]) * e_hop
     by_component["routing"] = float((hops.sum() + counts.input[:, 1].sum()) * e_hop / max(n, 1))
     for j, layer in enumerate(counts.layer_names):
-        by_layer[layer] = by_layer.get(layer, 0.0) + float(hops[:, j].sum() * e_hop / max(n, 1))
-    by_layer["input"] = float(counts.input[:, 1].sum() * e_hop / max(n, 1))
+        add_layer(layer, "routing", float(hops[:, j].sum() * e_hop / max(n, 1)))
+    add_layer("input", "routing", float(counts.input[:, 1].sum() * e_hop / max(n, 1)))
     # leakage over the run time of each sample
     leak = chip.leakage_power_per_core
     if leak is None:
@@ -223,6 +231,7 @@ def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
     }
     return EnergyReport(
         chip=chip.name, per_sample_J=per_sample, by_component=by_component, by_layer=by_layer,
+        by_layer_component=by_lc,
         by_tile=by_tile, latency_per_inference_s=float(np.mean(counts.latency_s)) if n else 0.0,
         area_mm2=float(sum(area.values())), area_by_part_mm2=area, constants=tuple(constants),
         steps_mean=float(np.mean(counts.steps)) if n else 0.0,
