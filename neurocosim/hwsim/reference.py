@@ -153,6 +153,22 @@ def neuron_step(node: N.Neuron, d: Discretised, state: dict[str, np.ndarray],
     return s.astype(np.float64)
 
 
+def parse_probe(net: Network, probe: str) -> tuple[str, str]:
+    """``"node"``, ``"neuron.v"`` or ``"cuba.i"`` → ``(node, "" | "v" | "i")``, checked."""
+    node, _, what = probe.partition(".")
+    if node not in net.nodes:
+        raise SimulationError(f"probe {probe!r}: no node named {node!r} (nodes: {list(net.nodes)})")
+    nd = net.nodes[node]
+    ok = what == "" or (what == "v" and isinstance(nd, N.Neuron)) or (
+        what == "i" and isinstance(nd, (N.CubaLIF, N.CubaLI)))
+    if not ok:
+        raise SimulationError(
+            f"probe {probe!r}: use 'NODE' for its output, 'NEURON.v' for a membrane or "
+            "'CUBA.i' for a current-based neuron's synaptic current"
+        )
+    return node, what
+
+
 def simulate(
     net: Network,
     encoder: Encoder,
@@ -188,20 +204,7 @@ def simulate(
     if int(steps) < 1:
         raise SimulationError(f"steps must be >= 1, got {steps}")
     steps = int(steps)
-    wanted: dict[str, str] = {}
-    for p in probes:
-        node, _, what = p.partition(".")
-        if node not in net.nodes:
-            raise SimulationError(f"probe {p!r}: no node named {node!r} (nodes: {list(net.nodes)})")
-        nd = net.nodes[node]
-        ok = what == "" or (what == "v" and isinstance(nd, N.Neuron)) or (
-            what == "i" and isinstance(nd, (N.CubaLIF, N.CubaLI)))
-        if not ok:
-            raise SimulationError(
-                f"probe {p!r}: use 'NODE' for its output, 'NEURON.v' for a membrane or "
-                "'CUBA.i' for a current-based neuron's synaptic current"
-            )
-        wanted[p] = what
+    wanted = {p: parse_probe(net, p)[1] for p in probes}
     n = encoder.n_samples
     outs, rec = [], {p: [] for p in wanted}
     chunks = range(0, n, max(1, int(batch_size)))

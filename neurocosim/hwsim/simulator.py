@@ -15,13 +15,13 @@ import numpy as np
 
 from ..devices.program import ProgrammedChip
 from ..errors import SimulationError
-from ..ir import nodes as N
 from .early_stop import EarlyStop, parse_early_stop
 from .encoders import Encoder
 from .jit import get_threads, set_threads
 from .kernels import engine as K
 from .kernels.rng import seed_states
 from .program import BLOCK_COUNTERS, LAYER_COUNTERS, EngineProgram, build_program
+from .reference import parse_probe
 
 __all__ = ["simulate", "SimResult", "EventCounts"]
 
@@ -132,14 +132,7 @@ def _probe_plan(net, order: tuple[str, ...], probes: Sequence[str]):
     nodes, modes, offs, sizes, shapes = [], [], [], [], {}
     off = 0
     for p in probes:
-        name, _, what = p.partition(".")
-        if name not in net.nodes:
-            raise SimulationError(f"probe {p!r}: no node named {name!r}")
-        node = net.nodes[name]
-        ok = what == "" or (what == "v" and isinstance(node, N.Neuron)) or (
-            what == "i" and isinstance(node, (N.CubaLIF, N.CubaLI)))
-        if not ok:
-            raise SimulationError(f"probe {p!r}: use 'NODE', 'NEURON.v' or 'CUBA.i'")
+        name, what = parse_probe(net, p)
         shape = net.out_shapes[name]
         size = int(np.prod(shape))
         nodes.append(order.index(name))
