@@ -2,7 +2,7 @@
 
 Each sample owns a 4-word state seeded from NumPy's ``SeedSequence`` (so streams are
 independent and the result of a sample does not depend on which thread runs it).
-Normals use the Marsaglia polar method.
+Normals come in pairs from the Marsaglia polar method.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from ..jit import njit
 
-__all__ = ["seed_states", "next_u64", "uniform", "normal", "normal_pair"]
+__all__ = ["seed_states", "next_u64", "uniform", "normal_pair"]
 
 
 def seed_states(seq: np.random.SeedSequence, n: int) -> np.ndarray:
@@ -45,17 +45,6 @@ def next_u64(s):
 def uniform(s):
     """Uniform double in [0, 1) with 53 random bits."""
     return float(next_u64(s) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@njit
-def normal(s):
-    """Standard normal deviate (polar method)."""
-    while True:
-        u = 2.0 * uniform(s) - 1.0
-        v = 2.0 * uniform(s) - 1.0
-        q = u * u + v * v
-        if 0.0 < q < 1.0:
-            return u * math.sqrt(-2.0 * math.log(q) / q)
 
 
 @njit
