@@ -510,6 +510,27 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0 if deploy is None or deploy["spikes_mismatched"] == 0 else 1
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import load_study, read_table, run_sweep
+
+    study = load_study(args.study)
+    if args.dask:
+        executor = "dask-local" if args.dask == "local" else f"dask:{args.dask}"
+    else:
+        executor = "local"
+    table = run_sweep(study, args.output, executor=executor, workers=args.workers,
+                      resume=args.resume, progress=not args.quiet and sys.stderr.isatty(),
+                      max_runs=args.max_runs)
+    _, rows = read_table(table)
+    print(f"study '{study.name}': {len(rows)} of {len(study.runs)} runs in {table}")
+    if args.plot and len(rows) == len(study.runs):
+        from .plots import sweep_figure
+
+        for path in sweep_figure(table, study, Path(args.output)):
+            print(f"wrote {path}")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, status 2
@@ -635,6 +656,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--samples", type=_positive_int, default=50, help="samples run in Lava")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_deploy)
+
+    s = sub.add_parser("sweep", help="run a robustness / design-space study (YAML)")
+    s.add_argument("study", help="STUDY.yaml")
+    s.add_argument("-o", "--output", required=True, help="output directory (results.csv)")
+    s.add_argument("--dask", metavar="ADDRESS", help="run on a dask.distributed scheduler at "
+                                                     "ADDRESS, or 'local' for a LocalCluster")
+    s.add_argument("--workers", type=_positive_int, help="local processes / LocalCluster workers")
+    s.add_argument("--resume", action="store_true", help="continue an interrupted sweep")
+    s.add_argument("--max-runs", type=_positive_int, help="run at most this many new runs")
+    s.add_argument("--plot", action="store_true", help="write the study's figures when complete")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_sweep)
 
     s = sub.add_parser("device", help="characterise a chip's device models (text + plot)")
     s.add_argument("preset", help="preset name or path to a .yaml card")

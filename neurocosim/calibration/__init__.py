@@ -1,5 +1,6 @@
-"""Calibration: ADC ranges from calibration data (more: device fitting, threshold balancing)."""
+"""Calibration: ADC ranges, threshold re-balancing, device-model fitting from measurements."""
 
 from .adc import calibrate_adc_ranges
+from .thresholds import rebalance_thresholds
 
-__all__ = ["calibrate_adc_ranges"]
+__all__ = ["calibrate_adc_ranges", "rebalance_thresholds"]
