@@ -531,6 +531,42 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ._atomic import atomic_path
+    from .calibration import fit_device, read_measurements
+    from .devices import chip_from_dict, load_chip
+
+    base = load_chip(args.base)
+    m = read_measurements(args.data)
+    fit = fit_device(m, model=args.model, g_min=base.macro.g_min, g_max=base.macro.g_max,
+                     t0=args.t0)
+    card = base.to_dict()
+    card["name"] = args.name or Path(args.output).stem
+    card["description"] = (f"{base.name} with device models fitted to {Path(args.data).name} "
+                           f"({fit.goodness['cells']} cells)")
+    card["macro"].update(fit.card_fields())
+    chip = chip_from_dict(card, source=str(args.output))  # the card the tool will load
+    out = Path(args.output)
+    with atomic_path(out) as tmp:
+        tmp.write_text(yaml.safe_dump(chip.to_dict(), sort_keys=False, allow_unicode=True))
+    report = {"programming": {"model": fit.programming_model, **fit.programming_params},
+              "read": {"model": fit.read_model, **fit.read_params}, "drift": fit.drift,
+              "stuck_at": fit.stuck_at, "goodness": fit.goodness}
+    _write_json(str(out.with_suffix(".fit.json")), report)
+    from .plots import calibration_figure
+
+    calibration_figure(fit, out.with_suffix(".fit.png"))
+    print(f"programming noise '{fit.programming_model}': {fit.programming_params} "
+          f"(R^2 {fit.goodness['programming_r2']:.3f}, sigma rel. RMS "
+          f"{fit.goodness['programming_sigma_rel_rms']:.1%})")
+    print(f"read noise '{fit.read_model}': {fit.read_params}; drift: {fit.drift}; "
+          f"stuck-at: {fit.stuck_at}")
+    print(f"wrote {out} (+ .fit.json, .fit.png)")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, status 2
@@ -668,6 +704,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--plot", action="store_true", help="write the study's figures when complete")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("calibrate", help="fit device models to measurements, write a card")
+    s.add_argument("data", help="DATA.csv: cell, g_target_S, g_measured_S, t_s, read")
+    s.add_argument("--model", required=True,
+                   choices=("constant", "multiplicative", "rram_linear", "pcm_aihwkit"),
+                   help="programming-noise model to fit")
+    s.add_argument("-o", "--output", required=True, help="card.yaml to write")
+    s.add_argument("--base", default="pcm-aihwkit", help="card whose other fields are kept")
+    s.add_argument("--name", help="name of the new card (default: file stem)")
+    s.add_argument("--t0", type=_positive_float, default=20.0, help="drift reference time, s")
+    s.set_defaults(func=cmd_calibrate)
 
     s = sub.add_parser("device", help="characterise a chip's device models (text + plot)")
     s.add_argument("preset", help="preset name or path to a .yaml card")

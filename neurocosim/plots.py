@@ -10,7 +10,7 @@ from ._atomic import atomic_path
 from .units import format_duration
 
 __all__ = ["device_figure", "mapping_figure", "raster_figure", "early_stop_figure",
-           "energy_figure", "sweep_figure"]
+           "energy_figure", "sweep_figure", "calibration_figure"]
 
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float]):
@@ -222,3 +222,15 @@ def sweep_figure(table, study, out_dir: str | Path) -> list[Path]:
         ax.legend()
         out.append(_save(fig, Path(out_dir) / "pareto.png"))
     return out
+
+
+def calibration_figure(fit, path: str | Path) -> Path:
+    """Binned programming σ against target conductance, with the fitted curve."""
+    fig, ax = _figure(1, 1, (7, 4.2))
+    g = fit.bins["g"] * 1e6
+    ax.plot(g, fit.bins["sigma"] * 1e6, "o", label="measured (binned)")
+    ax.plot(g, fit.bins["sigma_fit"] * 1e6, "-", label=f"fit: {fit.programming_model}")
+    ax.set(xlabel="target conductance (uS)", ylabel="programming sigma (uS)",
+           title=f"R^2 = {fit.goodness['programming_r2']:.3f}")
+    ax.legend()
+    return _save(fig, path)
