@@ -70,6 +70,8 @@ def run_one(study: dict, index: int, params: dict, seed: int) -> dict:
         x, y = x[: study["samples"]], (None if y is None else y[: study["samples"]])
     sim = dict(study["simulation"])
     card = load_chip(params.get("chip", study["chip"])).to_dict()
+    for k, v in study["card"].items():
+        _set_path(card, k, v, f"{study['source']}: card")
     for k, v in params.items():
         if k == "chip":
             continue
@@ -79,7 +81,8 @@ def run_one(study: dict, index: int, params: dict, seed: int) -> dict:
                 raise ConfigError(f"{where}: unknown simulation option '{opt}'")
             sim[opt] = v
         else:
-            _set_path(card, k, v, where)
+            for part in k.split("+"):  # "macro.rows+macro.cols": one value, several fields
+                _set_path(card, part, v, where)
     chip = chip_from_dict(card, source=where)
     s_prog, s_read, s_enc = np.random.SeedSequence(seed).spawn(3)
     with warnings.catch_warnings():
@@ -151,7 +154,8 @@ def read_table(path: str | Path) -> tuple[list[str], list[list[str]]]:
 
 def _study_payload(study: Study) -> dict:
     return {"source": study.source, "model": study.model, "dt": study.dt, "data": study.data,
-            "samples": study.samples, "chip": study.chip, "simulation": dict(study.simulation),
+            "samples": study.samples, "chip": study.chip, "card": dict(study.card),
+            "simulation": dict(study.simulation),
             "metrics": list(study.metrics)}
 
 

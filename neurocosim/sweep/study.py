@@ -8,6 +8,8 @@ Study file (paths relative to the study file)::
     data: build/demo/test.npz             # x (and y for accuracy)
     samples: 200                          # first N samples (default: all)
     chip: prime-rram-40nm                 # preset or .yaml card
+    card:                                 # fixed card overrides (dotted paths), optional
+      macro.programming_noise: {model: multiplicative, params: {percent: 0}}
     simulation: {steps: 64, encoding: rate, early_stop: none, read_time: 0,
                  adc_calibration: 64, placement: partition}
     grid:                                 # cartesian product
@@ -18,7 +20,8 @@ Study file (paths relative to the study file)::
     metrics: [accuracy, mean_steps, load_saving, energy_per_inference_J]
 
 A grid key is a dotted path into the chip card (``macro.…``, ``neuron.…``, top-level
-fields) or ``simulation.<option>``; the special value path ``chip`` switches presets.
+fields), several joined by ``+`` to set them to one value (``macro.rows+macro.cols``), or
+``simulation.<option>``; the key ``chip`` switches presets.
 Each run's seed programs the chip, draws the read noise and encodes the data
 (independent streams spawned from it).
 """
@@ -46,8 +49,8 @@ METRICS = ("accuracy", "mean_steps", "load_saving", "energy_per_inference_J",
            "paper_E_snn_J", "tiles", "cores", "area_mm2")
 SIM_OPTIONS = {"steps": 64, "encoding": "rate", "early_stop": "none", "read_time": 0.0,
                "adc_calibration": 64, "placement": "partition", "recalibrate_thresholds": False}
-_KEYS = {"name", "model", "dt", "data", "samples", "chip", "simulation", "grid", "random",
-         "seeds", "metrics"}
+_KEYS = {"name", "model", "dt", "data", "samples", "chip", "card", "simulation", "grid",
+         "random", "seeds", "metrics"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +76,7 @@ class Study:
     data: str
     samples: int | None
     chip: str
+    card: Mapping[str, Any]
     simulation: Mapping[str, Any]
     runs: tuple[RunSpec, ...]
     metrics: tuple[str, ...]
@@ -174,6 +178,6 @@ def study_from_dict(raw: Any, base: Path = Path("."), source: str = "<dict>") ->
                  dt=raw.get("dt"), data=rel(raw["data"]),
                  samples=None if samples is None else int(samples),
                  chip=rel(raw["chip"]) if str(raw["chip"]).endswith((".yaml", ".yml"))
-                 else str(raw["chip"]),
+                 else str(raw["chip"]), card=dict(raw.get("card") or {}),
                  simulation=sim, runs=runs, metrics=metrics, source=source,
                  raw=copy.deepcopy(dict(raw)))
