@@ -43,7 +43,8 @@ def main(workers: int) -> None:
                       progress=True)
     FIGS.mkdir(exist_ok=True)
     for png in sweep_figure(table, study, out):
-        shutil.copy(png, FIGS / f"design-{png.name}")
+        if png.name == "pareto.png" or png.name.startswith("accuracy_vs"):
+            shutil.copy(png, FIGS / f"design-{png.name}")
     header, rows = read_table(table)
     col = {h: i for i, h in enumerate(header)}
     print("| tile | ADC bits | accuracy | energy (nJ) | area (mm²) |\n|---:|---:|---:|---:|---:|")

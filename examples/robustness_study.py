@@ -90,7 +90,8 @@ def main(workers: int) -> None:
         from neurocosim.plots import sweep_figure
 
         for png in sweep_figure(table, study, out):
-            shutil.copy(png, FIGS / f"{key}-{png.name}")
+            if png.name.startswith("accuracy_vs"):
+                shutil.copy(png, FIGS / f"{key}-{png.name}")
         results[key] = (study, table)
     print("\n| study | setting | accuracy (mean ± s.e., n) |\n|---|---|---|")
     for key, (study, table) in results.items():

@@ -124,6 +124,12 @@ class MacroEnergy:
     cell_read: EnergyCost | None = Field(default=None, description="Energy per cell read (V²·G·t).")
     adc_conversion: EnergyCost | None = Field(default=None, description="Energy per ADC conversion.")
     accumulate: EnergyCost | None = Field(default=None, description="Digital partial-sum add per output.")
+    adc_reference_bits: Int | None = Field(
+        default=None, ge=1, le=16,
+        description="Resolution at which adc_conversion is quoted; when set, the energy per "
+        "conversion scales by 2^(adc_bits - adc_reference_bits) (Walden figure of merit: "
+        "energy per conversion step constant), so ADC-resolution sweeps cost what they should.",
+    )
 
 
 @dataclass(config=_CFG, kw_only=True)

@@ -172,9 +172,13 @@ def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
                     "{value: 1 pJ, source: ...}"
                 )
             return 0.0
-        constants.append({"field": path, "value": cost.value, "source": cost.source,
+        value = float(cost.value)
+        m = chip.macro
+        if comp == "adc" and m.energy.adc_reference_bits is not None and m.adc_bits is not None:
+            value *= 2.0 ** (m.adc_bits - m.energy.adc_reference_bits)  # Walden FOM scaling
+        constants.append({"field": path, "value": value, "source": cost.source,
                           "assumption": cost.assumption})
-        return float(cost.value)
+        return value
 
     # crossbar components, per block
     for comp in ("row_drive", "array_read", "adc", "accumulate"):

@@ -33,6 +33,7 @@ def toy_chip(**energy):
     m["programming_noise"] = {"model": "none"}
     m["read_noise"] = {"model": "none"}
     m["drift"] = {"model": "none"}
+    m["energy"].pop("adc_reference_bits", None)  # energies as quoted, no resolution scaling
     vals = {"row_drive": "1 pJ", "cell_read": "2 pJ", "adc_conversion": "3 pJ", "accumulate": "4 pJ"}
     vals.update(energy)
     for k, v in vals.items():
@@ -344,3 +345,16 @@ def test_paper_convention_on_a_run():
     assert p["E_snn_J"] == pytest.approx(4.6e-12 * 16 * 3 + 0.9e-12 * 6)
     with pytest.raises(ConfigError, match="unknown paper preset"):
         paper_convention(net, res.counts, preset="nope")
+
+
+def test_adc_energy_scales_with_resolution_when_a_reference_is_given():
+    chip = toy_chip()
+    d = chip.to_dict()
+    d["macro"]["energy"]["adc_reference_bits"] = 8
+    d["macro"]["adc_bits"] = 4
+    chip4 = chip_from_dict(d)
+    prog = program_chip(map_network(toy_net(), chip4, placement="sequential"), np.random.default_rng(0))
+    res = simulate(prog, make_encoder("spikes", np.ones((1, 2, 4)), (4,)), 2)
+    rep = estimate(res.counts, chip4, tiles=2, cores=2)
+    conversions = res.counts.totals()["conversions"]
+    assert rep.by_component["adc"] == pytest.approx(conversions * 3 * PJ / 16)
