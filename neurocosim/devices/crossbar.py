@@ -174,6 +174,7 @@ class ProgrammedTile:
     nu: np.ndarray | None = None
     t0: float = 20.0
     stuck: np.ndarray | None = None  # int8: 0 ok, -1 stuck at g_min, +1 at g_max
+    pruned: np.ndarray | None = None  # bool: cells RESET by prune-on-chip (residual g)
 
     @property
     def g_target(self) -> np.ndarray:

@@ -256,6 +256,8 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
     t_out, t_pos, t_neg, t_coef = [], [], [], []
     gat, sca, gs, s2s = [], [], [], []
     ngat = nsca = ng = ns = 0
+    pruned_rows = 0
+    prev_gi = None
     read_model = READ_NOISE[macro.read_noise.model]
     read_params = macro.resolved("read")
     volt = macro.read_voltage
@@ -267,10 +269,6 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
         si = grp.scatter[np.ix_(reads, np.arange(b.out_lo, b.out_hi))]
         outs = b.out_hi - b.out_lo
         tile = prog.tiles[bi]
-        if j > 0:
-            p = blocks[order_blocks[j - 1]]
-            fields["b_same"][j] = int((p.op, p.group, p.region, p.row_lo, p.row_hi)
-                                      == (b.op, b.group, b.region, b.row_lo, b.row_hi))
         fields["b_rows"][j] = b.rows
         fields["b_outs"][j] = outs
         fields["b_ch_outs"][j] = outs
@@ -279,6 +277,18 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
         fields["b_sca_off"][j] = nsca
         fields["b_g_off"][j] = ng
         fields["b_tile"][j] = b.tile
+        if tile is not None and tile.pruned is not None:
+            # a row whose every cell was RESET by prune-on-chip is never driven
+            dead = tile.pruned.all(axis=1)
+            if dead.any():
+                gi = np.where(dead[None, :], -1, gi)
+                pruned_rows += int(dead.sum())
+        if j > 0:  # same rows, reads and driven rows as the previous block: share its reads
+            p = blocks[order_blocks[j - 1]]
+            fields["b_same"][j] = int((p.op, p.group, p.region, p.row_lo, p.row_hi)
+                                      == (b.op, b.group, b.region, b.row_lo, b.row_hi)
+                                      and np.array_equal(gi, prev_gi))
+        prev_gi = gi
         gat.append(gi.ravel().astype(np.int64))
         ngat += gi.size
         if tile is None:  # ideal macro: the float weights themselves
@@ -360,7 +370,8 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
         block_op=tuple(blocks[bi].op for bi in order_blocks),
         block_tile=fields["b_tile"], block_outs=fields["b_outs"], n_tiles=int(mapped.n_tiles),
         adc_full_scale=fs,
-        read_time=float(read_time), extras={"block_order": np.array(order_blocks, np.int64)},
+        read_time=float(read_time), extras={"block_order": np.array(order_blocks, np.int64),
+                                            "pruned_rows": pruned_rows},
     )
 
 
