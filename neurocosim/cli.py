@@ -567,6 +567,99 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    import csv
+    import warnings
+
+    from ._atomic import atomic_dir
+    from .devices import load_chip
+    from .devices.program import program_chip
+    from .energy import estimate
+    from .frontends import load_network
+    from .hwsim import make_encoder, simulate
+    from .hwsim.program import build_program
+    from .mapping import MappingWarning, map_network
+    from .plots import training_figure
+    from .training import (
+        chip_weights,
+        learn_mask,
+        parse_random_spec,
+        prime_network,
+        program_random,
+        prune_chip,
+    )
+
+    seeds = np.random.SeedSequence(args.seed).spawn(5)
+    chip = load_chip(args.chip)
+    if str(args.model).startswith("random:"):
+        net = prime_network(parse_random_spec(args.model), rng=np.random.default_rng(seeds[0]))
+    else:
+        net = load_network(args.model, dt=args.dt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MappingWarning)
+        mapped = map_network(net, chip)
+    if str(args.model).startswith("random:"):
+        prog = program_random(mapped, np.random.default_rng(seeds[1]))
+    else:
+        prog = program_chip(mapped, np.random.default_rng(seeds[1]))
+    ws = chip_weights(prog)
+    if len(ws) != 2:
+        raise DataError("prune-on-chip learns masks for a two-layer network (hidden + readout)")
+    x, y = _load_data(args.data)
+    if y is None:
+        raise DataError(f"{args.data}: labels 'y' are needed to learn a mask")
+    if args.test:
+        xte, yte = _load_data(args.test)
+    else:
+        from sklearn.model_selection import train_test_split
+
+        x, xte, y, yte = train_test_split(x, y, test_size=0.25, random_state=args.seed, stratify=y)
+    x = x.reshape(len(x), -1)
+    xte = xte.reshape(len(xte), -1)
+    kw = {"steps": args.steps, "beta": args.beta, "beta_out": args.beta, "theta": args.theta}
+    res = learn_mask(ws, x, y, sparsity=args.sparsity, epochs=args.epochs, lr=args.lr,
+                     read_noise=args.read_noise, rate=True, rng=np.random.default_rng(seeds[2]),
+                     x_val=xte, y_val=yte, progress=not args.quiet and sys.stderr.isatty(), **kw)
+    pruned, reset_list, n_ops = prune_chip(prog, res.masks, np.random.default_rng(seeds[3]))
+    enc = make_encoder("rate", xte, net.input_shape, np.random.default_rng(seeds[4]))
+    rep = mapped.report
+    runs = {}
+    for label, chip_state, es in (("before", prog, "none"), ("after", pruned, "none"),
+                                  ("after_early_stop", pruned, args.early_stop)):
+        r = simulate(chip_state, enc, args.steps, early_stop=es, rng=np.random.default_rng(7))
+        e = estimate(r.counts, chip, tiles=rep.tiles, cores=rep.cores)
+        runs[label] = {"accuracy": r.accuracy(yte), "mean_steps": r.mean_steps,
+                       "load_saving": r.load_saving,
+                       "energy_per_inference_J": e.energy_per_inference_J}
+    summary = {"model": str(args.model), "chip": chip.name, "seed": args.seed,
+               "sparsity": args.sparsity, "density_per_layer": res.density,
+               "reset_pairs": len(reset_list), "reset_operations": n_ops,
+               "pruned_rows": build_program(pruned).extras["pruned_rows"],
+               "accuracy_before": runs["before"]["accuracy"],
+               "accuracy_after": runs["after"]["accuracy"], "runs": runs,
+               "early_stop": args.early_stop, "history": res.history}
+    with atomic_dir(args.output) as tmp:
+        np.savez(tmp / "mask.npz", **{f"mask_{op}": m for op, m in zip(mapped.ops, res.masks,
+                                                                        strict=True)},
+                 **{f"scores_{op}": s for op, s in zip(mapped.ops, res.scores, strict=True)})
+        with open(tmp / "reset_list.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=["layer", "tile", "row", "col_pos", "col_neg",
+                                               "input", "output"])
+            w.writeheader()
+            w.writerows(reset_list)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        training_figure(res.history, tmp / "training_curve.png",
+                        f"mask learning on {chip.name} ({args.sparsity:.0%} pruned)")
+    print(f"mask: density {', '.join(f'{d:.3f}' for d in res.density)}; {len(reset_list)} pairs "
+          f"to RESET ({n_ops} RESET operations, write-once)")
+    print(f"hwsim accuracy before pruning {runs['before']['accuracy']:.4f}, after "
+          f"{runs['after']['accuracy']:.4f}; with early stop {args.early_stop}: "
+          f"{runs['after_early_stop']['accuracy']:.4f} at {runs['after_early_stop']['mean_steps']:.1f}"
+          f" of {args.steps} steps")
+    print(f"wrote {args.output}/ (mask.npz, reset_list.csv, training_curve.png, summary.json)")
+    return 0
+
+
 # -- parser ----------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, status 2
@@ -715,6 +808,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", help="name of the new card (default: file stem)")
     s.add_argument("--t0", type=_positive_float, default=20.0, help="drift reference time, s")
     s.set_defaults(func=cmd_calibrate)
+
+    s = sub.add_parser("prune", help="PRIME prune-on-chip: learn a mask over the chip's weights")
+    s.add_argument("model", help="random:IN-HIDDEN-OUT (random electroforming weights) or a "
+                                 "two-layer model file")
+    s.add_argument("--chip", required=True, help="chip preset or .yaml card")
+    s.add_argument("--data", required=True, help="TRAIN.npz with x and y")
+    s.add_argument("--test", help="TEST.npz (default: 25 %% of --data)")
+    s.add_argument("--sparsity", type=float, default=0.5, help="fraction of synapses pruned")
+    s.add_argument("--epochs", type=_positive_int, default=20)
+    s.add_argument("--lr", type=_positive_float, default=0.1)
+    s.add_argument("--steps", type=_positive_int, default=16)
+    s.add_argument("--beta", type=float, default=0.2, help="membrane leak kept per step")
+    s.add_argument("--theta", type=_positive_float, default=0.5, help="hidden threshold")
+    s.add_argument("--read-noise", type=float, default=0.0, help="weight noise while training")
+    s.add_argument("--early-stop", default="confidence:0.8:2")
+    s.add_argument("--dt", type=_positive_float)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=cmd_prune)
 
     s = sub.add_parser("device", help="characterise a chip's device models (text + plot)")
     s.add_argument("preset", help="preset name or path to a .yaml card")

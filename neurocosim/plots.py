@@ -10,7 +10,7 @@ from ._atomic import atomic_path
 from .units import format_duration
 
 __all__ = ["device_figure", "mapping_figure", "raster_figure", "early_stop_figure",
-           "energy_figure", "sweep_figure", "calibration_figure"]
+           "energy_figure", "sweep_figure", "calibration_figure", "training_figure"]
 
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float]):
@@ -233,4 +233,19 @@ def calibration_figure(fit, path: str | Path) -> Path:
     ax.set(xlabel="target conductance (uS)", ylabel="programming sigma (uS)",
            title=f"R^2 = {fit.goodness['programming_r2']:.3f}")
     ax.legend()
+    return _save(fig, path)
+
+
+def training_figure(history: dict, path: str | Path, title: str = "mask learning") -> Path:
+    """Training loss and accuracy per epoch."""
+    fig, (ax0, ax1) = _figure(1, 2, (11, 4))
+    ep = np.arange(1, len(history["loss"]) + 1)
+    ax0.plot(ep, history["loss"], marker="o")
+    ax0.set(xlabel="epoch", ylabel="cross-entropy", title="training loss")
+    ax1.plot(ep, history["train_accuracy"], marker="o", label="train")
+    if history.get("val_accuracy"):
+        ax1.plot(ep, history["val_accuracy"], marker="o", label="test")
+    ax1.set(xlabel="epoch", ylabel="accuracy", title="accuracy (float model of the chip)")
+    ax1.legend()
+    fig.suptitle(title)
     return _save(fig, path)

@@ -144,3 +144,27 @@ def test_fully_pruned_rows_are_skipped(chip_flow):
     x[0, :, 5] = 1.0  # only the pruned input spikes
     r = nc.simulate(pruned, nc.make_encoder("spikes", x, (64,)), 3, rng=np.random.default_rng(0))
     assert r.counts.by_op()["fc0"]["reads"] == 0
+
+
+def test_cli_prune_writes_mask_reset_list_curve_and_summary(tmp_path, digits):
+    import csv
+    import json
+
+    from neurocosim.cli import main
+
+    xtr, xte, ytr, yte = digits
+    np.savez(tmp_path / "train.npz", x=xtr, y=ytr)
+    np.savez(tmp_path / "test.npz", x=xte[:120], y=yte[:120])
+    out = tmp_path / "out"
+    assert main(["prune", "random:64-64-10", "--chip", "prime-rram-40nm", "--data",
+                 str(tmp_path / "train.npz"), "--test", str(tmp_path / "test.npz"),
+                 "--sparsity", "0.5", "--epochs", "4", "--seed", "0", "-o", str(out), "-q"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["density_per_layer"] == [0.5, 0.5]
+    with open(out / "reset_list.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == s["reset_pairs"] == (64 * 64 + 10 * 64) // 2
+    assert s["accuracy_after"] > s["accuracy_before"] + 0.3
+    z = np.load(out / "mask.npz")
+    assert z["mask_fc0"].shape == (64, 64) and z["mask_fc0"].mean() == 0.5
+    assert (out / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
