@@ -150,11 +150,16 @@ def learn_mask(weights, x, y, *, sparsity: float = 0.5, steps: int = 10, epochs:
                theta: float = 0.5, temp: float = 2.0, read_noise: float = 0.0,
                rng: np.random.Generator, x_val=None, y_val=None, rate: bool = False,
                progress: bool = False) -> MaskResult:
-    """Learn per-layer masks of ``weights`` = ``(W_hidden (n_h, n_in), W_out (n_out, n_h))``.
+    """Learn per-layer masks of ``weights`` = ``(W_hidden (n_h, n_in), W_out (n_out, n_h))``,
+    or of a programmed chip's own weights (read back from its conductances).
 
     Returns the masks (exact density ``1 − sparsity`` per layer), the scores and a history
     of training loss and accuracy per epoch (and validation accuracy when given).
     """
+    if hasattr(weights, "mapped") and hasattr(weights, "tiles"):  # a ProgrammedChip
+        from .chip import chip_weights
+
+        weights = chip_weights(weights)
     if not 0.0 <= sparsity < 1.0:
         raise DataError(f"sparsity must lie in [0, 1), got {sparsity}")
     ws = [np.asarray(w, float) for w in weights]

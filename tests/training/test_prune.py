@@ -168,3 +168,12 @@ def test_cli_prune_writes_mask_reset_list_curve_and_summary(tmp_path, digits):
     z = np.load(out / "mask.npz")
     assert z["mask_fc0"].shape == (64, 64) and z["mask_fc0"].mean() == 0.5
     assert (out / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_learn_mask_takes_the_programmed_chip(digits, chip_flow):
+    xtr, _, ytr, _ = digits
+    mapped, prog, ws, res, kw = chip_flow
+    a = learn_mask(prog, xtr[:100], ytr[:100], epochs=1, rng=np.random.default_rng(0), **KW)
+    b = learn_mask(ws, xtr[:100], ytr[:100], epochs=1, rng=np.random.default_rng(0), **KW)
+    for ma, mb in zip(a.masks, b.masks, strict=True):
+        np.testing.assert_array_equal(ma, mb)
