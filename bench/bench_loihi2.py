@@ -22,20 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(samples: int = 50, steps: int = 64) -> None:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-    from sklearn.neural_network import MLPClassifier
-
     import neurocosim as nc
     from neurocosim.backends import quantize_loihi2
     from neurocosim.backends.lava import run_lava
+    from neurocosim.datasets import digits, digits_mlp
     from neurocosim.hwsim.jit import get_threads
     from neurocosim.hwsim.loihi2 import simulate_loihi2
 
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
-    mlp = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=400, random_state=0).fit(xtr, ytr)
+    xtr, xte, ytr, yte = digits(0)
+    mlp = digits_mlp(xtr, ytr, 0)
     net = nc.convert_mlp(mlp, xtr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -27,12 +27,10 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
 
 from neurocosim import load_network, make_encoder, simulate_reference
 from neurocosim.cli import main as cli
+from neurocosim.datasets import digits, digits_mlp
 
 
 def banner(text: str) -> None:
@@ -41,15 +39,12 @@ def banner(text: str) -> None:
 
 def run(out: Path, steps: int = 64, seed: int = 0) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0  # pixel intensities 0..16 -> [0, 1]
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
+    xtr, xte, ytr, yte = digits(seed)  # pixel intensities 0..16 -> [0, 1]
     np.savez(out / "train.npz", x=xtr, y=ytr)
     np.savez(out / "test.npz", x=xte, y=yte)
 
     banner("1. train a ReLU MLP on scikit-learn digits")
-    mlp = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=400, random_state=seed)
-    mlp.fit(xtr, ytr)
+    mlp = digits_mlp(xtr, ytr, seed)
     ann_acc = float(mlp.score(xte, yte))
     joblib.dump(mlp, out / "mlp.joblib")
     print(f"MLP 64-128-64-10, test accuracy {ann_acc:.4f} ({len(xte)} test digits)")

@@ -13,19 +13,15 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
 
 import neurocosim as nc
 from neurocosim.calibration import calibrate_adc_ranges
+from neurocosim.datasets import digits, digits_mlp
 
 
 def main(steps: int = 64, seed: int = 0) -> None:
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
-    mlp = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=400, random_state=seed).fit(xtr, ytr)
+    xtr, xte, ytr, yte = digits(seed)
+    mlp = digits_mlp(xtr, ytr, seed)
     net = nc.convert_mlp(mlp, xtr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -25,10 +25,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 import neurocosim as nc
+from neurocosim.datasets import digits
 from neurocosim.energy import estimate
 from neurocosim.plots import energy_figure, training_figure
 from neurocosim.training import (
@@ -52,9 +51,7 @@ def with_weight_noise(prog, percent: float, rng: np.random.Generator):
 
 
 def main(steps: int = 16, seed: int = 0) -> dict:
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
+    xtr, xte, ytr, yte = digits(seed)
     chip = nc.load_chip("prime-rram-40nm")
     net = prime_network([64, 256, 10], rng=np.random.default_rng(seed))
     with warnings.catch_warnings():

@@ -19,19 +19,15 @@ import dataclasses
 import warnings
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
 
 import neurocosim as nc
 from neurocosim.calibration import calibrate_adc_ranges, rebalance_thresholds
+from neurocosim.datasets import digits, digits_mlp
 
 
 def main(seeds: int = 3, steps: int = 32) -> None:
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
-    mlp = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=400, random_state=0).fit(xtr, ytr)
+    xtr, xte, ytr, yte = digits(0)
+    mlp = digits_mlp(xtr, ytr, 0)
     net = nc.convert_mlp(mlp, xtr)
     xte, yte = xte[:200], yte[:200]
     setups = {

@@ -20,14 +20,11 @@ import csv
 import shutil
 from pathlib import Path
 
-import joblib  # noqa: F401  (scikit-learn dependency, keeps the import order obvious)
 import numpy as np
 import yaml
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
 
 import neurocosim as nc
+from neurocosim.datasets import digits, digits_mlp
 from neurocosim.sweep import load_study, read_table, run_sweep
 
 ROOT = Path(__file__).resolve().parent
@@ -35,10 +32,8 @@ FIGS = ROOT / "figures"
 
 
 def build_model(work: Path) -> None:
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
-    mlp = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=400, random_state=0).fit(xtr, ytr)
+    xtr, xte, ytr, yte = digits(0)
+    mlp = digits_mlp(xtr, ytr, 0)
     nc.save_network(nc.convert_mlp(mlp, xtr), work / "digits.nir")
     np.savez(work / "test.npz", x=xte, y=yte)
 

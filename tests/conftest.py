@@ -64,16 +64,10 @@ def rng() -> np.random.Generator:
 @pytest.fixture(scope="session")
 def digits_mlp():
     """A ReLU MLP trained on scikit-learn's digits: (mlp, x_train, x_test, y_test)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-    from sklearn.neural_network import MLPClassifier
+    from neurocosim.datasets import digits, digits_mlp
 
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
-    mlp = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=400, random_state=0)
-    mlp.fit(xtr, ytr)
-    return mlp, xtr, xte, yte
+    xtr, xte, ytr, yte = digits(0)
+    return digits_mlp(xtr, ytr, 0), xtr, xte, yte
 
 
 def chip_variant(preset: str = "ideal", **changes):

@@ -4,8 +4,6 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 import neurocosim as nc
 from neurocosim.training import (
@@ -25,9 +23,9 @@ KW = {"steps": 10, "beta": 0.2, "beta_out": 0.2, "theta": 0.5}
 
 @pytest.fixture(scope="module")
 def digits():
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
-    return train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+    from neurocosim.datasets import digits as split
+
+    return split(0)
 
 
 def random_weights(n_h, seed=0):
