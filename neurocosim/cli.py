@@ -21,16 +21,9 @@ __all__ = ["main", "build_parser"]
 
 # -- helpers ---------------------------------------------------------------------------
 def _load_data(path: str) -> tuple[np.ndarray, np.ndarray | None]:
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such data file")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            if "x" not in z:
-                raise DataError(f"{p}: a data file must hold an array 'x' (found {list(z.keys())})")
-            return np.asarray(z["x"]), (np.asarray(z["y"]) if "y" in z else None)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{p}: cannot read as .npz data: {exc}") from None
+    from .hwsim.encoders import load_data
+
+    return load_data(path)
 
 
 def _write_json(path: str, payload: dict[str, Any]) -> None:

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["Encoder", "CurrentEncoder", "RateEncoder", "SpikeEncoder", "make_encoder", "ENCODINGS"]
+__all__ = ["Encoder", "CurrentEncoder", "RateEncoder", "SpikeEncoder", "make_encoder", "ENCODINGS",
+           "load_data"]
 
 ENCODINGS = ("current", "rate", "spikes")
 
@@ -133,3 +134,19 @@ def make_encoder(
     if not np.all((x == 0) | (x == 1)) and not np.all(x == np.round(x)):
         raise DataError("spike data must hold integer spike counts (0/1 for binary spikes)")
     return SpikeEncoder(x)
+
+
+def load_data(path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a ``DATA.npz`` with inputs ``x`` and optional integer labels ``y``."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such data file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if "x" not in z:
+                raise DataError(f"{p}: a data file must hold an array 'x' (found {list(z.keys())})")
+            return np.asarray(z["x"]), (np.asarray(z["y"]) if "y" in z else None)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{p}: cannot read as .npz data: {exc}") from None

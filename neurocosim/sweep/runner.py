@@ -53,19 +53,19 @@ def run_one(study: dict, index: int, params: dict, seed: int) -> dict:
     import numpy as np
 
     from ..calibration import calibrate_adc_ranges, rebalance_thresholds
-    from ..cli import _load_data
     from ..devices import chip_from_dict, load_chip
     from ..devices.program import program_chip
     from ..energy import estimate, paper_convention
     from ..frontends import load_network
     from ..hwsim import make_encoder, simulate
+    from ..hwsim.encoders import load_data
     from ..mapping import MappingWarning, map_network
     from ..units import parse_duration
 
     where = f"{study['source']}: run {index}"
     net = _cached(f"net:{study['model']}:{study['dt']}",
                   lambda: load_network(study["model"], dt=study["dt"]))
-    x, y = _cached(f"data:{study['data']}", lambda: _load_data(study["data"]))
+    x, y = _cached(f"data:{study['data']}", lambda: load_data(study["data"]))
     if study["samples"]:
         x, y = x[: study["samples"]], (None if y is None else y[: study["samples"]])
     sim = dict(study["simulation"])
