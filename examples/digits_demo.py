@@ -2,7 +2,7 @@
 
 Real data that ships with scikit-learn (1797 8×8 handwritten digits). Steps:
 
-1. train a ReLU ``MLPClassifier`` and save it with joblib;
+1. train a ReLU ``MLPClassifier`` and save it with skops (a format that runs no code);
 2. ``neurocosim convert`` it to an IF network with threshold balancing (NIR file);
 3. ``neurocosim info`` the NIR file;
 4. ``neurocosim simulate`` the test set with constant-current input;
@@ -25,12 +25,21 @@ import argparse
 import json
 from pathlib import Path
 
-import joblib
 import numpy as np
+import skops.io
 
 from neurocosim import load_network, make_encoder, simulate_reference
-from neurocosim.cli import main as cli
+from neurocosim.cli import main as _main
 from neurocosim.datasets import digits, digits_mlp
+
+
+def cli(argv: list[str]) -> None:
+    """Run one command as a user would; the demo owns its output folder, so commands
+    that write replace their earlier outputs there (--force)."""
+    writes = argv[0] not in ("info", "chips", "chip")
+    code = _main([*argv, "--force"] if writes else argv)
+    if code != 0:
+        raise SystemExit(f"demo: 'neurocosim {' '.join(argv)}' exited with status {code}")
 
 
 def banner(text: str) -> None:
@@ -46,11 +55,11 @@ def run(out: Path, steps: int = 64, seed: int = 0) -> dict:
     banner("1. train a ReLU MLP on scikit-learn digits")
     mlp = digits_mlp(xtr, ytr, seed)
     ann_acc = float(mlp.score(xte, yte))
-    joblib.dump(mlp, out / "mlp.joblib")
+    skops.io.dump(mlp, out / "mlp.skops")  # safe format: loading it runs no code
     print(f"MLP 64-128-64-10, test accuracy {ann_acc:.4f} ({len(xte)} test digits)")
 
     banner("2. neurocosim convert (ANN -> SNN, threshold balancing)")
-    cli(["convert", str(out / "mlp.joblib"), "--data", str(out / "train.npz"),
+    cli(["convert", str(out / "mlp.skops"), "--data", str(out / "train.npz"),
          "-o", str(out / "digits.nir")])
 
     banner("3. neurocosim info")

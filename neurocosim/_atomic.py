@@ -1,14 +1,36 @@
-"""Atomic file writes: a saved result is either complete or absent, never half-written."""
+"""Safe writes: a saved result is either complete or absent, and a user's file is never
+deleted or overwritten without ``force``.
+
+* :func:`atomic_path` — one file, written beside its target and renamed onto it.
+* :func:`output_dir` — a results folder. neurocosim writes into a folder only if it does
+  not exist, is empty, or holds the marker file :data:`MARKER` that neurocosim left
+  there (listing the files it wrote with their sha256). Otherwise :class:`~neurocosim.errors.OutputError`
+  names the folder and ``--force``. New results replace only the files neurocosim wrote
+  (each file renamed into place atomically); nothing else in the folder is touched, and a
+  file where a folder is expected is refused.
+* :func:`check_output_file` / :func:`check_output_dir` — the same checks, made before a
+  command starts its work so it fails in a second rather than after the run.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-__all__ = ["atomic_path", "atomic_dir"]
+from .errors import OutputError
+
+__all__ = ["atomic_path", "output_dir", "check_output_dir", "check_output_file", "MARKER",
+           "written_files", "marker_entries", "mark_written"]
+
+#: marker file neurocosim leaves in every folder it writes: JSON with the files it wrote
+MARKER = ".neurocosim.json"
+_TMP_PREFIX = ".neurocosim-tmp-"
 
 
 @contextlib.contextmanager
@@ -24,6 +46,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():  # mkstemp makes 0600 files: give the usual umask'd mode
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -31,29 +57,170 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory beside ``path``; on success it replaces ``path`` whole.
+def _file_in_the_way(path: Path) -> Path | None:
+    """The first existing non-folder among ``path``'s ancestors (a file under a file)."""
+    for p in path.parents:
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
 
-    Readers see either the old directory or the complete new one; on an exception the
-    temporary directory is removed and ``path`` is left as it was.
-    """
-    import shutil
 
+def check_output_file(path: str | Path, *, force: bool = False, option: str = "-o") -> Path:
+    """Refuse an output file that exists (without ``force``), is a folder or sits under a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    if str(path) in ("", "."):
+        raise OutputError(f"{option} {str(path)!r}: give a file name")
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise OutputError(f"{path}: cannot write it: {blocker} is a file, not a folder")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name for {option}")
+    if path.exists() and not force:
+        raise OutputError(f"{path}: file exists; choose another name for {option}, or pass "
+                          "--force to overwrite it")
+    return path
+
+
+def written_files(folder: str | Path) -> set[str] | None:
+    """Files neurocosim wrote in ``folder`` and that are still as it wrote them (same
+    sha256): None when ``folder`` is not a neurocosim folder. A file the user has since
+    changed — or one a forged marker lists — is the user's, and is never removed."""
+    files = marker_entries(folder)
+    if files is None:
+        return None
+    out = set()
+    for name, digest in files.items():
+        if digest:
+            p = Path(folder) / name
+            if p.is_file() and not p.is_symlink() and _sha256(p) == digest:
+                out.add(name)
+    return out
+
+
+def marker_entries(folder: str | Path) -> dict[str, str] | None:
+    """What the folder's marker lists (name → recorded sha256, ``""`` when none was
+    recorded), whatever the files' state now; None without a readable marker."""
+    try:
+        data = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+        files = data["files"]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+    if not isinstance(files, dict):
+        return None
+    return {k: v if isinstance(v, str) else "" for k, v in files.items()
+            if isinstance(k, str) and _safe_relative(k)}
+
+
+def mark_written(folder: str | Path, names: list[str], command: str,
+                 sources: dict[str, Path] | None = None) -> None:
+    """Record ``names`` in ``folder``'s marker with their current sha256 (taken from
+    ``sources[name]`` for a file about to be moved in; ``""`` for one not yet written).
+    For writers that grow files in place (a sweep's table); the other entries are kept."""
+    folder = Path(folder)
+    files = dict(marker_entries(folder) or {})
+    for n in names:
+        src = (sources or {}).get(n, folder / n)
+        files[n] = _sha256(src) if src.is_file() else ""
+    _write_marker(folder, files, command)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _safe_relative(name: str) -> bool:
+    """A marker entry must name a file inside the folder (a hostile marker cannot point
+    outside it: no absolute paths, no '..', no backslashes)."""
+    p = PurePosixPath(name)
+    return (bool(name) and not p.is_absolute() and ".." not in p.parts and "\\" not in name
+            and name != MARKER and not name.startswith(_TMP_PREFIX))
+
+
+def check_output_dir(path: str | Path, *, force: bool = False, option: str = "-o") -> Path:
+    """Refuse an output folder holding files neurocosim did not write (without ``force``)."""
+    path = Path(path)
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise OutputError(f"{path}: cannot create the folder: {blocker} is a file")
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: is a file, not a folder; give a folder name for {option}")
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise OutputError(f"{path}: the folder is not writable")
+        if force or written_files(path) is not None:
+            return path
+        theirs = sorted(e for e in os.listdir(path) if not e.startswith(_TMP_PREFIX))
+        if theirs:
+            raise OutputError(
+                f"{path}: the folder holds files neurocosim did not write ({len(theirs)}, e.g. "
+                f"'{theirs[0][:60]}'); choose a new or empty folder for {option}, or pass --force "
+                "to write neurocosim's files beside them (nothing else is touched)")
+    return path
+
+
+def _files_under(root: Path) -> list[str]:
+    out = []
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            out.append((Path(dirpath) / f).relative_to(root).as_posix())
+    return sorted(out)
+
+
+def _write_marker(folder: Path, files: dict[str, str], command: str) -> None:
+    from . import __version__
+
+    with atomic_path(folder / MARKER) as tmp:
+        tmp.write_text(json.dumps({"written_by": f"neurocosim {__version__}",
+                                   "command": command, "files": dict(sorted(files.items()))},
+                                  indent=1) + "\n")
+
+
+@contextlib.contextmanager
+def output_dir(path: str | Path, *, force: bool = False, merge: bool = False,
+               command: str = "") -> Iterator[Path]:
+    """Yield a temporary folder; on success move its files into ``path``.
+
+    ``merge``: keep the files neurocosim wrote earlier in ``path`` (adding to a run
+    folder, as ``energy RUN`` does); otherwise those of them not written again are
+    removed, so the folder holds one consistent result. Files neurocosim did not write
+    are never touched; one that would be overwritten is refused unless ``force``.
+    """
+    path = check_output_dir(path, force=force)
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=path))
     try:
         yield tmp
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        new = {f: _sha256(tmp / f) for f in _files_under(tmp)}
+        old = written_files(path) or set()
+        clash = [f for f in new if f not in old and (path / f).exists()]
+        if clash and not force:
+            raise OutputError(f"{path / clash[0]}: exists and was not written by neurocosim "
+                              "(or was changed since); pass --force to overwrite it, or choose "
+                              "another folder")
+        for f in new:
+            if (path / f).is_dir() and not (path / f).is_symlink():
+                raise OutputError(f"{path / f}: is a folder where neurocosim writes a file; "
+                                  "move it away or choose another folder")
+        kept = {f: _sha256(path / f) for f in old if f not in new}
+        _write_marker(path, {**kept, **new}, command)  # a kill from here on leaves no orphans
+        for f in new:
+            (path / f).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / f, path / f)
+        if not merge:
+            for f in sorted(kept):
+                (path / f).unlink()
+            kept = {}
+        _write_marker(path, {**kept, **new}, command)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if created:
+            shutil.rmtree(tmp, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                path.rmdir()
         raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

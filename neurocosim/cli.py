@@ -6,6 +6,7 @@ Bad input exits with status 2 and one line on stderr (no traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .errors import DataError, NeurocosimError
+from .errors import ConfigError, DataError, ModelError, NeurocosimError, short
 
 __all__ = ["main", "build_parser"]
 
@@ -24,6 +25,35 @@ def _load_data(path: str) -> tuple[np.ndarray, np.ndarray | None]:
     from .hwsim.encoders import load_data
 
     return load_data(path)
+
+
+@contextlib.contextmanager
+def _about(path, *kinds: type[NeurocosimError]):
+    """Prefix errors raised while using the file ``path`` with its name (once)."""
+    catch = tuple(kinds) or (DataError,)
+    try:
+        yield
+    except catch as exc:
+        msg = str(exc)
+        if path and not msg.startswith(str(path)):
+            raise type(exc)(f"{path}: {msg}") from None
+        raise
+
+
+def _out_file(path: str | None, args: argparse.Namespace, option: str) -> None:
+    """Refuse an output file before any work: exists (without --force), folder, under a file."""
+    if path:
+        from ._atomic import check_output_file
+
+        check_output_file(path, force=getattr(args, "force", False), option=option)
+
+
+def _out_dir(path: str | None, args: argparse.Namespace) -> None:
+    """Refuse an output folder of user files (without --force) before any work."""
+    if path:
+        from ._atomic import check_output_dir
+
+        check_output_dir(path, force=getattr(args, "force", False))
 
 
 def _write_json(path: str, payload: dict[str, Any]) -> None:
@@ -69,16 +99,29 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .hwsim import make_encoder
     from .hwsim.reference import simulate
 
+    if args.chip and not args.output:
+        raise ConfigError("simulate --chip writes a run folder: give -o RUN/")
+    if args.output and not args.chip:
+        raise ConfigError("-o/--output needs --chip (the reference engine writes --json)")
+    _out_dir(args.output, args)
+    _out_file(args.json, args, "--json")
+    if args.chip:
+        from .hwsim.early_stop import parse_early_stop
+
+        parse_early_stop(args.early_stop)
+        _read_time(args.read_time)
     net = load_network(args.model, dt=args.dt)
     x, y = _load_data(args.data)
-    if y is not None and len(y) != len(x):
-        raise DataError(f"{args.data}: {len(y)} labels 'y' for {len(x)} samples 'x'")
+    y = _labels(y, net, len(x), args.data)
+    _check_run(net, len(x), args)
     seeds = np.random.SeedSequence(args.seed).spawn(3)  # encoding, programming, read noise
-    enc = make_encoder(args.encoding, x, net.input_shape, np.random.default_rng(seeds[0]))
+    with _about(args.data):
+        enc = make_encoder(args.encoding, x, net.input_shape, np.random.default_rng(seeds[0]))
+        if args.encoding == "spikes" and x.shape[1] < args.steps:
+            raise DataError(f"'x' holds {x.shape[1]} steps of spikes, --steps asks for "
+                            f"{args.steps}")
     if args.chip:
         return _simulate_chip(args, net, enc, y, seeds)
-    if args.output:
-        raise DataError("-o/--output needs --chip (the reference engine writes --json)")
     res = simulate(net, enc, args.steps, batch_size=args.batch_size,
                    progress=not args.quiet and sys.stderr.isatty())
     counts = res.output.reshape(len(res.output), -1)
@@ -105,23 +148,50 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_time(text: str) -> float:
+    from .units import parse_duration
+
+    try:
+        t = parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"--read-time: {exc}") from None
+    if not 0 <= t < float("inf"):
+        raise ConfigError(f"--read-time {short(text)}: must be a finite time >= 0, e.g. 1d")
+    return t
+
+
+def _labels(y, net, n_samples: int, source: str):
+    """Labels checked against the network's outputs (never score unvalidated labels)."""
+    if y is None:
+        return None
+    from .hwsim.encoders import validate_labels
+
+    return validate_labels(y, int(np.prod(net.output_shape)), n_samples, source)
+
+
+def _check_run(net, n_samples: int, args: argparse.Namespace) -> None:
+    """The memory and time a run implies, checked before mapping or simulating."""
+    from .budget import check_simulation
+
+    check_simulation(engine="hwsim" if getattr(args, "chip", None) else "reference engine",
+                     n_samples=n_samples, steps=args.steps,
+                     batch=getattr(args, "batch_size", 256),
+                     input_size=int(np.prod(net.input_shape)), neurons=net.n_neurons(),
+                     synapses=net.n_synapses(), per_sample=int(np.prod(net.output_shape)))
+
+
 def _simulate_chip(args, net, enc, y, seeds) -> int:
     import warnings
 
-    from ._atomic import atomic_dir
+    from ._atomic import output_dir
     from .calibration import calibrate_adc_ranges
     from .devices import dump_chip, load_chip
     from .devices.program import program_chip
     from .hwsim import simulate
     from .mapping import MappingWarning, map_network
     from .plots import early_stop_figure, raster_figure
-    from .units import parse_duration
-
     chip = load_chip(args.chip)
-    try:
-        read_time = parse_duration(args.read_time)
-    except ValueError as exc:
-        raise DataError(f"--read-time: {exc}") from None
+    read_time = _read_time(args.read_time)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MappingWarning)
         mapped = map_network(net, chip, placement=args.placement,
@@ -172,7 +242,7 @@ def _simulate_chip(args, net, enc, y, seeds) -> int:
     summary["energy"] = {k: energy.to_dict()[k] for k in
                          ("energy_per_inference_J", "latency_per_inference_s", "area_mm2",
                           "by_component", "paper_convention")}
-    with atomic_dir(args.output) as tmp:
+    with output_dir(args.output, force=args.force, command="simulate") as tmp:
         write_nir(net, tmp / "network.nir")
         (tmp / "energy.json").write_text(json.dumps(energy.to_dict(), indent=2) + "\n")
         (tmp / "energy.md").write_text(energy.markdown())
@@ -205,27 +275,80 @@ def _simulate_chip(args, net, enc, y, seeds) -> int:
     return 0
 
 
-def cmd_convert(args: argparse.Namespace) -> int:
-    import pickle
+#: the only types a .skops file may hold beyond scikit-learn's defaults: the fitted
+#: MLP's optimiser state (listed by skops.io.get_untrusted_types for an MLPClassifier)
+SKOPS_TRUSTED = ("sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+                 "sklearn.neural_network._stochastic_optimizers.SGDOptimizer")
 
-    from .frontends import convert_mlp, save_network
 
-    x, _ = _load_data(args.data)
-    path = Path(args.model)
-    if not path.exists():
-        raise DataError(f"{path}: no such model file")
+def load_sklearn_model(path: str | Path, *, trust_pickle: bool = False):
+    """A scikit-learn model from ``.skops`` (safe: no code runs) or, only with
+    ``trust_pickle``, from a pickle/joblib file (which can run any code when loaded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such model file" if not path.exists() else
+                        f"{path}: is a folder, not a model file")
+    if path.suffix == ".skops":
+        import skops.io as sio
+
+        try:
+            untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in SKOPS_TRUSTED]
+        except Exception as exc:  # noqa: BLE001 - any malformed archive
+            raise DataError(f"{path}: not a readable .skops file ({type(exc).__name__}: "
+                            f"{short(str(exc), 80)})") from None
+        if untrusted:
+            raise DataError(f"{path}: holds types neurocosim does not trust "
+                            f"({', '.join(short(t, 80) for t in untrusted[:3])}); convert "
+                            "takes a scikit-learn MLPClassifier")
+        try:
+            return sio.load(path, trusted=list(SKOPS_TRUSTED))
+        except Exception as exc:  # noqa: BLE001 - skops runs no code, but can fail anyhow
+            raise DataError(f"{path}: cannot load the .skops file ({type(exc).__name__}: "
+                            f"{short(str(exc), 80)})") from None
+    if path.suffix not in (".joblib", ".pkl", ".pickle"):
+        raise DataError(f"{path}: unknown model format {short(path.suffix)}; give a .skops "
+                        "file (skops.io.dump(model, 'mlp.skops')) or a trusted .joblib/.pkl "
+                        "with --trust-pickle")
+    if not trust_pickle:
+        raise DataError(f"{path}: loading a pickle can run any code it holds; neurocosim "
+                        "loads pickles only with --trust-pickle (use it for files you made), "
+                        "or save the model with skops.io.dump(model, 'mlp.skops')")
     try:
         if path.suffix == ".joblib":
             import joblib
 
-            mlp = joblib.load(path)
-        else:
-            with open(path, "rb") as fh:
-                mlp = pickle.load(fh)  # noqa: S301 - the user's own trained model
-    except Exception as exc:  # unpickling can raise anything
-        raise DataError(f"{path}: cannot load a pickled scikit-learn model: {exc}") from None
-    net = convert_mlp(mlp, x.reshape(len(x), -1), dt=args.dt, percentile=args.percentile,
-                      name=path.stem)
+            return joblib.load(path)
+        import pickle
+
+        with open(path, "rb") as fh:
+            return pickle.load(fh)  # noqa: S301 - the user vouched for it (--trust-pickle)
+    except Exception as exc:  # noqa: BLE001 - unpickling can raise anything
+        raise DataError(f"{path}: cannot load the pickled model ({type(exc).__name__}: "
+                        f"{short(str(exc), 80)})") from None
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .frontends import convert_mlp, save_network
+
+    _out_file(args.output, args, "-o")
+    if Path(args.output).suffix not in (".nir", ".npz"):
+        raise ConfigError(f"-o {short(args.output)}: the output model must end in .nir or .npz")
+    if not 0 < args.percentile <= 100:
+        raise ConfigError(f"--percentile {args.percentile}: must lie in (0, 100]")
+    path = Path(args.model)
+    mlp = load_sklearn_model(path, trust_pickle=args.trust_pickle)
+    x, _ = _load_data(args.data)
+    with _about(path, ModelError):
+        if not hasattr(mlp, "coefs_"):
+            raise ModelError(f"holds a {short(type(mlp).__name__, 60)}, not a fitted "
+                             "scikit-learn MLPClassifier")
+    with _about(args.data):
+        xs = x.reshape(len(x), -1)
+        if xs.shape[1] != np.asarray(mlp.coefs_[0]).shape[0]:
+            raise DataError(f"'x' has {xs.shape[1]} features per sample; the MLP in {path} "
+                            f"takes {np.asarray(mlp.coefs_[0]).shape[0]}")
+    with _about(path, ModelError):
+        net = convert_mlp(mlp, xs, dt=args.dt, percentile=args.percentile, name=path.stem)
     save_network(net, args.output)
     print(f"converted {type(mlp).__name__} -> {net.n_neurons()} IF neurons, "
           f"{net.n_synapses()} synapses; wrote {args.output}")
@@ -277,11 +400,17 @@ def cmd_device(args: argparse.Namespace) -> int:
     from .units import format_duration, parse_duration
     from .units import format_quantity as fq
 
-    card = load_chip(args.preset)
+    _out_file(args.plot, args, "--plot")
+    _out_file(args.json, args, "--json")
     try:
         times = [parse_duration(t) for t in args.times.split(",") if t.strip()]
     except ValueError as exc:
-        raise DataError(f"--times: {exc}") from None
+        raise ConfigError(f"--times: {exc}") from None
+    bad = [t for t in times if not 0 < t < 1e12]
+    if bad or not times or len(times) > 16:
+        raise ConfigError(f"--times {short(args.times)}: give 1 to 16 finite times after "
+                          "programming, each > 0 and below 30,000 years, e.g. 1h,1d,30d")
+    card = load_chip(args.preset)
     rep = characterise(card.macro, np.random.default_rng(args.seed), n_cells=args.cells,
                        times=times)
     m = card.macro
@@ -326,17 +455,22 @@ def measure_rates(net, x: np.ndarray, steps: int, encoding: str, seed: int,
 
 
 def cmd_map(args: argparse.Namespace) -> int:
+    from ._atomic import output_dir
     from .devices import load_chip
     from .frontends import load_network
-    from .mapping import map_network, save_mapped
+    from .mapping import map_network
+    from .mapping.mapped import write_mapping_files
     from .plots import mapping_figure
 
+    _out_dir(args.output, args)
     net = load_network(args.model, dt=args.dt)
     chip = load_chip(args.chip)
     rates = None
     if args.data:
         x, _ = _load_data(args.data)
-        rates = measure_rates(net, x, args.steps, args.encoding, args.seed)
+        _check_run(net, min(len(x), 256), args)
+        with _about(args.data):
+            rates = measure_rates(net, x, args.steps, args.encoding, args.seed)
     import warnings
 
     from .mapping import MappingWarning
@@ -346,8 +480,10 @@ def cmd_map(args: argparse.Namespace) -> int:
         mapped = map_network(net, chip, rates=rates, placement=args.placement,
                              conv_regions=args.conv_regions, bias=args.bias,
                              tile_sharing=not args.no_tile_sharing, seed=args.seed)
-    out = save_mapped(mapped, args.output)
-    mapping_figure(mapped, out / "placement.png")
+    out = Path(args.output)
+    with output_dir(out, force=args.force, command="map") as tmp:
+        write_mapping_files(mapped, tmp)
+        mapping_figure(mapped, tmp / "placement.png")
     print(f"mapped '{net.name}' onto {chip.name}" + (" (rates from a reference run)" if rates else
                                                      " (uniform rates)"))
     print(mapped.report.text())
@@ -355,34 +491,62 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_run(src: Path, chip_override: str | None):
+    """Network, chip card, counters and summary of a run folder, each checked."""
+    from ._yaml import read_text
+    from .devices import load_chip
+    from .frontends.nir_io import read_nir
+    from .hwsim.simulator import EventCounts
+
+    need = [src / f for f in ("results.npz", "chip.yaml", "summary.json", "network.nir")]
+    missing = [str(p.name) for p in need if not p.is_file()]
+    if missing:
+        raise DataError(f"{src}: not a simulation folder (missing {', '.join(missing)}); "
+                        "make one with 'neurocosim simulate ... --chip ... -o DIR'")
+    text = read_text(src / "summary.json", "run summary", DataError)
+    try:
+        summary = json.loads(text)
+    except ValueError as exc:
+        raise DataError(f"{src / 'summary.json'}: not valid JSON ({short(str(exc), 80)}); "
+                        "re-run 'neurocosim simulate --chip' to write it again") from None
+    try:
+        tiles, cores = summary["mapping"]["tiles"], summary["mapping"]["cores"]
+        ok = all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**40
+                 for v in (tiles, cores))
+    except (TypeError, KeyError):
+        ok = False
+    if not ok:
+        raise DataError(f"{src / 'summary.json'}: field mapping.tiles/mapping.cores is missing "
+                        "or not a positive integer; re-run 'neurocosim simulate --chip'")
+    chip = load_chip(chip_override or src / "chip.yaml")
+    net = read_nir(src / "network.nir")
+    counts = EventCounts.load(src / "results.npz")
+    ops = set(net.nodes)
+    if not set(counts.block_op) <= ops or not set(counts.layer_names) <= set(net.layers()):
+        raise DataError(f"{src / 'results.npz'}: its counters name layers that "
+                        f"{src / 'network.nir'} does not have; the two files come from "
+                        "different runs")
+    if counts.block_tile.size and int(counts.block_tile.max()) >= tiles:
+        raise DataError(f"{src / 'results.npz'}: field 'block_tile' names tile "
+                        f"{int(counts.block_tile.max())} of a {tiles}-tile mapping (summary.json)")
+    return net, chip, counts, summary
+
+
 def cmd_energy(args: argparse.Namespace) -> int:
-    from ._atomic import atomic_dir
+    from ._atomic import output_dir
     from .devices import load_chip
     from .energy import analytical_counts, estimate, paper_convention
-    from .hwsim.simulator import EventCounts
     from .plots import energy_figure
 
     src = Path(args.source)
+    if not src.exists():
+        raise DataError(f"{src}: no such run folder or model file")
     if src.is_dir():
-        need = [src / f for f in ("results.npz", "chip.yaml", "summary.json", "network.nir")]
-        missing = [str(p.name) for p in need if not p.exists()]
-        if missing:
-            raise DataError(f"{src}: not a simulation directory (missing {', '.join(missing)}); "
-                            "make one with 'neurocosim simulate ... --chip ... -o DIR'")
-        from .frontends.nir_io import read_nir
-
-        chip = load_chip(args.chip or src / "chip.yaml")
-        summary = json.loads((src / "summary.json").read_text())
-        net = read_nir(src / "network.nir")
-        with np.load(src / "results.npz", allow_pickle=False) as z:
-            counts = EventCounts(block=z["block"], layer=z["layer"], input=z["input"],
-                                 steps=z["steps_used"], latency_s=z["latency_s"],
-                                 block_op=tuple(z["block_op"].tolist()), block_tile=z["block_tile"],
-                                 block_outs=z["block_outs"],
-                                 layer_names=tuple(z["layer_names"].tolist()))
+        net, chip, counts, summary = _read_run(src, args.chip)
         tiles, cores = summary["mapping"]["tiles"], summary["mapping"]["cores"]
         first_mac = summary.get("encoding") == "current"
         out_dir = Path(args.output) if args.output else src
+        _out_dir(str(out_dir), args)
     else:
         import warnings
 
@@ -391,7 +555,11 @@ def cmd_energy(args: argparse.Namespace) -> int:
         from .mapping import MappingWarning, map_network
 
         if not args.chip:
-            raise DataError("analytical energy of a model needs --chip")
+            raise ConfigError("analytical energy of a model needs --chip")
+        if args.rate is not None and not 0 <= args.rate <= 1:
+            raise ConfigError(f"--rate {args.rate}: spikes per step must lie in [0, 1]")
+        out_dir = Path(args.output) if args.output else None
+        _out_dir(args.output, args)
         net = load_network(src, dt=args.dt)
         chip = load_chip(args.chip)
         with warnings.catch_warnings():
@@ -404,7 +572,6 @@ def cmd_energy(args: argparse.Namespace) -> int:
         counts = analytical_counts(programmed, args.steps, rates, worst_case=args.rate is None)
         tiles, cores = mapped.report.tiles, mapped.report.cores
         first_mac = False
-        out_dir = Path(args.output) if args.output else None
     rep = estimate(counts, chip, tiles=tiles, cores=cores,
                    paper=paper_convention(net, counts, preset=args.paper_preset,
                                           multilevel=args.multilevel, first_layer_mac=first_mac))
@@ -412,18 +579,11 @@ def cmd_energy(args: argparse.Namespace) -> int:
     if out_dir is not None:
         files = {"energy.json": json.dumps(rep.to_dict(), indent=2) + "\n",
                  "energy.md": rep.markdown()}
-        if out_dir == src:
+        with output_dir(out_dir, force=args.force, merge=out_dir == src,
+                        command="energy") as tmp:
             for name, text in files.items():
-                from ._atomic import atomic_path
-
-                with atomic_path(out_dir / name) as tmp:
-                    tmp.write_text(text)
-            energy_figure(rep, out_dir / "energy.png")
-        else:
-            with atomic_dir(out_dir) as tmp:
-                for name, text in files.items():
-                    (tmp / name).write_text(text)
-                energy_figure(rep, tmp / "energy.png")
+                (tmp / name).write_text(text)
+            energy_figure(rep, tmp / "energy.png")
         print(f"wrote {out_dir}/ (energy.json, energy.md, energy.png)")
     return 0
 
@@ -431,7 +591,7 @@ def cmd_energy(args: argparse.Namespace) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     import warnings
 
-    from ._atomic import atomic_dir
+    from ._atomic import output_dir
     from .backends import LoihiWarning, quantize_loihi2, write_netx
     from .backends.lava import build_graph, require_lava, run_lava
     from .devices import load_chip
@@ -443,6 +603,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from .mapping import MappingWarning, map_network
 
     require_lava()
+    _out_dir(args.output, args)
+    if not 1 <= args.num_weight_bits <= 8:
+        raise ConfigError(f"--num-weight-bits {args.num_weight_bits}: Loihi 2 weights have 1 to "
+                          "8 bits")
+    if args.run and not args.data:
+        raise ConfigError("deploy --run needs --data DATA.npz")
+    if args.run and args.encoding == "current":
+        raise ConfigError("Loihi 2 takes spikes: use --encoding rate (or spikes) with --run")
     net = load_network(args.model, dt=args.dt)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LoihiWarning)
@@ -454,14 +622,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
               "quantization": qnet.report, "cores": mapped.report.to_dict()}
     deploy = None
     if args.run:
-        if not args.data:
-            raise DataError("deploy --run needs --data DATA.npz")
         x, y = _load_data(args.data)
-        if args.encoding == "current":
-            raise DataError("Loihi 2 takes spikes: use --encoding rate (or spikes) with --run")
+        y = _labels(y, net, len(x), args.data)
         x = x[: args.samples]
         y = None if y is None else y[: args.samples]
-        enc = make_encoder(args.encoding, x, net.input_shape, np.random.default_rng(args.seed))
+        _check_run(net, len(x), args)
+        with _about(args.data):
+            enc = make_encoder(args.encoding, x, net.input_shape,
+                               np.random.default_rng(args.seed))
         spikes = enc.block(0, len(x), args.steps).reshape(len(x), args.steps, -1)
         hw = simulate_loihi2(qnet, spikes)
         lv = run_lava(qnet, spikes)
@@ -478,7 +646,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             "lava_wall_s": lv.wall_s, "hwsim_wall_s": hw.wall_s,
             "speedup": lv.wall_s / hw.wall_s if hw.wall_s > 0 else None,
         }
-    with atomic_dir(args.output) as tmp:
+    with output_dir(args.output, force=args.force, command="deploy") as tmp:
         save_network(net, tmp / "model.nir")
         write_netx(qnet, tmp / "model.net")
         (tmp / "quantization.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -504,23 +672,29 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import load_study, read_table, run_sweep
+    import os
+
+    from .errors import ConfigError
+    from .sweep import load_study, read_table, run_sweep, sweep_lock, write_figures
 
     study = load_study(args.study)
     if args.dask:
         executor = "dask-local" if args.dask == "local" else f"dask:{args.dask}"
     else:
         executor = "local"
+    cores = os.cpu_count() or 1
+    if args.workers and args.workers > cores and not executor.startswith("dask:"):
+        raise ConfigError(f"--workers {args.workers}: more than the {cores} cores here; "
+                          f"use --workers {cores} or fewer")
     table = run_sweep(study, args.output, executor=executor, workers=args.workers,
                       resume=args.resume, progress=not args.quiet and sys.stderr.isatty(),
-                      max_runs=args.max_runs)
-    _, rows = read_table(table)
-    print(f"study '{study.name}': {len(rows)} of {len(study.runs)} runs in {table}")
-    if args.plot and len(rows) == len(study.runs):
-        from .plots import sweep_figure
-
-        for path in sweep_figure(table, study, Path(args.output)):
-            print(f"wrote {path}")
+                      max_runs=args.max_runs, force=args.force)
+    with sweep_lock(args.output):  # figures are written under the same lock
+        _, rows = read_table(table)
+        print(f"study '{study.name}': {len(rows)} of {len(study.runs)} runs in {table}")
+        if args.plot and len(rows) == len(study.runs):
+            for path in write_figures(study, args.output):
+                print(f"wrote {path}")
     return 0
 
 
@@ -531,6 +705,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .calibration import fit_device, read_measurements
     from .devices import chip_from_dict, load_chip
 
+    out = Path(args.output)
+    if out.suffix not in (".yaml", ".yml"):
+        raise ConfigError(f"-o {short(args.output)}: the card to write must end in .yaml")
+    for f in (out, out.with_suffix(".fit.json"), out.with_suffix(".fit.png")):
+        _out_file(str(f), args, "-o")
+    if not 0 < args.t0 < float("inf"):
+        raise ConfigError(f"--t0 {args.t0}: must be a finite time > 0 s")
     base = load_chip(args.base)
     m = read_measurements(args.data)
     fit = fit_device(m, model=args.model, g_min=base.macro.g_min, g_max=base.macro.g_max,
@@ -541,7 +722,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                            f"({fit.goodness['cells']} cells)")
     card["macro"].update(fit.card_fields())
     chip = chip_from_dict(card, source=str(args.output))  # the card the tool will load
-    out = Path(args.output)
     with atomic_path(out) as tmp:
         tmp.write_text(yaml.safe_dump(chip.to_dict(), sort_keys=False, allow_unicode=True))
     report = {"programming": {"model": fit.programming_model, **fit.programming_params},
@@ -564,7 +744,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     import csv
     import warnings
 
-    from ._atomic import atomic_dir
+    from ._atomic import output_dir
     from .devices import load_chip
     from .devices.program import program_chip
     from .energy import estimate
@@ -582,6 +762,14 @@ def cmd_prune(args: argparse.Namespace) -> int:
         prune_chip,
     )
 
+    _out_dir(args.output, args)
+    for flag, v, lo, hi in (("--sparsity", args.sparsity, 0.0, 0.999), ("--beta", args.beta, 0.0, 1.0),
+                            ("--read-noise", args.read_noise, 0.0, 10.0)):
+        if not lo <= v <= hi:
+            raise ConfigError(f"{flag} {v}: must lie in [{lo:g}, {hi:g}]")
+    from .hwsim.early_stop import parse_early_stop
+
+    parse_early_stop(args.early_stop)
     seeds = np.random.SeedSequence(args.seed).spawn(5)
     chip = load_chip(args.chip)
     if str(args.model).startswith("random:"):
@@ -597,16 +785,31 @@ def cmd_prune(args: argparse.Namespace) -> int:
         prog = program_chip(mapped, np.random.default_rng(seeds[1]))
     ws = chip_weights(prog)
     if len(ws) != 2:
-        raise DataError("prune-on-chip learns masks for a two-layer network (hidden + readout)")
+        raise ModelError(f"{args.model}: prune-on-chip learns masks for a two-layer network "
+                         f"(hidden + readout); this one has {len(ws)} weight layers")
     x, y = _load_data(args.data)
     if y is None:
         raise DataError(f"{args.data}: labels 'y' are needed to learn a mask")
+    y = _labels(y, net, len(x), args.data)
     if args.test:
         xte, yte = _load_data(args.test)
+        if yte is None:
+            raise DataError(f"{args.test}: labels 'y' are needed to score the pruned chip")
+        yte = _labels(yte, net, len(xte), args.test)
     else:
         from sklearn.model_selection import train_test_split
 
+        classes, members = np.unique(y, return_counts=True)
+        if members.min() < 2 or len(y) < 2 * len(classes):
+            raise DataError(f"{args.data}: class {int(classes[members.argmin()])} has "
+                            f"{int(members.min())} sample(s); the 25 % test split needs at "
+                            "least 2 per class: add samples or give --test TEST.npz")
         x, xte, y, yte = train_test_split(x, y, test_size=0.25, random_state=args.seed, stratify=y)
+    from .budget import check_time
+
+    check_time(float(args.epochs) * len(x) * args.steps * 3 * (net.n_synapses() + net.n_neurons()),
+               f"prune: {args.epochs} epochs x {len(x)} samples x {args.steps} steps",
+               "use fewer --epochs, --steps or samples")
     x = x.reshape(len(x), -1)
     xte = xte.reshape(len(xte), -1)
     kw = {"steps": args.steps, "beta": args.beta, "beta_out": args.beta, "theta": args.theta}
@@ -614,7 +817,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
                      read_noise=args.read_noise, rate=True, rng=np.random.default_rng(seeds[2]),
                      x_val=xte, y_val=yte, progress=not args.quiet and sys.stderr.isatty(), **kw)
     pruned, reset_list, n_ops = prune_chip(prog, res.masks, np.random.default_rng(seeds[3]))
-    enc = make_encoder("rate", xte, net.input_shape, np.random.default_rng(seeds[4]))
+    with _about(args.test or args.data):
+        enc = make_encoder("rate", xte, net.input_shape, np.random.default_rng(seeds[4]))
     rep = mapped.report
     runs = {}
     for label, chip_state, es in (("before", prog, "none"), ("after", pruned, "none"),
@@ -631,7 +835,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
                "accuracy_before": runs["before"]["accuracy"],
                "accuracy_after": runs["after"]["accuracy"], "runs": runs,
                "early_stop": args.early_stop, "history": res.history}
-    with atomic_dir(args.output) as tmp:
+    with output_dir(args.output, force=args.force, command="prune") as tmp:
         np.savez(tmp / "mask.npz", **{f"mask_{op}": m for op, m in zip(mapped.ops, res.masks,
                                                                         strict=True)},
                  **{f"scores_{op}": s for op, s in zip(mapped.ops, res.scores, strict=True)})
@@ -679,6 +883,40 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {short(text, 40)}") from None
+    if not 0 <= v < 2**63:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..2^63-1, got {short(text, 40)}")
+    return v
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {short(text, 40)}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {short(text, 40)}")
+    return v
+
+
+def _threads(text: str) -> int:
+    from .hwsim.jit import max_threads
+
+    v = _positive_int(text)
+    if v > max_threads():
+        raise argparse.ArgumentTypeError(f"{v} is more than this machine's {max_threads()} "
+                                         f"threads; use 1..{max_threads()}")
+    return v
+
+
+_FORCE_HELP = ("write even where the output holds files neurocosim did not write "
+               "(those it would overwrite are replaced; nothing else is touched)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="neurocosim", description="Neuromorphic hardware co-simulation and deployment.")
     p.add_argument("--version", action="version", version=f"neurocosim {__version__}")
@@ -697,7 +935,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DATA.npz with x (n, *input) or (n, steps, *input) for spikes, optional y")
     s.add_argument("--encoding", choices=("current", "rate", "spikes"), default="current",
                    help="how x drives the input (default: current)")
-    s.add_argument("--seed", type=int, default=0, help="seed of stochastic encodings")
+    s.add_argument("--seed", type=_seed, default=0, help="seed of stochastic encodings")
     s.add_argument("--batch-size", type=_positive_int, default=256, help="samples per batch")
     s.add_argument("--json", metavar="OUT.json", help="write the results as JSON (reference)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -709,18 +947,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--placement", choices=("partition", "sequential"), default="partition")
     s.add_argument("--conv-regions", type=_positive_int, default=1)
     s.add_argument("--read-time", default="0", help="time after programming, e.g. 1d (drift)")
-    s.add_argument("--adc-calibration", type=int, default=64,
+    s.add_argument("--adc-calibration", type=_non_negative_int, default=64,
                    help="samples of DATA used to calibrate ADC ranges (0: full range)")
-    s.add_argument("--threads", type=_positive_int, help="Numba threads")
+    s.add_argument("--threads", type=_threads, help="Numba threads (at most the cores here)")
+    s.add_argument("--force", action="store_true", help=_FORCE_HELP)
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("convert", help="convert a scikit-learn MLPClassifier (ReLU) to an SNN")
-    s.add_argument("model", help="pickled MLPClassifier (.joblib or .pkl; load only files you trust)")
+    s.add_argument("model", help="fitted MLPClassifier: MLP.skops (safe), or .joblib/.pkl "
+                                 "with --trust-pickle")
+    s.add_argument("--trust-pickle", action="store_true",
+                   help="allow loading a pickle/joblib file: it can run any code it holds, "
+                        "so only for files you made yourself")
     s.add_argument("--data", required=True, help="TRAIN.npz with x for threshold balancing")
     s.add_argument("-o", "--output", required=True, help="output model (.nir or .npz)")
     s.add_argument("--percentile", type=float, default=99.9,
                    help="activation percentile per layer (default 99.9)")
     s.add_argument("--dt", type=_positive_float, default=1e-3, help="time step (default 1e-3 s)")
+    s.add_argument("--force", action="store_true", help=_FORCE_HELP)
     s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("chips", help="list the shipped chip presets")
@@ -748,7 +992,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bias", choices=("digital", "row"), default="digital")
     s.add_argument("--no-tile-sharing", action="store_true",
                    help="one tile per block (no packing of small blocks)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the partitioner")
+    s.add_argument("--seed", type=_seed, default=0, help="seed of the partitioner")
+    s.add_argument("--force", action="store_true", help=_FORCE_HELP)
     s.set_defaults(func=cmd_map)
 
     s = sub.add_parser("energy", help="energy, latency and area of a run (or analytically)")
@@ -763,6 +1008,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--paper-preset", default="horowitz45", help="E_MAC/E_AC preset")
     s.add_argument("--multilevel", choices=("ac", "mac"), default="ac",
                    help="multi-level spikes count as s ACs or one MAC (papers' convention)")
+    s.add_argument("--force", action="store_true", help=_FORCE_HELP)
     s.set_defaults(func=cmd_energy)
 
     s = sub.add_parser("deploy", help="quantise to Loihi 2, export NIR + netx, run in Lava")
@@ -776,7 +1022,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=_positive_int, default=64)
     s.add_argument("--encoding", choices=("rate", "spikes", "current"), default="rate")
     s.add_argument("--samples", type=_positive_int, default=50, help="samples run in Lava")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
+    s.add_argument("--force", action="store_true", help=_FORCE_HELP)
     s.set_defaults(func=cmd_deploy)
 
     s = sub.add_parser("sweep", help="run a robustness / design-space study (YAML)")
@@ -789,6 +1036,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-runs", type=_positive_int, help="run at most this many new runs")
     s.add_argument("--plot", action="store_true", help="write the study's figures when complete")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--force", action="store_true", help="write into a folder holding other "
+                   "files (they are never touched)")
     s.set_defaults(func=cmd_sweep)
 
     s = sub.add_parser("calibrate", help="fit device models to measurements, write a card")
@@ -800,6 +1049,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--base", default="pcm-aihwkit", help="card whose other fields are kept")
     s.add_argument("--name", help="name of the new card (default: file stem)")
     s.add_argument("--t0", type=_positive_float, default=20.0, help="drift reference time, s")
+    s.add_argument("--force", action="store_true", help=_FORCE_HELP)
     s.set_defaults(func=cmd_calibrate)
 
     s = sub.add_parser("prune", help="PRIME prune-on-chip: learn a mask over the chip's weights")
@@ -817,9 +1067,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--read-noise", type=float, default=0.0, help="weight noise while training")
     s.add_argument("--early-stop", default="confidence:0.8:2")
     s.add_argument("--dt", type=_positive_float)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("-o", "--output", required=True)
     s.add_argument("-q", "--quiet", action="store_true")
+    s.add_argument("--force", action="store_true", help=_FORCE_HELP)
     s.set_defaults(func=cmd_prune)
 
     s = sub.add_parser("device", help="characterise a chip's device models (text + plot)")
@@ -829,25 +1080,49 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--times", default="1h,1d,30d",
                    help="times after programming for the drift histograms (default 1h,1d,30d)")
     s.add_argument("--cells", type=_positive_int, default=100_000, help="cells programmed")
-    s.add_argument("--seed", type=int, default=0, help="seed of the programming draws")
+    s.add_argument("--seed", type=_seed, default=0, help="seed of the programming draws")
+    s.add_argument("--force", action="store_true", help=_FORCE_HELP)
     s.set_defaults(func=cmd_device)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command: 0 ok, 2 bad input (one line naming the file, field and fix),
+    3 internal error (a bug: one line with where it happened), 130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except NeurocosimError as exc:
-        print(f"neurocosim: error: {exc}", file=sys.stderr)
+        print(f"neurocosim: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
-        print(f"neurocosim: error: {exc.filename}: no such file", file=sys.stderr)
+    except FileNotFoundError as exc:  # a path the user gave that a loader did not check
+        print(f"neurocosim: error: {exc.filename}: no such file or folder", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("neurocosim: interrupted", file=sys.stderr)
         return 130
+    except BaseException as exc:  # noqa: BLE001 - anything else is our bug
+        if isinstance(exc, SystemExit):
+            raise
+        print(_bug_line(exc), file=sys.stderr)
+        return 3
+
+
+def _one_line(text: str, limit: int = 600) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 15] + "... (cut)"
+
+
+def _bug_line(exc: BaseException) -> str:
+    """One line for an unexpected exception: its type, message and innermost frame."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = (f" at {Path(frames[-1].filename).name}:{frames[-1].lineno} ({frames[-1].name})"
+             if frames else "")
+    return (f"neurocosim: internal error (this is a bug in neurocosim; please report it with "
+            f"the command line): {type(exc).__name__}: {_one_line(str(exc), 300)}{where}")
 
 
 if __name__ == "__main__":  # pragma: no cover

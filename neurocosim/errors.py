@@ -1,11 +1,22 @@
-"""Exception hierarchy.
+"""Exception hierarchy and the one place that shortens values shown in messages.
 
 Every error a user can cause is a :class:`NeurocosimError` whose message names the
 file (when there is one), the field or node, the limit and the fix. The CLI turns these
-into one line on stderr and exit status 2.
+into one line on stderr and exit status 2; anything else that escapes is a bug (exit 3).
+One exception type per kind of input:
+
+* :class:`ConfigError` — chip cards, study files, options and flags;
+* :class:`ModelError` — network files and in-memory networks;
+* :class:`DataError` — data files (``.npz``, ``.csv``), labels, run directories;
+* :class:`MappingError` — a network that does not fit a chip;
+* :class:`SimulationError` — a simulation option invalid for the network;
+* :class:`OutputError` — an output path that would overwrite or delete a user's files;
+* :class:`BudgetError` — an input that implies more memory or time than allowed.
 """
 
 from __future__ import annotations
+
+import reprlib
 
 __all__ = [
     "NeurocosimError",
@@ -14,7 +25,13 @@ __all__ = [
     "MappingError",
     "DataError",
     "SimulationError",
+    "OutputError",
+    "BudgetError",
+    "short",
 ]
+
+#: longest text of a value an error message shows (values can be huge or hostile)
+SHOWN_CHARS = 120
 
 
 class NeurocosimError(Exception):
@@ -22,7 +39,7 @@ class NeurocosimError(Exception):
 
 
 class ConfigError(NeurocosimError):
-    """A chip/device card or an option is malformed, unknown or out of range."""
+    """A chip/device card, a study or an option is malformed, unknown or out of range."""
 
 
 class ModelError(NeurocosimError):
@@ -39,3 +56,39 @@ class DataError(NeurocosimError):
 
 class SimulationError(NeurocosimError):
     """A simulation option is invalid for the network being simulated."""
+
+
+class OutputError(NeurocosimError):
+    """An output path is unusable, or writing it would touch files neurocosim did not write."""
+
+
+class BudgetError(NeurocosimError):
+    """An input implies more memory or run time than the configured limits allow."""
+
+
+def short(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters, cheap by construction.
+
+    Built on :class:`reprlib.Repr` with small limits on depth, items and string length,
+    so describing a YAML alias bomb, a 10⁹-element list or a 200k-character string costs
+    next to nothing."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real error
+        return f"<{type(value).__name__}>"
+    text = " ".join(text.split())  # one line, whatever the value's repr spans
+    if len(text) > limit:
+        return f"{text[: limit - 20]}...({len(text)} chars)"
+    return text
+
+
+def _make_repr() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlevel = 3
+    r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 6
+    r.maxdict = 6
+    r.maxstring = r.maxother = r.maxlong = 100
+    return r
+
+
+_REPR = _make_repr()

@@ -2,12 +2,17 @@
 
 Parsed once, at the edge (YAML cards, CLI options); everything inside is SI.
 A dimensional value must carry its unit: a bare number is refused, because "25" for a
-conductance is far more often meant as µS than as siemens.
+conductance is far more often meant as µS than as siemens. Every parsed value is finite
+(``1e400 s``, ``nan`` and ``inf`` are refused), durations are also ``>= 0``, and a text
+longer than :data:`MAX_CHARS` is refused before any pattern is matched against it.
 """
 
 from __future__ import annotations
 
+import math
 import re
+
+from .errors import short
 
 __all__ = ["parse_quantity", "parse_duration", "format_quantity", "format_duration", "UNITS"]
 
@@ -38,7 +43,32 @@ def _scale(value: float, exp10: int) -> float:
 _BYTES = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "kB": 1000, "MB": 1e6}
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_RE = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-zµμ0-9²]*)\s*$")
+_RE = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-zµμ0-9²]*)\s*$", re.ASCII)
+
+#: longest quantity or duration text accepted ("1.56 pJ" needs 7)
+MAX_CHARS = 64
+
+
+def _number(text: object, what: str, shown: object = None) -> float:
+    """A finite float from a number or a matched number text (huge, nan, inf refused)."""
+    shown = text if shown is None else shown
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except OverflowError:
+        raise ValueError(f"{short(shown, 40)} is too large for {what}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{short(shown)} is not a finite number ({what} must be finite)")
+    return value
+
+
+def _match(text: str, what: str, example: str) -> re.Match[str]:
+    if len(text) > MAX_CHARS:
+        raise ValueError(f"a text of {len(text):,} characters is too long for {what} (at most "
+                         f"{MAX_CHARS}; e.g. '{example}')")
+    m = _RE.match(text.replace("²", "2"))
+    if not m:
+        raise ValueError(f"cannot parse {short(text)} as {what} (e.g. '{example}')")
+    return m
 
 
 def parse_quantity(text: str | float | int, unit: str) -> float:
@@ -62,32 +92,38 @@ def parse_quantity(text: str | float | int, unit: str) -> float:
     if isinstance(text, bool):
         raise ValueError(f"expected a quantity in {unit}, got a boolean")
     if isinstance(text, (int, float)):
-        if float(text) == 0.0:
+        if text == 0:
             return 0.0
+        value = _number(text, f"a quantity in {unit}")
         raise ValueError(
-            f"a bare number ({text}) has no unit; write it with its unit, e.g. '{text} {_example(unit)}'"
+            f"a bare number ({value:g}) has no unit; write it with its unit, e.g. "
+            f"'{value:g} {_example(unit)}'"
         )
     if not isinstance(text, str):
         raise ValueError(f"expected a quantity string in {unit}, got {type(text).__name__}")
-    m = _RE.match(text.replace("²", "2"))
-    if not m:
-        raise ValueError(f"cannot parse {text!r} as a quantity in {unit} (e.g. '10 {_example(unit)}')")
-    value = float(m.group(1))
+    m = _match(text, f"a quantity in {unit}", f"10 {_example(unit)}")
+    value = _number(m.group(1), f"a quantity in {unit}", text)
     suffix = m.group(2)
+    shown = short(text)
     if unit == "m2":
-        if suffix in _AREA:
-            return _scale(value, _AREA[suffix])
-        raise ValueError(f"{text!r}: unit {suffix!r} is not an area; use mm2, um2 or m2")
-    if unit == "B":
-        if suffix in _BYTES:
-            return value * _BYTES[suffix]
-        raise ValueError(f"{text!r}: unit {suffix!r} is not a memory size; use B, KiB, MiB")
-    if not suffix.endswith(unit):
-        raise ValueError(f"{text!r} is not in {unit} ({UNITS.get(unit, unit)}); e.g. '10 {_example(unit)}'")
-    prefix = suffix[: len(suffix) - len(unit)]
-    if prefix not in _PREFIX:
-        raise ValueError(f"{text!r}: unknown SI prefix {prefix!r} (use f, p, n, u, m, k, M, G)")
-    return _scale(value, _PREFIX[prefix])
+        if suffix not in _AREA:
+            raise ValueError(f"{shown}: unit {suffix!r} is not an area; use mm2, um2 or m2")
+        scaled = _scale(value, _AREA[suffix])
+    elif unit == "B":
+        if suffix not in _BYTES:
+            raise ValueError(f"{shown}: unit {suffix!r} is not a memory size; use B, KiB, MiB")
+        scaled = value * _BYTES[suffix]
+    else:
+        if not suffix.endswith(unit):
+            raise ValueError(f"{shown} is not in {unit} ({UNITS.get(unit, unit)}); "
+                             f"e.g. '10 {_example(unit)}'")
+        prefix = suffix[: len(suffix) - len(unit)]
+        if prefix not in _PREFIX:
+            raise ValueError(f"{shown}: unknown SI prefix {prefix!r} (use f, p, n, u, m, k, M, G)")
+        scaled = _scale(value, _PREFIX[prefix])
+    if not math.isfinite(scaled):
+        raise ValueError(f"{shown} is out of range: it overflows a float in {unit}")
+    return scaled
 
 
 def _example(unit: str) -> str:
@@ -113,15 +149,27 @@ _DURATION = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "min": 60.0, "h": 3600.0
 
 
 def parse_duration(text: str | float) -> float:
-    """Time after programming: ``"30 s"``, ``"1h"``, ``"1 d"``, ``"2 weeks"``, or seconds."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
-    m = _RE.match(str(text))
-    if not m or m.group(2) not in _DURATION:
-        raise ValueError(
-            f"cannot parse {text!r} as a duration; use e.g. '30 s', '1 h', '1 d', '2 weeks'"
-        )
-    return float(m.group(1)) * _DURATION[m.group(2)]
+    """Time after programming: ``"30 s"``, ``"1h"``, ``"1 d"``, ``"2 weeks"``, or seconds.
+
+    The result is finite and ``>= 0``; anything else raises :class:`ValueError` with a
+    one-line message (callers add the option or field it came from)."""
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise ValueError(f"expected a duration such as '30 s' or '1 d', got {type(text).__name__}")
+    if isinstance(text, str):
+        m = _match(text, "a duration", "1 d")
+        if m.group(2) not in _DURATION:
+            raise ValueError(f"cannot parse {short(text)} as a duration (unknown unit "
+                             f"{short(m.group(2), 20)}); use e.g. '30 s', '1 h', '1 d', '2 weeks'")
+        seconds = _number(m.group(1), "a duration", text) * _DURATION[m.group(2)]
+    else:
+        seconds = _number(text, "a duration")
+    if not math.isfinite(seconds):
+        raise ValueError(f"{short(text)} is too long a duration (it overflows); give at most "
+                         "a few years")
+    if seconds < 0:
+        raise ValueError(f"{short(text)} is a negative duration; a time after programming is "
+                         ">= 0 (e.g. '0 s', '1 d')")
+    return seconds + 0.0  # -0.0 -> 0.0
 
 
 def format_duration(t: float) -> str:

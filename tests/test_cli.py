@@ -88,8 +88,13 @@ def test_convert_then_simulate(tmp_path, capsys):
     mlp = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0).fit(x, y)
     joblib.dump(mlp, tmp_path / "mlp.joblib")
     np.savez(tmp_path / "train.npz", x=x, y=y)
+    # a pickle loads only when the user vouches for it
     assert main(["convert", str(tmp_path / "mlp.joblib"), "--data", str(tmp_path / "train.npz"),
-                 "-o", str(tmp_path / "snn.nir")]) == 0
+                 "-o", str(tmp_path / "snn.nir")]) == 2
+    assert "--trust-pickle" in capsys.readouterr().err
+    assert not (tmp_path / "snn.nir").exists()
+    assert main(["convert", str(tmp_path / "mlp.joblib"), "--data", str(tmp_path / "train.npz"),
+                 "-o", str(tmp_path / "snn.nir"), "--trust-pickle"]) == 0
     assert main(["simulate", str(tmp_path / "snn.nir"), "--steps", "32", "--data",
                  str(tmp_path / "train.npz"), "-q"]) == 0
     out = capsys.readouterr().out

@@ -130,8 +130,12 @@ def quantize_loihi2(net: Network, *, num_weight_bits: int = 8) -> LoihiNetwork:
                  "deployed with reset to 0")
         if getattr(neu, "compare", ">") == ">=":
             warn(f"layer '{neu_name}': '>=' threshold deployed as Loihi's '>'")
-        w_eff = w * gain[:, None]
-        b_eff = b * gain
+        with np.errstate(over="ignore", invalid="ignore"):
+            w_eff = w * gain[:, None]
+            b_eff = b * gain
+        if not (np.isfinite(w_eff).all() and np.isfinite(b_eff).all() and np.isfinite(theta)):
+            raise ModelError(f"Loihi 2 deployment: layer '{syn_name}' has NaN or infinite "
+                             "weights, biases or threshold (after the neuron's input gain)")
         wmax = float(np.abs(w_eff).max(initial=0.0))
         if wmax == 0:
             raise ModelError(f"Loihi 2 deployment: layer '{syn_name}' has all-zero weights")
@@ -150,6 +154,12 @@ def quantize_loihi2(net: Network, *, num_weight_bits: int = 8) -> LoihiNetwork:
                 break
             mode = sign_mode(wq)
         vth = int(round(theta * scale / 64))
+        if vth < 1:
+            raise ModelError(
+                f"Loihi 2 deployment: layer '{neu_name}': the threshold {theta:.3g} rounds to 0 "
+                f"next to weights up to {wmax:.3g} (ratio {wmax / theta:.3g}); Loihi 2's 8-bit "
+                "weights and 17-bit threshold cannot hold both: rescale the layer's weights "
+                "and threshold together")
         if vth > VTH_MAX:
             vth = VTH_MAX
             warn(f"layer '{neu_name}': threshold saturated at the 17-bit maximum")
@@ -165,7 +175,8 @@ def quantize_loihi2(net: Network, *, num_weight_bits: int = 8) -> LoihiNetwork:
         if U_MAX / worst < scale:
             warn(f"layer '{neu_name}': the worst-case input of one step can wrap the 24-bit u")
         w_back = wq / m
-        err_w = float(np.sqrt(np.mean((w_back - w_eff) ** 2)) / np.sqrt(np.mean(w_eff**2)))
+        err_w = float(np.sqrt(np.mean(((w_back - w_eff) / wmax) ** 2))
+                      / np.sqrt(np.mean((w_eff / wmax) ** 2)))
         err_th = abs(vth * 64 / scale - theta) / theta
         b_back = (bias_mant << bias_exp) / scale
         err_b = float(np.abs(b_back - b_eff).max(initial=0.0))

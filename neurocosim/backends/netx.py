@@ -31,8 +31,10 @@ __all__ = ["write_netx", "read_netx"]
 def write_netx(net: LoihiNetwork, path: str | Path) -> Path:
     import h5py
 
+    from ..frontends.nir_io import HDF5_LOCK
+
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with HDF5_LOCK, atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["producer"] = "neurocosim"
         f.attrs["name"] = net.name
         layer = f.create_group("layer")
@@ -65,10 +67,11 @@ def read_netx(path: str | Path) -> LoihiNetwork:
     """Read back a file written by :func:`write_netx` (exact integers)."""
     import h5py
 
+    from ..frontends.nir_io import HDF5_LOCK
     from .loihi import sign_mode
 
     layers = []
-    with h5py.File(path, "r") as f:
+    with HDF5_LOCK, h5py.File(path, "r") as f:
         name = str(f.attrs.get("name", Path(path).stem))
         keys = sorted((k for k in f["layer"] if k != "0"), key=int)
         for k in keys:

@@ -22,23 +22,53 @@ What is fitted, in order:
   log((t + t0)/t0) over its time points (``t0`` given); ν_mean and ν_std over cells.
 
 Goodness of fit: R² of the σ(g) curve against the binned σ, and their relative RMS error.
+
+Reading is total and bounded: any bytes give :class:`Measurements` or one
+:class:`~neurocosim.errors.DataError` line naming the file, line and column. The memory
+the file implies is checked against the budget from its size before it is read; lines,
+fields and values are bounded; each ``(cell, t_s, read)`` may appear only once (a
+duplicated row would otherwise pass for a repeat read and bias the read noise low), and
+a cell has one target. A fit with too few cells, bins, repeat reads or time points says
+how many it needs.
 """
 
 from __future__ import annotations
 
+import array
 import csv
+import math
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..budget import check_memory
+from ..errors import ConfigError, DataError, short
 
 __all__ = ["Measurements", "read_measurements", "fit_device", "DeviceFit", "COLUMNS",
            "synthetic_measurements", "write_measurements"]
 
 COLUMNS = ("cell", "g_target_S", "g_measured_S", "t_s", "read")
+_WHOLE = ("cell", "read")
+
+#: longest line of a measurement CSV (a row is about 60 characters)
+MAX_LINE_CHARS = 4096
+#: longest value in one field ("1.2345678901234567e-05" is 22)
+MAX_FIELD_CHARS = 64
+#: fewest bytes a row takes ("0,0,0,0,0" and its newline): rows <= file size / this
+MIN_ROW_BYTES = 10
+#: memory one row costs: five columns read into arrays, copied to numpy, and the
+#: dozen per-row arrays of :func:`fit_device`
+BYTES_PER_ROW = 200
+#: largest cell id or read index (int64 with room for arithmetic)
+MAX_INDEX = 1 << 62
+
+#: least data for a fit (see :func:`fit_device`)
+MIN_CELLS_PER_BIN, MIN_BINS = 20, 3
+MIN_READ_GROUPS = 10
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -48,43 +78,191 @@ class Measurements:
     g_measured: np.ndarray
     t: np.ndarray
     read: np.ndarray
+    source: str = "<measurements>"  # the file, for error messages
 
 
 def read_measurements(path: str | Path) -> Measurements:
-    """Read and validate a measurement CSV; errors name the file, row and column."""
+    """Read and validate a measurement CSV; errors name the file, line and column."""
     path = Path(path)
     try:
-        fh = open(path, newline="")
+        st = path.stat()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such measurement file") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
-    with fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {missing}; the layout is "
-                            f"{', '.join(COLUMNS)} (see neurocosim.calibration.fit)")
-        cols: dict[str, list[float]] = {c: [] for c in COLUMNS}
-        for row_no, row in enumerate(reader, start=2):  # header is line 1
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL character in the path
+        raise DataError(f"{short(str(path))}: not a valid file name for a measurement "
+                        "CSV") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{path}: is a folder; give the measurement CSV file")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block, /dev/zero never end
+        raise DataError(f"{path}: is not a regular file; give the measurement CSV file")
+    if st.st_size == 0:
+        raise DataError(f"{path}: the file is empty; the first line must be the header "
+                        f"{','.join(COLUMNS)}")
+    max_rows = st.st_size // MIN_ROW_BYTES + 1
+    check_memory(max_rows * BYTES_PER_ROW,
+                 f"{path}: reading and fitting up to {max_rows:,} measurement rows "
+                 f"({st.st_size:,} bytes)",
+                 "split the file (by cells) or raise NEUROCOSIM_MAX_MEMORY")
+    try:
+        with open(path, "rb") as fh:
+            return _read(fh, path, max_rows)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _lines(fh, path: Path) -> Iterator[str]:
+    """Decoded lines of ``fh`` (bytes), each bounded, UTF-8 and without NUL."""
+    number = 0
+    limit = 4 * MAX_LINE_CHARS + 2  # bytes: a UTF-8 character takes up to four
+    while True:
+        raw = fh.readline(limit + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > limit:
+            raise DataError(f"{path}: line {number}: longer than {MAX_LINE_CHARS:,} characters; "
+                            "a measurement row is cell,g_target_S,g_measured_S,t_s,read")
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: line {number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+                            f"at column {exc.start + 1}); save the file as UTF-8 CSV") from None
+        if "\x00" in text:
+            raise DataError(f"{path}: line {number}, column {text.index(chr(0)) + 1}: a NUL byte; "
+                            "this is a binary file, not a CSV")
+        if len(text.rstrip("\r\n")) > MAX_LINE_CHARS:
+            raise DataError(f"{path}: line {number}: longer than {MAX_LINE_CHARS:,} characters; "
+                            "a measurement row is cell,g_target_S,g_measured_S,t_s,read")
+        yield text
+
+
+def _show(raw: str) -> str:
+    s = raw.strip()
+    return s if s and s.isprintable() and len(s) <= 40 else short(raw, 40)
+
+
+def _read(fh, path: Path, max_rows: int) -> Measurements:
+    reader = csv.reader(_lines(fh, path))
+    header: list[str] | None = None
+    where: dict[str, int] = {}
+    ints = {c: array.array("q") for c in _WHOLE}
+    floats = {c: array.array("d") for c in COLUMNS if c not in _WHOLE}
+    lines = array.array("q")
+    try:
+        for row in reader:
+            if not row or all(not f.strip() for f in row):
+                continue  # blank line
+            line = reader.line_num
+            if header is None:
+                header = [h.strip() for h in row]
+                seen: set[str] = set()
+                for h in header:
+                    if h in COLUMNS and h in seen:
+                        raise DataError(f"{path}: line {line}: column '{h}' appears twice in "
+                                        "the header")
+                    seen.add(h)
+                missing = [c for c in COLUMNS if c not in seen]
+                if missing:
+                    raise DataError(f"{path}: line {line}: missing column(s) {missing}; the "
+                                    f"first line must be the header and the layout is "
+                                    f"{', '.join(COLUMNS)} (see neurocosim.calibration.fit)")
+                where = {c: header.index(c) for c in COLUMNS}
+                continue
+            if len(row) != len(header):
+                raise DataError(f"{path}: line {line}: {len(row)} values but the header names "
+                                f"{len(header)} columns")
+            if len(lines) >= max_rows:  # cannot happen for a regular file; keeps it bounded
+                raise DataError(f"{path}: line {line}: more rows than its size allows")
             for c in COLUMNS:
-                raw = row[c]
-                try:
-                    v = float(raw)
-                except (TypeError, ValueError):
-                    raise DataError(f"{path}: line {row_no}, column '{c}': {raw!r} is not a "
-                                    "number") from None
-                if not np.isfinite(v):
-                    raise DataError(f"{path}: line {row_no}, column '{c}': {raw!r} is not "
-                                    "finite (NaN or inf)")
-                if v < 0:
-                    raise DataError(f"{path}: line {row_no}, column '{c}': {raw} is negative; "
-                                    "conductances, times and indices are >= 0")
-                cols[c].append(v)
-    if not cols["cell"]:
-        raise DataError(f"{path}: no measurement rows")
-    return Measurements(cell=np.array(cols["cell"], np.int64),
-                        g_target=np.array(cols["g_target_S"]),
-                        g_measured=np.array(cols["g_measured_S"]), t=np.array(cols["t_s"]),
-                        read=np.array(cols["read"], np.int64))
+                raw = row[where[c]]
+                if len(raw) > MAX_FIELD_CHARS:
+                    raise DataError(f"{path}: line {line}, column '{c}': a value of {len(raw):,} "
+                                    f"characters (at most {MAX_FIELD_CHARS})")
+                if c in _WHOLE:
+                    ints[c].append(_whole(raw, path, line, c))
+                else:
+                    floats[c].append(_value(raw, path, line, c))
+            lines.append(line)
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
+    if header is None:
+        raise DataError(f"{path}: no header; the first line must be {','.join(COLUMNS)}")
+    if not lines:
+        raise DataError(f"{path}: no measurement rows after the header")
+    m = Measurements(cell=np.frombuffer(ints["cell"], np.int64).copy(),
+                     g_target=np.frombuffer(floats["g_target_S"], np.float64).copy(),
+                     g_measured=np.frombuffer(floats["g_measured_S"], np.float64).copy(),
+                     t=np.frombuffer(floats["t_s"], np.float64).copy(),
+                     read=np.frombuffer(ints["read"], np.int64).copy(), source=str(path))
+    _check_unique(m, np.frombuffer(lines, np.int64), path)
+    return m
+
+
+def _value(raw: str, path: Path, line: int, c: str) -> float:
+    try:
+        v = float(raw)
+    except ValueError:
+        raise DataError(f"{path}: line {line}, column '{c}': {short(raw, 40)} is not a "
+                        "number") from None
+    if not math.isfinite(v):
+        raise DataError(f"{path}: line {line}, column '{c}': {short(raw, 40)} is not finite "
+                        "(NaN or inf)")
+    if v < 0:
+        raise DataError(f"{path}: line {line}, column '{c}': {_show(raw)} is negative; "
+                        "conductances and times are >= 0")
+    return v
+
+
+def _whole(raw: str, path: Path, line: int, c: str) -> int:
+    try:
+        v = int(raw)
+    except ValueError:
+        try:
+            f = float(raw)
+        except ValueError:
+            f = math.nan
+        if not (math.isfinite(f) and f.is_integer()):
+            raise DataError(f"{path}: line {line}, column '{c}': {short(raw, 40)} is not a whole "
+                            f"number; '{c}' is an integer index (0, 1, 2, ...)") from None
+        v = int(f)
+    if v < 0:
+        raise DataError(f"{path}: line {line}, column '{c}': {_show(raw)} is negative; "
+                        f"'{c}' is an index >= 0")
+    if v >= MAX_INDEX:
+        raise DataError(f"{path}: line {line}, column '{c}': {_show(raw)} is too large "
+                        f"(at most {MAX_INDEX - 1})")
+    return v
+
+
+def _check_unique(m: Measurements, lines: np.ndarray, path: Path) -> None:
+    """Each (cell, t_s, read) once; one target per cell. Errors name the first clash."""
+    order = np.lexsort((lines, m.read, m.t, m.cell))  # stable: equal keys in line order
+    c, t, r = m.cell[order], m.t[order], m.read[order]
+    same = (c[1:] == c[:-1]) & (t[1:] == t[:-1]) & (r[1:] == r[:-1])
+    if same.any():
+        later = np.flatnonzero(same) + 1  # positions (sorted) of rows equal to the one before
+        k = later[np.argmin(lines[order][later])]  # the duplicate met first in the file
+        first = k
+        while first > 0 and same[first - 1]:
+            first -= 1
+        a, b = int(lines[order][first]), int(lines[order][k])
+        raise DataError(
+            f"{path}: lines {a} and {b}: the same cell {int(c[k])}, t_s {float(t[k])!r} and read "
+            f"{int(r[k])}; each (cell, t_s, read) must appear once - number repeat reads "
+            f"0, 1, 2, ... ({int(same.sum())} duplicated row(s) in all)")
+    order = np.lexsort((lines, m.cell))
+    c, g = m.cell[order], m.g_target[order]
+    clash = (c[1:] == c[:-1]) & (g[1:] != g[:-1])
+    if clash.any():
+        k = int(np.flatnonzero(clash)[np.argmin(lines[order][1:][clash])]) + 1
+        first = int(np.searchsorted(c, c[k]))
+        a, b = int(lines[order][first]), int(lines[order][k])
+        raise DataError(
+            f"{path}: lines {a} and {b}: cell {int(c[k])} has two targets, g_target_S "
+            f"{float(g[first])!r} and {float(g[k])!r}; a cell has one programmed target "
+            "(give a re-programmed cell a new id)")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -125,12 +303,32 @@ def _lstsq(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def fit_device(m: Measurements, *, model: str, g_min: float, g_max: float,
                t0: float = 20.0, n_bins: int = 12) -> DeviceFit:
-    """Fit the models (see the module docstring)."""
+    """Fit the models (see the module docstring).
+
+    Needs at least :data:`MIN_CELLS_PER_BIN` usable (not stuck) cells in each of
+    :data:`MIN_BINS` target bins for the programming noise, repeat reads (``read`` 0 and
+    1) of at least :data:`MIN_READ_GROUPS` cells at one time for the read noise, and —
+    when the file has more than one time — at least two cells read at two or more times
+    for the drift; less raises :class:`DataError` saying how much is needed."""
+    src = m.source
     if model not in ("constant", "multiplicative", "rram_linear", "pcm_aihwkit"):
         raise ConfigError(f"--model must be constant, multiplicative, rram_linear or "
-                          f"pcm_aihwkit, got {model!r}")
+                          f"pcm_aihwkit, got {short(model)}")
+    for name, v in (("g_min", g_min), ("g_max", g_max)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ConfigError(f"{name} must be a finite conductance, got {short(v)}")
     if not g_max > g_min:
         raise ConfigError("g_max must exceed g_min")
+    if isinstance(t0, bool) or not isinstance(t0, (int, float)) or not (
+            math.isfinite(t0) and t0 > 0):
+        raise ConfigError(f"t0 (--t0) must be a finite time > 0 seconds, got {short(t0)}")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or not (
+            MIN_BINS <= n_bins <= 1000):
+        raise ConfigError(f"n_bins must be a whole number in [{MIN_BINS}, 1000], got "
+                          f"{short(n_bins)}")
+    lengths = {len(np.asarray(a)) for a in (m.cell, m.g_target, m.g_measured, m.t, m.read)}
+    if len(lengths) != 1 or 0 in lengths:
+        raise DataError(f"{src}: the measurement columns are empty or of different lengths")
     window = g_max - g_min
     cells, inv = np.unique(m.cell, return_inverse=True)
     n = len(cells)
@@ -146,27 +344,40 @@ def fit_device(m: Measurements, *, model: str, g_min: float, g_max: float,
     lo = (np.abs(g_prog - g_min) < 0.05 * window) & (target - g_min > 0.2 * window)
     hi = (np.abs(g_prog - g_max) < 0.05 * window) & (g_max - target > 0.2 * window)
     ok = ~(lo | hi)
+    need = MIN_CELLS_PER_BIN * MIN_BINS
+    if int(ok.sum()) < need:
+        raise DataError(
+            f"{src}: {int(ok.sum())} usable cells ({n} in the file, {n - int(ok.sum())} look "
+            f"stuck); fitting programming noise needs at least {need} "
+            f"({MIN_CELLS_PER_BIN} in each of {MIN_BINS} target bins)")
     # read noise: std over repeats per (cell, time)
-    key = inv * 1_000_003 + np.searchsorted(np.unique(m.t), m.t)
+    times = np.unique(m.t)
+    n_t = len(times)
+    key = inv.astype(np.int64) * n_t + np.searchsorted(times, m.t)
     uk, kinv = np.unique(key, return_inverse=True)
+    cell_of, tk = uk // n_t, uk % n_t
     cnt = np.bincount(kinv)
     mean = np.bincount(kinv, weights=m.g_measured) / cnt
     var = np.bincount(kinv, weights=(m.g_measured - mean[kinv]) ** 2) / np.maximum(cnt - 1, 1)
-    good = (cnt > 1) & ok[uk // 1_000_003]
-    read_model, read_params, r2_read = "none", {}, 1.0
-    if good.any():
-        # fit the (unbiased) variances: the std over a few repeats is biased low
-        gm, vv = mean[good], var[good]
-        p2 = float(np.sum(vv * gm * gm) / np.sum(gm**4))  # var ≈ p²·g²
-        ss = np.sum((vv - vv.mean()) ** 2) or 1.0
-        r2_rel = 1 - np.sum((vv - p2 * gm * gm) ** 2) / ss
-        r2_const = 0.0  # a constant variance explains none of the variance of the variances
-        if r2_rel >= r2_const:
-            read_model, read_params, r2_read = ("relative", {"percent": float(100 * np.sqrt(p2))},
-                                                float(r2_rel))
-        else:
-            read_model, read_params, r2_read = ("constant", {"sigma": float(np.sqrt(vv.mean()))},
-                                                float(r2_const))
+    good = (cnt > 1) & ok[cell_of]
+    if int(good.sum()) < MIN_READ_GROUPS:
+        raise DataError(
+            f"{src}: {int(good.sum())} (cell, t_s) pair(s) have repeat reads; fitting read "
+            f"noise needs at least {MIN_READ_GROUPS} cells read at least twice (read 0, 1) at "
+            "the same time")
+    # fit the (unbiased) variances: the std over a few repeats is biased low
+    gm, vv = mean[good], var[good]
+    g4 = float(np.sum(gm**4))
+    ss = float(np.sum((vv - vv.mean()) ** 2)) or 1.0
+    p2 = float(np.sum(vv * gm * gm)) / g4 if g4 > 0 else 0.0  # var ≈ p²·g²
+    r2_rel = 1 - float(np.sum((vv - p2 * gm * gm) ** 2)) / ss if g4 > 0 else -math.inf
+    r2_const = 0.0  # a constant variance explains none of the variance of the variances
+    if r2_rel >= r2_const:
+        read_model, read_params, r2_read = ("relative", {"percent": float(100 * np.sqrt(p2))},
+                                            float(r2_rel))
+    else:
+        read_model, read_params, r2_read = ("constant", {"sigma": float(np.sqrt(vv.mean()))},
+                                            float(r2_const))
     # programming noise: binned sigma against target
     gt, gp = target[ok], g_prog[ok]
     edges = np.linspace(gt.min(), gt.max(), n_bins + 1)
@@ -174,24 +385,24 @@ def fit_device(m: Measurements, *, model: str, g_min: float, g_max: float,
     centres, sig, wts = [], [], []
     for b in range(n_bins):
         sel = which == b
-        if sel.sum() < 20:
+        if sel.sum() < MIN_CELLS_PER_BIN:
             continue
         centres.append(gt[sel].mean())
         # remove the read noise left in the mean of the first-time repeat reads
         resid_var = (gp[sel] - gt[sel]).var(ddof=1)
         if read_model == "relative":
             rv = (read_params["percent"] / 100 * gt[sel]) ** 2
-        elif read_model == "constant":
-            rv = np.full(sel.sum(), read_params["sigma"] ** 2)
         else:
-            rv = np.zeros(sel.sum())
+            rv = np.full(sel.sum(), read_params["sigma"] ** 2)
         rv = float(np.mean(rv / np.maximum(c[ok][sel], 1)))
         sig.append(np.sqrt(max(resid_var - rv, 0.0)))
         wts.append(sel.sum())
     centres, sig, wts = np.array(centres), np.array(sig), np.array(wts, float)
-    if len(centres) < 3:
-        raise DataError("too few cells per target bin to fit programming noise (need >= 20 "
-                        "cells in at least 3 of the bins)")
+    if len(centres) < MIN_BINS:
+        raise DataError(
+            f"{src}: only {len(centres)} of the {n_bins} target bins hold {MIN_CELLS_PER_BIN} or "
+            f"more usable cells; fitting programming noise needs at least {MIN_BINS} such bins: "
+            "spread the targets over the window or measure more cells")
     if model == "constant":
         params = {"sigma": float(np.average(sig, weights=wts))}
         pred = np.full_like(sig, params["sigma"])
@@ -210,30 +421,31 @@ def fit_device(m: Measurements, *, model: str, g_min: float, g_max: float,
         pred = (c0 + c1 * gn + c2 * gn**2) * 1e-6
     ss = np.sum(wts * (sig - np.average(sig, weights=wts)) ** 2) or 1.0
     r2 = float(1 - np.sum(wts * (sig - pred) ** 2) / ss)
-    rel_rms = float(np.sqrt(np.average(((pred - sig) / sig) ** 2, weights=wts)))
-    # drift: per-cell slope of -log g against log((t + t0)/t0)
+    # relative error where sigma > 0 (a noiseless bin counts as exact when predicted 0)
+    rel = np.divide(pred - sig, sig, out=np.where(pred == sig, 0.0, 1.0), where=sig > 0)
+    rel_rms = float(np.sqrt(np.average(rel**2, weights=wts)))
+    # drift: per-cell least-squares slope of -log g against log((t + t0)/t0)
     drift = None
-    times = np.unique(m.t)
-    if len(times) > 1:
-        nus = []
-        ci = np.flatnonzero(ok)
-        tk = uk % 1_000_003
-        cell_of = uk // 1_000_003
-        tt = times[tk]
-        for cidx in ci:
-            sel = (cell_of == cidx) & (mean > 0)
-            if sel.sum() < 2:
-                continue
-            x = np.log((tt[sel] + t0) / t0)
-            yv = -np.log(mean[sel])
-            xm = x - x.mean()
-            if np.sum(xm * xm) <= 0:
-                continue
-            nus.append(float(np.sum(xm * (yv - yv.mean())) / np.sum(xm * xm)))
-        if nus:
-            nus_a = np.array(nus)
-            drift = {"nu_mean": float(nus_a.mean()), "nu_std": float(nus_a.std(ddof=1)),
-                     "t0": float(t0), "cells": len(nus)}
+    if n_t > 1:
+        use = ok[cell_of] & (mean > 0)
+        ci = cell_of[use]
+        x = np.log((times[tk[use]] + t0) / t0)
+        y = -np.log(mean[use])
+        k = np.bincount(ci, minlength=n).astype(float)
+        kk = np.maximum(k, 1)
+        xm = x - (np.bincount(ci, weights=x, minlength=n) / kk)[ci]
+        ym = y - (np.bincount(ci, weights=y, minlength=n) / kk)[ci]
+        sxx = np.bincount(ci, weights=xm * xm, minlength=n)
+        sxy = np.bincount(ci, weights=xm * ym, minlength=n)
+        fit_cells = (k >= 2) & (sxx > 0)
+        if int(fit_cells.sum()) < 2:
+            raise DataError(
+                f"{src}: {int(fit_cells.sum())} usable cell(s) read at two or more times; the "
+                f"file has {n_t} times, and fitting drift needs at least 2 cells measured at "
+                "2 or more of them (or give one time only to fit no drift)")
+        nus_a = sxy[fit_cells] / sxx[fit_cells]
+        drift = {"nu_mean": float(nus_a.mean()), "nu_std": float(nus_a.std(ddof=1)),
+                 "t0": float(t0), "cells": int(fit_cells.sum())}
     return DeviceFit(
         programming_model=model, programming_params=params, read_model=read_model,
         read_params=read_params, drift=drift,

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, short
 
 __all__ = ["ParamSpec", "NoiseModel", "PROGRAMMING_NOISE", "READ_NOISE", "DRIFT_MODELS",
-           "registry", "resolve_params"]
+           "registry", "resolve_params", "show_key"]
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,14 @@ def registry(kind: str) -> dict[str, NoiseModel]:
     return {"programming": PROGRAMMING_NOISE, "read": READ_NOISE, "drift": DRIFT_MODELS}[kind]
 
 
+def show_key(key: object, limit: int = 40) -> str:
+    """A key as it may appear in a dotted path: as is when short and printable, else
+    shortened with ``repr`` (a key can be a number, hold a newline or be 10⁵ characters)."""
+    if isinstance(key, str) and key.isprintable() and 0 < len(key) <= limit:
+        return key
+    return short(key, limit)
+
+
 def resolve_params(kind: str, name: str, given: Mapping[str, float], where: str) -> dict[str, float]:
     """Check ``given`` against model ``name`` of ``kind``; return all params (SI floats).
 
@@ -180,21 +188,27 @@ def resolve_params(kind: str, name: str, given: Mapping[str, float], where: str)
     from ..units import parse_quantity
 
     models = registry(kind)
-    if name not in models:
+    if not isinstance(name, str) or name not in models:
         raise ConfigError(
-            f"{where}.model: unknown {kind} model {name!r}; available: {', '.join(models)}"
+            f"{where}.model: unknown {kind} model {short(name, 60)}; available: "
+            f"{', '.join(models)}"
         )
     model = models[name]
-    unknown = set(given) - set(model.params)
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"{where}.params: expected a mapping of parameter names to values, "
+                          f"got {type(given).__name__}")
+    unknown = [k for k in given if k not in model.params]
     if unknown:
         import difflib
 
-        u = sorted(unknown)[0]
-        close = difflib.get_close_matches(u, list(model.params), n=1)
+        u = min(unknown, key=lambda k: (not isinstance(k, str), str(k)[:100]))
+        close = difflib.get_close_matches(u[:100], list(model.params), n=1) if isinstance(
+            u, str) else []
         hint = f"; did you mean '{close[0]}'?" if close else ""
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
         raise ConfigError(
-            f"{where}.params.{u}: unknown parameter of '{name}'{hint} "
-            f"(parameters: {', '.join(model.params) or 'none'})"
+            f"{where}.params.{show_key(u)}: unknown parameter of '{name}'{hint} "
+            f"(parameters: {', '.join(model.params) or 'none'}){more}"
         )
     out: dict[str, float] = {}
     for pname, spec in model.params.items():
@@ -209,15 +223,17 @@ def resolve_params(kind: str, name: str, given: Mapping[str, float], where: str)
             if spec.unit:
                 val = parse_quantity(raw, spec.unit)
             elif isinstance(raw, bool) or not isinstance(raw, (int, float)):
-                raise ValueError(f"expected a number, got {raw!r}")
+                raise ValueError(f"expected a number, got {short(raw)}")
             else:
                 val = float(raw)
+        except OverflowError:
+            val = float("inf")  # reported as out of range below
         except ValueError as exc:
             raise ConfigError(f"{path}: {exc}") from None
         if not (spec.lo <= val <= spec.hi) or not np.isfinite(val):
             unit = f" {spec.unit}" if spec.unit else ""
             raise ConfigError(
-                f"{path}: {raw!r} is outside the valid range [{spec.lo:g}, {spec.hi:g}]{unit} "
+                f"{path}: {short(raw)} is outside the valid range [{spec.lo:g}, {spec.hi:g}]{unit} "
                 f"of model '{name}' ({spec.doc})"
             )
         out[pname] = val

@@ -9,11 +9,14 @@ the stuck-at fractions, the drift at chosen times, and the read noise. Used by
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..budget import check_memory
+from ..errors import ConfigError, short
 from .crossbar import expected_drift_ratio, program, quantize_levels
 from .noise import PROGRAMMING_NOISE, READ_NOISE
 from .schema import MacroCard, StuckAtSpec
@@ -66,7 +69,23 @@ class DeviceReport:
 def characterise(macro: MacroCard, rng: np.random.Generator, *, n_cells: int = 100_000,
                  times: Sequence[float] = (3600.0, 86400.0, 30 * 86400.0),
                  cells_per_target: int = 20_000) -> DeviceReport:
-    """Program synthetic arrays on ``macro`` and measure what its models do."""
+    """Program synthetic arrays on ``macro`` and measure what its models do.
+
+    The arrays (``n_cells`` per time, plus programming temporaries) are checked against
+    the memory budget before anything is allocated."""
+    for name, value, least in (("n_cells (--cells)", n_cells, 1),
+                               ("cells_per_target", cells_per_target, 2)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ConfigError(f"{name}: must be a whole number >= {least}, got {short(value)}")
+    times = list(times)
+    for t in times:
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.number)) or not (
+                math.isfinite(t) and t >= 0):
+            raise ConfigError(f"times (--times): every time after programming must be a "
+                              f"finite number of seconds >= 0, got {short(t)}")
+    check_memory(_report_bytes(int(n_cells), len(times), int(cells_per_target)),
+                 f"characterising {int(n_cells):,} cells at {len(times)} time(s)",
+                 "lower --cells or give fewer --times")
     r_hist, r_sigma = rng.spawn(2)
     g_min, g_max = macro.g_min, macro.g_max
     targets = quantize_levels(r_hist.uniform(g_min, g_max, n_cells), g_min, g_max, macro.levels)
@@ -102,3 +121,11 @@ def characterise(macro: MacroCard, rng: np.random.Generator, *, n_cells: int = 1
         drift_model=macro.drift.model,
     )
 
+
+
+def _report_bytes(n_cells: int, n_times: int, cells_per_target: int) -> float:
+    """Peak bytes of :func:`characterise`: programming ``n_cells`` holds about eight float64
+    arrays of that length at once (targets, σ, noise, clipped, stuck draws, masks), and
+    every time adds a kept drifted array and a temporary factor; the σ measurement
+    programs five targets × ``cells_per_target`` cells the same way."""
+    return 8.0 * n_cells * (8 + 2 * n_times) + 8.0 * 8 * 5 * cells_per_target

@@ -8,15 +8,19 @@ marked ``assumption: true``.
 Validation is done by pydantic (strict types, unknown keys refused); the loader in
 :mod:`neurocosim.devices.cards` turns its errors into one :class:`ConfigError` line that
 names the file and the dotted path, with a "did you mean" for misspelt keys.
+
+Every quantity is finite, every count and string bounded; a bound's reason is in the
+field's ``description``, which the loader quotes when a value falls outside it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, Strict, ValidationInfo
+from pydantic import AllowInfNan, BeforeValidator, ConfigDict, Field, Strict, ValidationInfo
 from pydantic.dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -45,7 +49,14 @@ def _parser(unit: str):
         # (validated with context {"file": True}) must spell its units.
         from_file = bool(info.context and info.context.get("file"))
         if not from_file and isinstance(v, (int, float)) and not isinstance(v, bool):
-            return float(v)
+            try:
+                x = float(v)
+            except OverflowError:
+                x = math.inf
+            if not math.isfinite(x):  # pydantic reports ValueError as a validation error
+                raise ValueError(f"{'too large' if x == x else 'not a number'}: a quantity "
+                                 f"in {unit} must be finite")
+            return x
         return parse_quantity(v, unit)
 
     return BeforeValidator(parse)
@@ -53,19 +64,28 @@ def _parser(unit: str):
 
 def Q(unit: str, **kw: Any) -> Any:  # noqa: N802 - reads as a type
     """Annotated SI float parsed from a unit string."""
-    return Annotated[float, Unit(unit), _parser(unit), Field(**kw)]
+    return Annotated[float, Unit(unit), _parser(unit), Field(allow_inf_nan=False, **kw)]
 
 
 Int = Annotated[int, Strict()]
-Float = Annotated[float, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]
 Bool = Annotated[bool, Strict()]
 Str = Annotated[str, Strict()]
+
+#: most characters of a name, a description and a citation (a card is a short file)
+NAME_CHARS, TEXT_CHARS, SOURCE_CHARS = 100, 4000, 500
+#: most parameters a noise model takes (the largest has four)
+PARAMS = 16
+#: cells in one tile (rows x cols): 2^26 keeps one tile's float64 conductance array at
+#: 512 MiB, above every fabricated macro (the largest preset, 4096 x 8192, is 2^25)
+MAX_TILE_CELLS = 1 << 26
 
 
 # -- costs with sources --------------------------------------------------------------
 @dataclass(config=_CFG, kw_only=True)
 class _Cost:
-    source: Annotated[Str, Field(min_length=3, description="Citation for the figure.")]
+    source: Annotated[Str, Field(min_length=3, max_length=SOURCE_CHARS,
+                                 description="Citation for the figure (3-500 characters).")]
     assumption: Bool = Field(
         default=False, description="True when no source gives this figure for this device."
     )
@@ -94,16 +114,19 @@ class PowerCost(_Cost):
 # -- device non-idealities -----------------------------------------------------------
 @dataclass(config=_CFG, kw_only=True)
 class NoiseSpec:
-    model: Str = Field(default="none", description="Registered model name (devices.noise).")
+    model: Str = Field(default="none", max_length=NAME_CHARS,
+                       description="Registered model name (devices.noise).")
     params: dict[str, Any] = Field(
-        default_factory=dict, description="Model parameters; units as the model states."
+        default_factory=dict, max_length=PARAMS,
+        description="Model parameters; units as the model states (at most 16).",
     )
 
 
 @dataclass(config=_CFG, kw_only=True)
 class DriftSpec:
     model: Literal["none", "power_law"] = Field(default="none", description="Drift model.")
-    params: dict[str, Any] = Field(default_factory=dict, description="nu_mean, nu_std, t0.")
+    params: dict[str, Any] = Field(default_factory=dict, max_length=PARAMS,
+                                   description="nu_mean, nu_std, t0.")
     compensation: Bool = Field(
         default=False, description="Global drift compensation: one scale per tile."
     )
@@ -154,37 +177,53 @@ class MacroCard:
     technology: Literal["ideal", "rram", "pcm", "digital"] = Field(
         description="Cell technology; 'digital' stores exact integer weights (SRAM)."
     )
-    rows: Int = Field(ge=1, le=1 << 20, description="Word lines (inputs) per tile.")
-    cols: Int = Field(ge=1, le=1 << 20, description="Bit lines (cell columns) per tile.")
+    rows: Int = Field(ge=1, le=1 << 16, description="Word lines (inputs) per tile, 1-65536 "
+                      "(fabricated tiles have at most a few thousand; rows x cols <= 2^26).")
+    cols: Int = Field(ge=1, le=1 << 16, description="Bit lines (cell columns) per tile, "
+                      "1-65536 (fabricated tiles have at most a few thousand; rows x cols "
+                      "<= 2^26).")
     g_min: Q("S", ge=0, le=1.0, description="Lowest programmable conductance, S (HRS).")
     g_max: Q("S", gt=0, le=1.0, description="Highest programmable conductance, S (LRS).")
     levels: Int | None = Field(
         default=None, ge=2, le=1 << 16,
-        description="Programmable levels per cell (null: continuous). Uniform in [g_min, g_max].",
+        description="Programmable levels per cell, 2-65536 (one level cannot store a weight; "
+        "more than 16 bits is continuous: write null). Uniform in [g_min, g_max].",
     )
     weight_mapping: Literal["differential", "offset", "bit_sliced"] = Field(
         default="differential",
         description="differential: W ∝ G+ − G− (2 columns/output); offset: one column plus "
         "a shared reference column; bit_sliced: `slices` cells of `bits_per_cell` bits.",
     )
-    bits_per_cell: Int | None = Field(default=None, ge=1, le=8, description="For bit slicing.")
-    slices: Int = Field(default=1, ge=1, le=16, description="Cells per weight (bit slicing).")
+    bits_per_cell: Int | None = Field(default=None, ge=1, le=8,
+                                      description="For bit slicing, 1-8 bits per cell.")
+    slices: Int = Field(default=1, ge=1, le=16,
+                        description="Cells per weight (bit slicing), 1-16.")
     read_voltage: Q("V", gt=0, le=5.0, description="Read voltage per driven row, volts.")
     programming_noise: NoiseSpec = Field(default_factory=NoiseSpec)
     read_noise: NoiseSpec = Field(default_factory=NoiseSpec)
     drift: DriftSpec = Field(default_factory=DriftSpec)
     stuck_at: StuckAtSpec = Field(default_factory=StuckAtSpec)
-    dac_bits: Int = Field(default=1, ge=1, le=16, description="Input (row) DAC resolution.")
+    dac_bits: Int = Field(default=1, ge=1, le=16,
+                          description="Input (row) DAC resolution, 1-16 bits.")
     adc_bits: Int | None = Field(
-        default=None, ge=1, le=16, description="ADC resolution (null: ideal, no ADC)."
+        default=None, ge=1, le=16,
+        description="ADC resolution, 1-16 bits (null: ideal, no ADC; converters of more "
+        "than 16 bits are not built for crossbar readout).",
     )
-    adcs_per_tile: Int = Field(default=1, ge=1, description="ADCs shared by a tile's columns.")
+    adcs_per_tile: Int = Field(default=1, ge=1, le=1 << 16,
+                               description="ADCs shared by a tile's columns (1 to cols).")
     energy: MacroEnergy
     latency: MacroLatency
     area: MacroArea
 
     def __post_init__(self) -> None:
         m = self
+        if m.rows * m.cols > MAX_TILE_CELLS:
+            raise ConfigError(
+                f"macro.rows x macro.cols ({m.rows} x {m.cols} = {m.rows * m.cols:,} cells) "
+                f"exceeds {MAX_TILE_CELLS:,} (2^26) cells per tile, which keeps one tile's "
+                "conductance array at 512 MiB; use smaller tiles and more of them"
+            )
         if m.g_min >= m.g_max:
             raise ConfigError(
                 f"macro.g_min ({m.g_min:g} S) must be below macro.g_max ({m.g_max:g} S)"
@@ -246,18 +285,28 @@ class NocCard:
 class ChipCard:
     """A chip: cores of crossbar tiles and neurons on a network-on-chip."""
 
-    name: Str = Field(min_length=1, description="Preset/card name.")
-    description: Str = Field(default="", description="What the card models, with sources.")
+    name: Str = Field(min_length=1, max_length=NAME_CHARS,
+                      description="Preset/card name, 1-100 characters.")
+    description: Str = Field(default="", max_length=TEXT_CHARS,
+                             description="What the card models, with sources (at most "
+                             "4000 characters).")
     clock: Q("Hz", gt=0, le=1e11, description="Core clock, Hz.")
-    cores: Int = Field(ge=1, le=1 << 20, description="Cores per chip.")
-    tiles_per_core: Int = Field(ge=1, le=1 << 12, description="Crossbar tiles per core.")
-    neurons_per_core: Int = Field(ge=1, le=1 << 24, description="Neuron circuits per core.")
-    max_fan_in: Int = Field(ge=1, description="Most synapses into one neuron.")
-    max_fan_out: Int = Field(ge=1, description="Most cores one neuron's spike may reach.")
+    cores: Int = Field(ge=1, le=1 << 20, description="Cores per chip, 1-2^20 (about a "
+                       "thousand times the largest neuromorphic systems built).")
+    tiles_per_core: Int = Field(ge=1, le=1 << 12, description="Crossbar tiles per core, "
+                                "1-4096.")
+    neurons_per_core: Int = Field(ge=1, le=1 << 24, description="Neuron circuits per core, "
+                                  "1-2^24.")
+    max_fan_in: Int = Field(ge=1, le=1 << 30, description="Most synapses into one neuron, "
+                            "1-2^30 (no network here has a layer that wide).")
+    max_fan_out: Int = Field(ge=1, le=1 << 20, description="Most cores one neuron's spike "
+                             "may reach, 1-2^20 (the most cores a card may have).")
     weight_bits: Int | None = Field(
-        default=None, ge=1, le=32, description="Stored weight precision (null: analog cells)."
+        default=None, ge=1, le=32,
+        description="Stored weight precision, 1-32 bits (null: analog cells).",
     )
-    synapse_memory_per_core: Q("B", ge=0, description="Synapse memory per core (0: n/a).") = 0.0
+    synapse_memory_per_core: Q("B", ge=0, le=2.0**40,
+                               description="Synapse memory per core, 0-1 TiB (0: n/a).") = 0.0
     leakage_power_per_core: PowerCost | None = None
     macro: MacroCard
     neuron: NeuronCircuit

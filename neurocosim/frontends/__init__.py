@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import ModelError
 from ..ir.graph import Network
+from ..ir.nodes import describe
 from .ann import convert_mlp, layer_scales
 from .nir_io import SUPPORTED_NIR_TYPES, read_nir, write_nir
 from .npz import network_from_weights, read_npz, write_npz
@@ -21,18 +25,38 @@ def load_network(path: str | Path, dt: float | None = None) -> Network:
 
     ``dt`` (seconds) discretises every time constant (DESIGN §3.1); NIR stores none, so it
     is required for NIR files not written by neurocosim.
+
+    Total: any file (or folder, or missing path) gives a network or a
+    :class:`~neurocosim.errors.ModelError` (a :class:`~neurocosim.errors.BudgetError` for
+    arrays beyond the memory budget) naming the file and what is wrong.
     """
-    path = Path(path)
-    if not path.exists():
+    try:
+        path = Path(path)
+    except TypeError:
+        raise ModelError(f"a model path must be a file name, got {describe(path)}") from None
+    try:
+        exists, is_dir, is_file = path.exists(), path.is_dir(), path.is_file()
+    except (OSError, ValueError) as exc:
+        why = getattr(exc, "strerror", None) or describe(str(exc))
+        raise ModelError(f"{describe(str(path))}: cannot access the model file: {why}") from None
+    if not exists:
         raise ModelError(f"{path}: no such model file")
-    if dt is not None and not (dt > 0):
-        raise ModelError(f"dt must be a positive number of seconds, got {dt!r}")
+    if is_dir:
+        raise ModelError(f"{path}: is a folder, not a model file; give a .nir or .npz file")
+    if not is_file:
+        raise ModelError(f"{path}: is not a regular file (a device or a pipe?); give a .nir or "
+                         ".npz file")
+    if dt is not None:
+        ok = isinstance(dt, (int, float, np.number)) and not isinstance(dt, (bool, np.bool_))
+        if not (ok and math.isfinite(float(dt)) and float(dt) > 0):
+            raise ModelError(f"dt must be a positive number of seconds, got {describe(dt)}")
+        dt = float(dt)
     suffix = path.suffix.lower()
     if suffix in (".nir", ".h5", ".hdf5"):
         return read_nir(path, dt)
     if suffix == ".npz":
         return read_npz(path, dt)
-    raise ModelError(f"{path}: unknown model format {suffix!r}; use a .nir or .npz file")
+    raise ModelError(f"{path}: unknown model format {describe(suffix)}; use a .nir or .npz file")
 
 
 def save_network(net: Network, path: str | Path) -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import DataError, ModelError, short
 from ..ir import nodes as N
 from ..ir.graph import Network
 
@@ -32,10 +32,24 @@ def _mlp_layers(mlp: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
         raise ModelError("convert_mlp: the model is not a fitted scikit-learn MLP (no coefs_)")
     if getattr(mlp, "activation", "relu") != "relu":
         raise ModelError(
-            f"convert_mlp: hidden activation is {mlp.activation!r}; rate-coded IF neurons "
+            f"convert_mlp: hidden activation is {short(mlp.activation)}; rate-coded IF neurons "
             "approximate ReLU only: retrain with activation='relu'"
         )
-    return [np.asarray(c, float) for c in coefs], [np.asarray(b, float) for b in mlp.intercepts_]
+    try:
+        ws = [np.asarray(c, float) for c in coefs]
+        bs = [np.asarray(b, float) for b in mlp.intercepts_]
+    except (TypeError, ValueError, AttributeError):
+        raise ModelError("convert_mlp: the model's coefs_/intercepts_ are not numeric arrays; "
+                         "give a fitted scikit-learn MLPClassifier") from None
+    for i, (w, b) in enumerate(zip(ws, bs, strict=False)):
+        if w.ndim != 2 or b.shape != (w.shape[1],) or (i and w.shape[0] != ws[i - 1].shape[1]):
+            raise ModelError(f"convert_mlp: layer {i}: weight {w.shape} and bias {b.shape} do "
+                             "not form a multilayer perceptron")
+        if not (np.isfinite(w).all() and np.isfinite(b).all()):
+            raise ModelError(f"convert_mlp: layer {i}: weights or biases are NaN or infinite")
+    if not ws or len(ws) != len(bs):
+        raise ModelError("convert_mlp: the model has no layers (or unequal coefs_/intercepts_)")
+    return ws, bs
 
 
 def layer_scales(mlp: Any, x: np.ndarray, percentile: float = 99.9) -> np.ndarray:
@@ -44,6 +58,9 @@ def layer_scales(mlp: Any, x: np.ndarray, percentile: float = 99.9) -> np.ndarra
         raise ModelError(f"percentile must lie in (0, 100], got {percentile}")
     ws, bs = _mlp_layers(mlp)
     a = np.asarray(x, float).reshape(len(x), -1)
+    if a.shape[1] != ws[0].shape[0]:
+        raise DataError(f"the data have {a.shape[1]} features per sample; the MLP takes "
+                        f"{ws[0].shape[0]}")
     scales = []
     for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
         z = a @ w + b

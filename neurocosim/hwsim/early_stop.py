@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import SimulationError
+from ..errors import SimulationError, short
 
 __all__ = ["EarlyStop", "parse_early_stop"]
 
@@ -51,9 +51,9 @@ def parse_early_stop(text: str | EarlyStop | None) -> EarlyStop:
     try:
         min_steps = int(min_part) if min_part else 1
     except ValueError:
-        raise SimulationError(f"early stop {text!r}: minimum steps after '@' must be an integer") from None
-    if min_steps < 1:
-        raise SimulationError(f"early stop {text!r}: minimum steps must be >= 1")
+        raise SimulationError(f"early stop {short(text)}: minimum steps after '@' must be an integer") from None
+    if not 1 <= min_steps < 2**31:
+        raise SimulationError(f"early stop {short(text)}: minimum steps must lie in 1..2^31-1")
     parts = spec.split(":")
     kind = parts[0]
     try:
@@ -63,18 +63,18 @@ def parse_early_stop(text: str | EarlyStop | None) -> EarlyStop:
             theta = float(parts[1])
             temp = float(parts[2]) if len(parts) == 3 else 1.0
             if not 0 < theta <= 1:
-                raise SimulationError(f"early stop {text!r}: θ must lie in (0, 1]")
-            if not temp > 0:
-                raise SimulationError(f"early stop {text!r}: temperature must be > 0")
+                raise SimulationError(f"early stop {short(text)}: θ must lie in (0, 1]")
+            if not 0 < temp < float("inf"):
+                raise SimulationError(f"early stop {short(text)}: temperature must be a finite number > 0")
             return EarlyStop(policy="confidence", theta=theta, temperature=temp, min_steps=min_steps)
         if kind == "margin" and len(parts) == 2:
             m = float(parts[1])
-            if m < 0:
-                raise SimulationError(f"early stop {text!r}: margin must be >= 0")
+            if not 0 <= m < float("inf"):
+                raise SimulationError(f"early stop {short(text)}: margin must be a finite number >= 0")
             return EarlyStop(policy="margin", margin=m, min_steps=min_steps)
     except ValueError:
         pass
     raise SimulationError(
-        f"early stop {text!r} not understood; use 'none', 'confidence:THETA[:T][@MIN]' "
+        f"early stop {short(text)} not understood; use 'none', 'confidence:THETA[:T][@MIN]' "
         "(e.g. confidence:0.8:2) or 'margin:M[@MIN]'"
     )

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError
+from ..ir.nodes import describe
 
 __all__ = ["Encoder", "CurrentEncoder", "RateEncoder", "SpikeEncoder", "make_encoder", "ENCODINGS",
-           "load_data"]
+           "load_data", "validate_labels"]
 
 ENCODINGS = ("current", "rate", "spikes")
 
@@ -137,16 +138,103 @@ def make_encoder(
 
 
 def load_data(path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a ``DATA.npz`` with inputs ``x`` and optional integer labels ``y``."""
+    """Read a ``DATA.npz`` with inputs ``x`` and optional integer labels ``y``.
+
+    Total: any file gives ``(x, y)`` or a :class:`~neurocosim.errors.DataError` naming the
+    file and the field (a BudgetError for arrays beyond the memory budget). ``x`` must be
+    a real, finite array of at least one sample; ``y`` (returned as ``int64``) must be one
+    non-negative integer per sample. Whether the labels fit the network's outputs is
+    checked by :func:`validate_labels` with ``n_classes``, once the network is known.
+    Nothing is ever unpickled.
+    """
     from pathlib import Path
 
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such data file")
+    from ..frontends.npz import load_npz_arrays
+
     try:
-        with np.load(p, allow_pickle=False) as z:
-            if "x" not in z:
-                raise DataError(f"{p}: a data file must hold an array 'x' (found {list(z.keys())})")
-            return np.asarray(z["x"]), (np.asarray(z["y"]) if "y" in z else None)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{p}: cannot read as .npz data: {exc}") from None
+        p = Path(path)
+        exists, is_dir, is_file = p.exists(), p.is_dir(), p.is_file()
+    except (TypeError, ValueError, OSError) as exc:
+        raise DataError(f"{describe(str(path))}: cannot access the data file: "
+                        f"{getattr(exc, 'strerror', None) or describe(str(exc))}") from None
+    if not exists:
+        raise DataError(f"{p}: no such data file")
+    if is_dir:
+        raise DataError(f"{p}: is a folder, not a .npz data file (arrays 'x' and 'y')")
+    if not is_file:
+        raise DataError(f"{p}: is not a regular file (a device or a pipe?); give a .npz data "
+                        "file (arrays 'x' and 'y')")
+    arrays = load_npz_arrays(p, what="data file", error=DataError, keys=("x", "y"),
+                             required=("x",))
+    x = arrays["x"]
+    where = f"{p}: inputs 'x'"
+    if x.dtype.kind not in "biuf":
+        kind = {"c": "complex numbers", "U": "strings", "S": "byte strings"}.get(
+            x.dtype.kind, x.dtype.name)
+        raise DataError(f"{where} must be real numbers, got {kind} (dtype {x.dtype})")
+    if x.ndim == 0:
+        raise DataError(f"{where} must be an array (n_samples, *input_shape), got the "
+                        f"single number {describe(x.item())}")
+    if x.shape[0] == 0:
+        raise DataError(f"{where} hold 0 samples (shape {x.shape}); give at least one")
+    if x.size == 0:
+        raise DataError(f"{where} hold no values (shape {x.shape})")
+    if x.dtype.kind == "f":
+        bad = ~np.isfinite(x)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise DataError(f"{where} contain NaN or inf: x[{', '.join(map(str, idx))}] = "
+                            f"{x[idx]}; clean the data")
+    y = arrays.get("y")
+    if y is not None:
+        y = validate_labels(y, None, len(x), str(p))
+    return x, y
+
+
+def validate_labels(y, n_classes: int | None = None, n_samples: int | None = None,
+                    source: str = "labels", field: str = "y") -> np.ndarray:
+    """Labels ``y`` as a 1-D ``int64`` array, or a :class:`~neurocosim.errors.DataError`.
+
+    Refused: strings, booleans, complex or object data, floats with a fractional part,
+    NaN or inf, negative values, values ``>= n_classes`` (when given: the number of the
+    network's outputs), an array that is not 1-D, or a length other than ``n_samples``
+    (when given). Integer-valued floats (``3.0``) are accepted and cast. ``source`` (the
+    data file) and ``field`` name the labels in the message, e.g.
+    ``"data.npz: labels 'y' must be integers in [0, 10); y[3] = -1"``.
+    """
+    rng = f"in [0, {n_classes})" if n_classes is not None else ">= 0"
+    head = f"{source}: labels '{field}' must be integers {rng}"
+    try:
+        arr = np.asarray(y)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{head}; got {describe(y)}") from None
+    kind = arr.dtype.kind
+    if kind not in "iuf":
+        what = {"b": "booleans", "U": "strings", "S": "byte strings", "c": "complex numbers",
+                "O": "Python objects"}.get(kind, f"{arr.dtype} values")
+        first = f", e.g. {field}[0] = {describe(arr.ravel()[0].item())}" if arr.size else ""
+        raise DataError(f"{head}; they are {what}{first}")
+    if arr.ndim != 1:
+        raise DataError(f"{head}, one per sample: a 1-D array, got shape {arr.shape}")
+    if n_samples is not None and len(arr) != n_samples:
+        raise DataError(f"{source}: {len(arr)} labels '{field}' for {n_samples} samples 'x'; "
+                        "give one label per sample")
+    if n_classes is not None and not (isinstance(n_classes, (int, np.integer))
+                                      and n_classes >= 1):
+        raise DataError(f"{source}: the number of classes must be a positive integer, "
+                        f"got {describe(n_classes)}")
+    hi = n_classes if n_classes is not None else 2**53
+    if kind == "f":
+        ok = np.isfinite(arr)
+        ok[ok] = arr[ok] == np.floor(arr[ok])
+        ok &= (arr >= 0) & (arr < hi)
+    else:
+        ok = arr >= 0
+        if kind == "u" or n_classes is not None:
+            ok &= arr < hi
+    if not ok.all():
+        i = int(np.argmin(ok))
+        v = arr[i].item()
+        why = "" if (kind != "f" or np.isfinite(arr[i])) else " (not finite)"
+        raise DataError(f"{head}; {field}[{i}] = {describe(v)}{why}")
+    return arr.astype(np.int64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numba
 
-__all__ = ["njit", "pjit", "prange", "set_threads", "get_threads"]
+__all__ = ["njit", "pjit", "prange", "set_threads", "get_threads", "max_threads"]
 
 _OPTS = {"cache": True, "fastmath": False, "nogil": True, "error_model": "numpy"}
 
@@ -32,3 +32,8 @@ def set_threads(n: int) -> None:
 
 def get_threads() -> int:
     return int(numba.get_num_threads())
+
+
+def max_threads() -> int:
+    """Most threads Numba's parallel layer may use here (``NUMBA_NUM_THREADS``)."""
+    return int(numba.config.NUMBA_NUM_THREADS)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..budget import check_simulation
 from ..errors import SimulationError
 from ..ir import nodes as N
 from ..ir.graph import Discretised, Network
@@ -206,6 +207,12 @@ def simulate(
     steps = int(steps)
     wanted = {p: parse_probe(net, p)[1] for p in probes}
     n = encoder.n_samples
+    check_simulation(engine="reference engine", n_samples=n, steps=steps, batch=batch_size,
+                     input_size=int(np.prod(net.input_shape)), neurons=net.n_neurons(),
+                     synapses=net.n_synapses(),
+                     recorded=sum(int(np.prod(net.out_shapes[p.partition(".")[0]]))
+                                  for p in wanted),
+                     per_sample=int(np.prod(net.output_shape)))
     outs, rec = [], {p: [] for p in wanted}
     chunks = range(0, n, max(1, int(batch_size)))
     if progress:

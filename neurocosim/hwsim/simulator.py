@@ -9,21 +9,27 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..budget import check_simulation
 from ..devices.program import ProgrammedChip
-from ..errors import SimulationError
+from ..errors import DataError, SimulationError
 from .early_stop import EarlyStop, parse_early_stop
 from .encoders import Encoder
-from .jit import get_threads, set_threads
+from .jit import get_threads, max_threads, set_threads
 from .kernels import engine as K
 from .kernels.rng import seed_states
 from .program import BLOCK_COUNTERS, LAYER_COUNTERS, EngineProgram, build_program
 from .reference import parse_probe
 
 __all__ = ["simulate", "SimResult", "EventCounts"]
+
+
+_COUNT_KEYS = ("block", "layer", "input", "steps_used", "latency_s", "block_op", "block_tile",
+               "block_outs", "layer_names")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -84,6 +90,43 @@ class EventCounts:
     def by_layer(self) -> dict[str, dict[str, float]]:
         return {name: {k: float(self.layer[:, j, i].sum()) for i, k in enumerate(self.layer_counters)}
                 for j, name in enumerate(self.layer_names)}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The counters as named arrays (the keys :meth:`load` reads back)."""
+        return {"block": self.block, "layer": self.layer, "input": self.input,
+                "steps_used": self.steps, "latency_s": self.latency_s,
+                "block_op": np.array(self.block_op, dtype=str), "block_tile": self.block_tile,
+                "block_outs": self.block_outs, "layer_names": np.array(self.layer_names, dtype=str)}
+
+    @classmethod
+    def load(cls, path: str | Path) -> EventCounts:
+        """Counters from a ``results.npz`` a run wrote; a damaged file → DataError."""
+        from ..frontends.npz import load_npz_arrays
+
+        path = Path(path)
+        a = load_npz_arrays(path, what="results file", error=DataError, keys=_COUNT_KEYS,
+                            required=_COUNT_KEYS)
+        n = a["steps_used"].shape[0] if a["steps_used"].ndim == 1 else -1
+        nb, nl = a["block_op"].shape[0] if a["block_op"].ndim == 1 else -1, \
+            a["layer_names"].shape[0] if a["layer_names"].ndim == 1 else -1
+        want = {"block": (n, nb, len(BLOCK_COUNTERS)), "layer": (n, nl, len(LAYER_COUNTERS)),
+                "input": (n, 2), "steps_used": (n,), "latency_s": (n,), "block_tile": (nb,),
+                "block_outs": (nb,)}
+        for k, shape in want.items():
+            if a[k].shape != shape or a[k].dtype.kind not in "iuf":
+                raise DataError(f"{path}: field '{k}' has shape {a[k].shape} ({a[k].dtype}); "
+                                f"expected {shape} numbers; the file is damaged")
+            if not (np.isfinite(a[k]).all() and (a[k] >= 0).all()):
+                raise DataError(f"{path}: field '{k}' holds negative, NaN or infinite counts")
+        if a["block_op"].dtype.kind != "U" or a["layer_names"].dtype.kind != "U":
+            raise DataError(f"{path}: fields 'block_op'/'layer_names' must be strings")
+        return cls(block=a["block"].astype(float), layer=a["layer"].astype(float),
+                   input=a["input"].astype(float), steps=a["steps_used"].astype(np.int64),
+                   latency_s=a["latency_s"].astype(float),
+                   block_op=tuple(a["block_op"].tolist()),
+                   block_tile=a["block_tile"].astype(np.int64),
+                   block_outs=a["block_outs"].astype(np.int64),
+                   layer_names=tuple(a["layer_names"].tolist()))
 
     def synaptic_events(self) -> float:
         """Cell reads: driven rows × columns of every read (the engine's synaptic events)."""
@@ -206,6 +249,13 @@ def simulate(
     n_out = int(np.prod(net.output_shape))
     nb = len(prog.block_op)
     nl = len(prog.layer_names)
+    check_simulation(engine="hwsim", n_samples=n, steps=steps, batch=batch_size,
+                     input_size=int(np.prod(net.input_shape)), neurons=net.n_neurons(),
+                     synapses=net.n_synapses(), recorded=p_total,
+                     per_sample=n_out + nb * K.N_BLOCK_COUNTERS + nl * K.N_LAYER_COUNTERS)
+    if threads is not None and not 1 <= int(threads) <= max_threads():
+        raise SimulationError(f"threads: {threads} is outside 1..{max_threads()} (this "
+                              "machine's cores); use --threads 1.." + str(max_threads()))
     out_sum = np.zeros((n, n_out))
     steps_used = np.zeros(n, np.int64)
     latency = np.zeros(n)

@@ -14,6 +14,7 @@ A :class:`Network` is built once and never changes. Building it
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -21,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
+from ..budget import check_memory
+from ..errors import ModelError, short
 from . import nodes as N
 
 __all__ = ["Network", "Discretised", "discretise", "conv2d_output_hw", "pool2d_output_hw"]
@@ -118,33 +120,37 @@ class Network:
     out_shapes: Mapping[str, tuple[int, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
-        nodes = dict(self.nodes)
-        edges = tuple((str(a), str(b)) for a, b in self.edges)
-        dt = float(self.dt)
-        if not np.isfinite(dt) or dt <= 0:
-            raise ModelError(f"dt must be a positive number of seconds, got {self.dt!r}")
-        if self.synaptic_delay not in (0, 1):
-            raise ModelError(f"synaptic_delay must be 0 or 1, got {self.synaptic_delay!r}")
+        if not isinstance(self.nodes, Mapping):
+            raise ModelError(f"nodes must be a mapping name -> node, got {N.describe(self.nodes)}")
+        nodes = {str(k): v for k, v in self.nodes.items()}
+        edges = _edges(self.edges)
+        dt = _dt(self.dt)
+        delay = self.synaptic_delay
+        if isinstance(delay, bool) or not isinstance(delay, (int, np.integer)) or delay not in (0, 1):
+            raise ModelError(f"synaptic_delay must be 0 or 1, got {N.describe(delay)}")
+        object.__setattr__(self, "synaptic_delay", int(delay))
         for name, node in nodes.items():
             if not isinstance(node, N.Node):
-                raise ModelError(f"node '{name}' is a {type(node).__name__}, not an IR node")
+                raise ModelError(f"node {short(name)} is a {type(node).__name__}, not an IR node")
             for pname, arr in node.arrays().items():
                 if not np.all(np.isfinite(arr)):
                     raise ModelError(
-                        f"node '{name}' ({type(node).__name__}): parameter '{pname}' contains "
-                        "NaN or inf; fix the model (e.g. retrain or clip) before importing"
+                        f"node {short(name)} ({type(node).__name__}): parameter '{pname}' "
+                        "contains NaN or inf; fix the model (e.g. retrain or clip) before importing"
                     )
         for a, b in edges:
             for end in (a, b):
                 if end not in nodes:
-                    raise ModelError(f"edge ({a!r} -> {b!r}) names unknown node {end!r}")
+                    raise ModelError(f"edge ({short(a)} -> {short(b)}) names unknown node "
+                                     f"{short(end)}")
         inputs = [n for n, v in nodes.items() if isinstance(v, N.Input)]
         outputs = [n for n, v in nodes.items() if isinstance(v, N.Output)]
         if len(inputs) != 1:
-            raise ModelError(f"a network needs exactly one Input node, found {len(inputs)}: {inputs}")
+            raise ModelError(f"a network needs exactly one Input node, found {len(inputs)}: "
+                             f"{short(inputs)}")
         if len(outputs) != 1:
             raise ModelError(
-                f"a network needs exactly one Output node, found {len(outputs)}: {outputs}"
+                f"a network needs exactly one Output node, found {len(outputs)}: {short(outputs)}"
             )
         order, back = _order(nodes, edges, inputs[0], outputs[0])
         _check_algebraic_loops(nodes, edges)
@@ -190,7 +196,7 @@ class Network:
         return discretise(name, self.nodes[name], self.dt)
 
     def n_neurons(self) -> int:
-        return int(sum(np.prod(self.out_shapes[n]) for n in self.layers()))
+        return sum(math.prod(self.out_shapes[n]) for n in self.layers())
 
     def n_synapses(self) -> int:
         """Number of stored synaptic weights (dense and convolution kernels)."""
@@ -215,11 +221,24 @@ class Network:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Network:
+        if not isinstance(data, Mapping):
+            raise ModelError(f"a network must be a mapping, got {N.describe(data)}")
+        for key in ("nodes", "edges", "dt"):
+            if key not in data:
+                raise ModelError(f"a network needs '{key}' (found {short(sorted(map(str, data)))})")
+        if not isinstance(data["nodes"], Mapping):
+            raise ModelError(f"'nodes' must be a mapping name -> node, got {N.describe(data['nodes'])}")
+        nodes = {}
+        for k, v in data["nodes"].items():
+            try:
+                nodes[str(k)] = N.Node.from_dict(v)
+            except ModelError as exc:
+                raise ModelError(f"node {short(str(k))}: {exc}") from None
         return cls(
-            nodes={k: N.Node.from_dict(v) for k, v in data["nodes"].items()},
-            edges=tuple(tuple(e) for e in data["edges"]),
+            nodes=nodes,
+            edges=data["edges"],
             dt=data["dt"],
-            synaptic_delay=int(data.get("synaptic_delay", 0)),
+            synaptic_delay=data.get("synaptic_delay", 0),
             name=str(data.get("name", "network")),
         )
 
@@ -238,6 +257,45 @@ class Network:
 
 
 # -- construction helpers --------------------------------------------------------------
+def _dt(value: Any) -> float:
+    ok = not isinstance(value, (bool, str, bytes)) and isinstance(value, (int, float, np.number))
+    dt = float(value) if ok else float("nan")
+    if not (np.isfinite(dt) and dt > 0):
+        raise ModelError(f"dt must be a positive number of seconds, got {N.describe(value)}")
+    return dt
+
+
+def _edges(value: Any) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, (str, bytes, Mapping)):
+        raise ModelError(f"edges must be a list of (source, target) pairs, got {N.describe(value)}")
+    try:
+        items = list(value)
+    except TypeError:
+        raise ModelError(f"edges must be a list of (source, target) pairs, got {N.describe(value)}") from None
+    edges = []
+    for i, e in enumerate(items):
+        if isinstance(e, (str, bytes, Mapping)):
+            pair = None
+        else:
+            try:
+                pair = tuple(e)
+            except TypeError:
+                pair = None
+        if pair is None or len(pair) != 2 or not all(isinstance(x, str) for x in pair):
+            raise ModelError(f"edge {i} must be a (source, target) pair of node names, "
+                             f"got {N.describe(e)}")
+        edges.append((str(pair[0]), str(pair[1])))
+    return tuple(edges)
+
+
+def _nbytes(shape: tuple[int, ...], arrays: int = 1) -> float:
+    """Bytes of ``arrays`` float64 arrays of ``shape`` (a float: no integer overflow)."""
+    n = 8.0 * arrays
+    for s in shape:
+        n *= float(s)
+    return n
+
+
 def _order(nodes: dict[str, N.Node], edges: tuple[tuple[str, str], ...], inp: str, out: str):
     succ: dict[str, list[str]] = {n: [] for n in nodes}
     pred: dict[str, list[str]] = {n: [] for n in nodes}
@@ -245,15 +303,15 @@ def _order(nodes: dict[str, N.Node], edges: tuple[tuple[str, str], ...], inp: st
         succ[a].append(b)
         pred[b].append(a)
     if pred[inp]:
-        raise ModelError(f"Input node '{inp}' has incoming edges from {pred[inp]}")
+        raise ModelError(f"Input node {short(inp)} has incoming edges from {short(pred[inp])}")
     if succ[out]:
-        raise ModelError(f"Output node '{out}' has outgoing edges to {succ[out]}")
+        raise ModelError(f"Output node {short(out)} has outgoing edges to {short(succ[out])}")
     post, back, state = _dfs([inp], succ)
     unreachable = [n for n in nodes if n not in state]
     if unreachable:
         raise ModelError(
-            f"node '{unreachable[0]}' is dangling: it cannot be reached from the Input "
-            f"'{inp}' (all unreachable: {unreachable})"
+            f"node {short(unreachable[0])} is dangling: it cannot be reached from the Input "
+            f"{short(inp)} (all unreachable: {short(unreachable)})"
         )
     # nodes that cannot reach the output
     reach = {out}
@@ -267,8 +325,8 @@ def _order(nodes: dict[str, N.Node], edges: tuple[tuple[str, str], ...], inp: st
     dead = [n for n in nodes if n not in reach]
     if dead:
         raise ModelError(
-            f"node '{dead[0]}' is dangling: its output never reaches the Output '{out}' "
-            f"(all such nodes: {dead})"
+            f"node {short(dead[0])} is dangling: its output never reaches the Output "
+            f"{short(out)} (all such nodes: {short(dead)})"
         )
     return list(reversed(post)), back
 
@@ -276,12 +334,15 @@ def _order(nodes: dict[str, N.Node], edges: tuple[tuple[str, str], ...], inp: st
 def _check_algebraic_loops(nodes: dict[str, N.Node], edges) -> None:
     """A cycle must pass through a neuron (state that delays it); else it is refused."""
     stateless = {n for n, v in nodes.items() if not isinstance(v, N.Neuron)}
-    succ = {n: [b for a, b in edges if a == n and b in stateless] for n in stateless}
+    succ: dict[str, list[str]] = {n: [] for n in stateless}
+    for a, b in edges:
+        if a in stateless and b in stateless:
+            succ[a].append(b)
     _, back, _ = _dfs([n for n in nodes if n in stateless], succ)
     if back:
         node = sorted(back)[0][1]
         raise ModelError(
-            f"node '{node}' is on a cycle with no neuron on it (an algebraic loop); "
+            f"node {short(node)} is on a cycle with no neuron on it (an algebraic loop); "
             "only recurrent connections through a neuron layer are supported"
         )
 
@@ -319,36 +380,66 @@ def _infer_shapes(nodes, edges, order, back):
     in_shapes: dict[str, tuple[int, ...]] = {}
     out_shapes: dict[str, tuple[int, ...]] = {}
     nodes = dict(nodes)
+    srcs_of: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in edges:
+        if (a, b) not in back:
+            srcs_of[b].append(a)
+    # bytes of the arrays the network implies (one float64 state per node output element,
+    # neuron parameters broadcast to their layer): checked before each allocation
+    total = 0.0
     for name in order:
         node = nodes[name]
-        srcs = [a for a, b in edges if b == name and (a, b) not in back]
+        srcs = srcs_of[name]
         if isinstance(node, N.Input):
             if any(s <= 0 for s in node.shape) or not node.shape:
-                raise ModelError(f"Input '{name}': shape must be positive, got {node.shape}")
+                raise ModelError(f"Input {short(name)}: shape must be positive, got {node.shape}")
+            total = _budget(total, _nbytes(node.shape), name, node, node.shape)
             in_shapes[name] = out_shapes[name] = node.shape
             continue
         shapes = {out_shapes[s] for s in srcs}
         if len(shapes) != 1:
-            detail = ", ".join(f"{s}: {out_shapes[s]}" for s in srcs)
-            raise ModelError(f"node '{name}': its inputs have different shapes ({detail})")
+            detail = ", ".join(f"{s}: {out_shapes[s]}" for s in srcs[:4])
+            raise ModelError(f"node {short(name)}: its inputs have different shapes ({detail})")
         shape = shapes.pop()
         in_shapes[name] = shape
-        out_shapes[name], nodes[name] = _node_shape(name, node, shape)
+        out_shapes[name], nodes[name], total = _node_shape(name, node, shape, total)
     for a, b in back:
         if out_shapes[a] != in_shapes[b]:
             raise ModelError(
-                f"recurrent edge '{a}' -> '{b}': shape {out_shapes[a]} does not match "
-                f"the input shape {in_shapes[b]} of '{b}'"
+                f"recurrent edge {short(a)} -> {short(b)}: shape {out_shapes[a]} does not match "
+                f"the input shape {in_shapes[b]} of {short(b)}"
             )
     return in_shapes, out_shapes, nodes
 
 
-def _node_shape(name: str, node: N.Node, shape: tuple[int, ...]):
+def _budget(total: float, more: float, name: str, node: N.Node, shape: tuple[int, ...]) -> float:
+    """``total + more`` bytes, refused with a BudgetError over the memory limit."""
+    total += more
+    check_memory(total, f"node {short(name)} ({type(node).__name__}, shape {short(shape)}): the "
+                 "network's state and parameter arrays up to it",
+                 "the model declares layers far larger than it can simulate; fix its shapes")
+    return total
+
+
+def _node_shape(name: str, node: N.Node, shape: tuple[int, ...], total: float):
+    """Output shape of ``node`` on input ``shape``, the node completed (parameters
+    broadcast), and the running byte count, checked before anything is allocated."""
+    if isinstance(node, N.Neuron):  # the state and every parameter broadcast to the layer
+        total = _budget(total, _nbytes(shape, 1 + len(node._arrays)), name, node, shape)
+    elif isinstance(node, N.Scale):
+        total = _budget(total, _nbytes(shape, 2), name, node, shape)
+    out, node = _node_shape1(name, node, shape)
+    if not isinstance(node, (N.Output, N.Neuron, N.Scale)):
+        total = _budget(total, _nbytes(out), name, node, out)
+    return out, node, total
+
+
+def _node_shape1(name: str, node: N.Node, shape: tuple[int, ...]):
     kind = type(node).__name__
-    here = f"node '{name}' ({kind})"
+    here = f"node {short(name)} ({kind})"
     if isinstance(node, N.Output):
         if node.shape and node.shape != shape:
-            raise ModelError(f"{here}: declared shape {node.shape} but receives {shape}")
+            raise ModelError(f"{here}: declared shape {node.shape} but receives {short(shape)}")
         return shape, dataclasses.replace(node, shape=shape)
     if isinstance(node, (N.Affine, N.Linear)):
         w = node.weight
@@ -412,11 +503,11 @@ def _node_shape(name: str, node: N.Node, shape: tuple[int, ...]):
                 f"{here}: dims {node.start_dim}..{node.end_dim} do not fit input shape {shape} "
                 "(NIR counts dims without the batch)"
             )
-        out = shape[:s] + (int(np.prod(shape[s : e + 1])),) + shape[e + 1 :]
+        out = shape[:s] + (math.prod(shape[s : e + 1]),) + shape[e + 1 :]
         return out, node
     if isinstance(node, N.Neuron):
         own = node.size_shape()
-        if own not in ((), shape) and int(np.prod(own)) == int(np.prod(shape)) and len(own) == 1:
+        if own not in ((), shape) and math.prod(own) == math.prod(shape) and len(own) == 1:
             # NIR files often store (C,H,W) layers' parameters flat; accept a reshape
             node = dataclasses.replace(node, **{k: v.reshape(shape) if v.ndim else v
                                                 for k, v in node.arrays().items()})
@@ -427,5 +518,8 @@ def _node_shape(name: str, node: N.Node, shape: tuple[int, ...]):
                 own = ()
             else:
                 raise ModelError(f"{here}: parameters have shape {own} but the input is {shape}")
-        return shape, node.broadcast(shape)
+        try:
+            return shape, node.broadcast(shape)
+        except ModelError as exc:
+            raise ModelError(f"{here}: {exc}") from None
     raise ModelError(f"{here}: unsupported node type")

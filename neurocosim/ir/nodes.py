@@ -11,12 +11,13 @@ weights ``(C_out, C_in / groups, k_h, k_w)``, spatial tensors ``(C, H, W)``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, short
 
 __all__ = [
     "Node",
@@ -47,22 +48,97 @@ RESET_MODES = ("zero", "subtract")
 COMPARISONS = (">", ">=")
 
 
-def _frozen_array(value: Any, name: str, owner: str) -> np.ndarray:
+def describe(value: Any) -> str:
+    """A value for a message: one line, short; arrays of several elements by dtype and
+    shape (never their repr, which spans lines)."""
+    if isinstance(value, np.ndarray):
+        if value.size == 1 and value.dtype.kind in "biufcUS":
+            value = value.reshape(()).item()
+        elif value.ndim == 1 and 1 < value.size <= 8 and value.dtype.kind in "biufUS":
+            value = value.tolist()
+        else:
+            return f"{value.dtype.name} array of shape {value.shape}"
+    return " ".join(short(value).split())
+
+
+#: most dimensions a shape may have (NumPy's own limit is 32 in 1.x)
+MAX_DIMS = 32
+#: largest value an integer field (a dimension, stride, padding, ...) may take
+_MAX_INT = 2**62
+
+
+def _numeric(value: Any, name: str, owner: str, *, bools: bool = True) -> np.ndarray:
+    """``value`` as a numeric array, or a :class:`ModelError` naming ``owner`` and ``name``."""
+    if value is None:
+        raise ModelError(f"{owner}: parameter '{name}' is missing")
+    if isinstance(value, (str, bytes, dict, set, frozenset)):
+        raise ModelError(f"{owner}: parameter '{name}' must be numeric, got {describe(value)}")
     try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"{owner}: parameter '{name}' is not numeric ({exc})") from None
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        raise ModelError(f"{owner}: parameter '{name}' is not a numeric array: "
+                         f"{describe(value)}") from None
+    if arr.dtype.kind not in ("biuf" if bools else "iuf"):
+        raise ModelError(f"{owner}: parameter '{name}' must be numeric, got "
+                         f"{arr.dtype.name} data {describe(value)}")
+    if arr.ndim > MAX_DIMS:
+        raise ModelError(f"{owner}: parameter '{name}' has {arr.ndim} dimensions "
+                         f"(at most {MAX_DIMS})")
+    return arr
+
+
+def _frozen_array(value: Any, name: str, owner: str) -> np.ndarray:
+    arr = np.array(_numeric(value, name, owner), dtype=np.float64)
     arr.setflags(write=False)
     return arr
 
 
-def _pair(value: Any, name: str, owner: str) -> tuple[int, int]:
-    arr = np.atleast_1d(np.asarray(value)).astype(np.int64).ravel()
-    if arr.size == 1:
-        return int(arr[0]), int(arr[0])
-    if arr.size == 2:
-        return int(arr[0]), int(arr[1])
-    raise ModelError(f"{owner}: '{name}' must be an int or a pair, got {value!r}")
+def _ints(value: Any, name: str, owner: str, *, lo: int, sizes: tuple[int, ...],
+          what: str) -> tuple[int, ...]:
+    """Integers ``>= lo`` (integer-valued floats accepted): a scalar or a 1-D array whose
+    size is in ``sizes``. The message names ``owner`` and ``name``."""
+    arr = _numeric(value, name, owner, bools=False)
+    if arr.ndim > 1 or arr.size not in sizes:
+        raise ModelError(f"{owner}: '{name}' must be {what}, got {describe(value)}")
+    out = []
+    for v in arr.ravel().tolist():
+        if isinstance(v, float) and not (math.isfinite(v) and v.is_integer()):
+            raise ModelError(f"{owner}: '{name}' must hold integers, got {describe(value)}")
+        v = int(v)
+        if v < lo or v > _MAX_INT:
+            raise ModelError(f"{owner}: '{name}' must be >= {lo}, got {describe(value)}")
+        out.append(v)
+    return tuple(out)
+
+
+def _int(value: Any, name: str, owner: str, lo: int = -_MAX_INT) -> int:
+    return _ints(value, name, owner, lo=lo, sizes=(1,), what="one integer")[0]
+
+
+def _pair(value: Any, name: str, owner: str, lo: int = 1) -> tuple[int, int]:
+    v = _ints(value, name, owner, lo=lo, sizes=(1, 2), what="an int or a pair of ints")
+    return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
+
+
+def _shape(value: Any, name: str, owner: str, *, allow_empty: bool) -> tuple[int, ...]:
+    """A shape: positive integers, at most :data:`MAX_DIMS` of them."""
+    arr = _numeric(value, name, owner, bools=False)
+    if arr.ndim > 1:
+        raise ModelError(f"{owner}: '{name}' must be a list of dimensions, got {describe(value)}")
+    if arr.size > MAX_DIMS or (arr.size == 0 and not allow_empty):
+        raise ModelError(f"{owner}: '{name}' must have 1 to {MAX_DIMS} dimensions, "
+                         f"got {describe(value)}")
+    return _ints(arr, name, owner, lo=1, sizes=(arr.size,), what="positive integers")
+
+
+def _mode(value: Any, name: str, owner: str, allowed: tuple[str, ...]) -> str:
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "US":
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str) or value not in allowed:
+        raise ModelError(f"{owner}: {name} must be one of {allowed}, got {describe(value)}")
+    return str(value)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -72,10 +148,14 @@ class Node:
     _arrays: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
+        own = type(self).__name__
+        optional = {f.name for f in dataclasses.fields(self)
+                    if f.default is None and f.default_factory is dataclasses.MISSING}
         for name in self._arrays:
             val = getattr(self, name)
-            if val is not None:
-                object.__setattr__(self, name, _frozen_array(val, name, type(self).__name__))
+            if val is None and name in optional:
+                continue
+            object.__setattr__(self, name, _frozen_array(val, name, own))
 
     # -- data round trip ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -89,16 +169,23 @@ class Node:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Node:
         """Inverse of :meth:`to_dict`; dispatches on ``data["type"]``."""
+        if not isinstance(data, dict):
+            raise ModelError(f"a node must be a mapping with a 'type', got {describe(data)}")
         kind = data.get("type")
-        if kind not in NODE_TYPES:
+        if not isinstance(kind, str) or kind not in NODE_TYPES:
             raise ModelError(
-                f"unsupported node type {kind!r}; supported: {', '.join(sorted(NODE_TYPES))}"
+                f"unsupported node type {describe(kind)}; supported: {', '.join(sorted(NODE_TYPES))}"
             )
         klass = NODE_TYPES[kind]
-        names = {f.name for f in dataclasses.fields(klass)}
-        unknown = set(data) - names - {"type"}
+        fields = {f.name: f for f in dataclasses.fields(klass) if f.init}
+        unknown = sorted(str(k) for k in set(data) - set(fields) - {"type"})
         if unknown:
-            raise ModelError(f"{kind}: unknown field(s) {sorted(unknown)}")
+            raise ModelError(f"{kind}: unknown field(s) {short(unknown)}")
+        missing = [n for n, f in fields.items() if n not in data
+                   and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ModelError(f"{kind}: missing field(s) {short(missing)}")
         return klass(**{k: v for k, v in data.items() if k != "type"})
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -128,7 +215,8 @@ class Input(Node):
     shape: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "shape", tuple(int(s) for s in np.atleast_1d(self.shape)))
+        object.__setattr__(self, "shape", _shape(self.shape, "shape", "Input",
+                                                 allow_empty=False))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -138,7 +226,8 @@ class Output(Node):
     shape: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "shape", tuple(int(s) for s in np.atleast_1d(self.shape)))
+        object.__setattr__(self, "shape", _shape(self.shape, "shape", "Output",
+                                                 allow_empty=True))
 
 
 # -- synapses ------------------------------------------------------------------------
@@ -150,6 +239,13 @@ class Affine(Node):
     weight: np.ndarray
     bias: np.ndarray
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_dense(self)
+        if self.bias.shape not in ((), (self.weight.shape[0],)):
+            raise ModelError(f"Affine: 'bias' must be a scalar or of shape "
+                             f"({self.weight.shape[0]},), got shape {self.bias.shape}")
+
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Linear(Node):
@@ -157,6 +253,17 @@ class Linear(Node):
 
     _arrays: ClassVar[tuple[str, ...]] = ("weight",)
     weight: np.ndarray
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_dense(self)
+
+
+def _check_dense(node: Node) -> None:
+    w = node.weight
+    if w.ndim != 2 or 0 in w.shape:
+        raise ModelError(f"{type(node).__name__}: 'weight' must be a 2-D (n_out, n_in) "
+                         f"array with no empty dimension, got shape {w.shape}")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -187,16 +294,31 @@ class Conv2d(Node):
     def __post_init__(self) -> None:
         super().__post_init__()
         own = "Conv2d"
+        w = self.weight
+        if w.ndim != 4 or 0 in w.shape:
+            raise ModelError(f"Conv2d: 'weight' must be a 4-D (C_out, C_in/groups, k_h, k_w) "
+                             f"array with no empty dimension, got shape {w.shape}")
+        if self.bias.shape not in ((), (w.shape[0],)):
+            raise ModelError(f"Conv2d: 'bias' must be a scalar or of shape ({w.shape[0]},), "
+                             f"got shape {self.bias.shape}")
         object.__setattr__(self, "stride", _pair(self.stride, "stride", own))
         object.__setattr__(self, "dilation", _pair(self.dilation, "dilation", own))
-        if isinstance(self.padding, (str, bytes)):
-            pad = self.padding.decode() if isinstance(self.padding, bytes) else self.padding
-            if pad not in ("same", "valid"):
-                raise ModelError(f"Conv2d: padding must be 'same', 'valid' or ints, got {pad!r}")
+        pad = self.padding
+        if isinstance(pad, np.ndarray) and pad.shape == () and pad.dtype.kind in "US":
+            pad = pad.item()
+        if isinstance(pad, (str, bytes)):
+            pad = _mode(pad, "padding", own, ("same", "valid"))
+            if pad == "same" and self.stride != (1, 1):
+                raise ModelError(f"Conv2d: padding='same' needs stride 1 (as PyTorch), got "
+                                 f"stride {self.stride}")
             object.__setattr__(self, "padding", pad)
         else:
-            object.__setattr__(self, "padding", _pair(self.padding, "padding", own))
-        object.__setattr__(self, "groups", int(np.asarray(self.groups).item()))
+            object.__setattr__(self, "padding", _pair(pad, "padding", own, lo=0))
+        groups = _int(self.groups, "groups", own, lo=1)
+        if w.shape[0] % groups:
+            raise ModelError(f"Conv2d: 'groups' = {groups} does not divide the {w.shape[0]} "
+                             f"output channels of weight {w.shape}")
+        object.__setattr__(self, "groups", groups)
         if self.input_shape is not None:
             object.__setattr__(self, "input_shape", _pair(self.input_shape, "input_shape", own))
 
@@ -213,7 +335,11 @@ class _Pool2d(Node):
         object.__setattr__(self, "kernel_size", k)
         s = k if self.stride is None else _pair(self.stride, "stride", own)
         object.__setattr__(self, "stride", s)
-        object.__setattr__(self, "padding", _pair(self.padding, "padding", own))
+        p = _pair(self.padding, "padding", own, lo=0)
+        if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+            raise ModelError(f"{own}: 'padding' {p} must be at most half of kernel_size {k} "
+                             "(as PyTorch)")
+        object.__setattr__(self, "padding", p)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -234,8 +360,8 @@ class Flatten(Node):
     end_dim: int = -1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start_dim", int(np.asarray(self.start_dim).item()))
-        object.__setattr__(self, "end_dim", int(np.asarray(self.end_dim).item()))
+        object.__setattr__(self, "start_dim", _int(self.start_dim, "start_dim", "Flatten"))
+        object.__setattr__(self, "end_dim", _int(self.end_dim, "end_dim", "Flatten"))
 
 
 # -- neurons -------------------------------------------------------------------------
@@ -252,16 +378,11 @@ class Neuron(Node):
         return max(shapes, key=len) if shapes else ()
 
     def _check_modes(self) -> None:
-        reset = getattr(self, "reset", None)
-        if reset is not None and reset not in RESET_MODES:
-            raise ModelError(
-                f"{type(self).__name__}: reset must be one of {RESET_MODES}, got {reset!r}"
-            )
-        cmp_ = getattr(self, "compare", None)
-        if cmp_ is not None and cmp_ not in COMPARISONS:
-            raise ModelError(
-                f"{type(self).__name__}: compare must be one of {COMPARISONS}, got {cmp_!r}"
-            )
+        own = type(self).__name__
+        if hasattr(self, "reset"):
+            object.__setattr__(self, "reset", _mode(self.reset, "reset", own, RESET_MODES))
+        if hasattr(self, "compare"):
+            object.__setattr__(self, "compare", _mode(self.compare, "compare", own, COMPARISONS))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -271,6 +392,8 @@ class Neuron(Node):
         """A copy with every parameter broadcast to ``shape`` (scalars expanded)."""
         new = {}
         for name, arr in self.arrays().items():
+            if arr.shape == tuple(shape):
+                continue
             try:
                 new[name] = np.broadcast_to(arr, shape).copy()
             except ValueError:
@@ -278,7 +401,7 @@ class Neuron(Node):
                     f"{type(self).__name__}: parameter '{name}' of shape {arr.shape} does not "
                     f"fit the layer shape {shape}"
                 ) from None
-        return dataclasses.replace(self, **new)
+        return dataclasses.replace(self, **new) if new else self
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -375,9 +498,9 @@ class ILIF(Neuron):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        lvl = int(np.asarray(self.max_level).item())
-        if lvl < 1:
-            raise ModelError(f"ILIF: max_level must be >= 1, got {lvl}")
+        lvl = _int(self.max_level, "max_level", "ILIF", lo=1)
+        if lvl > 2**31 - 1:
+            raise ModelError(f"ILIF: 'max_level' must be < 2^31, got {lvl}")
         object.__setattr__(self, "max_level", lvl)
 
 

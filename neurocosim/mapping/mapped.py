@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_dir
+from .._atomic import output_dir
 from ..devices.cards import dump_chip, load_chip
 from ..devices.schema import ChipCard
 from ..errors import MappingError
@@ -309,10 +309,12 @@ def _report(ops, blocks, core, base, traffic, chip, n_tiles, soft, base_tiles) -
 
 
 # -- save / load -----------------------------------------------------------------------
-def save_mapped(mapped: MappedNetwork, out: str | Path) -> Path:
-    """Write ``mapped`` to directory ``out`` atomically (old contents replaced at once)."""
+def save_mapped(mapped: MappedNetwork, out: str | Path, *, force: bool = False) -> Path:
+    """Write ``mapped`` to folder ``out`` (see :func:`neurocosim._atomic.output_dir`: a
+    folder holding files neurocosim did not write is refused unless ``force``; each file
+    is replaced atomically)."""
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with output_dir(out, force=force, command="map") as tmp:
         write_mapping_files(mapped, tmp)
     return out
 

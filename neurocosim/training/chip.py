@@ -25,7 +25,7 @@ import numpy as np
 
 from ..devices.crossbar import encode_weights, program
 from ..devices.program import ProgrammedChip, program_chip
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError, short
 from ..ir import nodes as N
 from ..ir.graph import Network
 
@@ -38,10 +38,16 @@ def parse_random_spec(spec: str) -> list[int]:
     try:
         sizes = [int(s) for s in body.split("-")]
     except ValueError:
-        raise ModelError(f"random network spec {spec!r}: use random:IN-HIDDEN-OUT, e.g. "
+        raise ModelError(f"random network spec {short(spec)}: use random:IN-HIDDEN-OUT, e.g. "
                          "random:64-256-10") from None
     if len(sizes) != 3 or min(sizes) < 1:
-        raise ModelError(f"random network spec {spec!r}: three positive sizes IN-HIDDEN-OUT")
+        raise ModelError(f"random network spec {short(spec)}: three positive sizes IN-HIDDEN-OUT")
+    from ..budget import check_memory
+
+    n_in, n_h, n_out = sizes
+    check_memory(8.0 * 4 * (n_in * n_h + n_h * n_out),
+                 f"random network {short(spec)} ({n_in * n_h + n_h * n_out:.3g} synapses: "
+                 "weights, scores, masks, gradients)", "choose smaller layer sizes")
     return sizes
 
 
@@ -85,6 +91,9 @@ def program_random(mapped, rng: np.random.Generator, *, spread: float = 0.15,
 def chip_weights(programmed: ProgrammedChip) -> list[np.ndarray]:
     """Dense ``(n_out, n_in)`` weights of every op, decoded from the programmed cells."""
     mapped = programmed.mapped
+    if programmed.ideal or any(t.encoded is None for t in programmed.tiles):
+        raise ConfigError(f"chip '{mapped.chip.name}' has no programmable devices (an ideal "
+                          "card): prune-on-chip needs a crossbar chip, e.g. prime-rram-40nm")
     out = []
     for op, sop in mapped.ops.items():
         if sop.kind != "dense":

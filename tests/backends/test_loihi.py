@@ -201,15 +201,15 @@ def test_cli_deploy_without_lava_exits_2(tmp_path, rng):
 def test_cli_deploy_run(tmp_path, digits_mlp):
     import json
 
-    import joblib
+    import skops.io
 
     from neurocosim.cli import main
 
     mlp, xtr, xte, yte = digits_mlp
-    joblib.dump(mlp, tmp_path / "mlp.joblib")
+    skops.io.dump(mlp, tmp_path / "mlp.skops")
     np.savez(tmp_path / "train.npz", x=xtr)
     np.savez(tmp_path / "test.npz", x=xte, y=yte)
-    assert main(["convert", str(tmp_path / "mlp.joblib"), "--data", str(tmp_path / "train.npz"),
+    assert main(["convert", str(tmp_path / "mlp.skops"), "--data", str(tmp_path / "train.npz"),
                  "-o", str(tmp_path / "snn.nir")]) == 0
     out = tmp_path / "dep"
     assert main(["deploy", str(tmp_path / "snn.nir"), "-o", str(out), "--run", "--data",

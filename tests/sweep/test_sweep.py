@@ -112,5 +112,7 @@ def test_bad_card_value_in_grid_fails_with_the_path(tmp_path, study_file):
     raw["seeds"] = [0]
     bad = tmp_path / "s.yaml"
     bad.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ConfigError, match="run 0: macro.adc_bits"):
-        run_sweep(load_study(bad), tmp_path / "o", workers=1)
+    # validated when the study is loaded (not in a worker), naming the grid key and value
+    with pytest.raises(ConfigError, match="grid: macro.adc_bits = 40: macro.adc_bits"):
+        load_study(bad)
+    assert not (tmp_path / "o").exists()
