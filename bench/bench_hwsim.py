@@ -264,7 +264,7 @@ def brian2_standalone(ws, x, w_rec=None, shift_input=False):
 
 
 def lava_float(ws, x, w_rec=None, shift_input=False):
-    from neurocosim.backends.lava import require_lava
+    from neurocosim.targets.loihi2 import require_lava
 
     require_lava()
     from lava.magma.core.run_conditions import RunSteps

@@ -23,11 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(samples: int = 50, steps: int = 64) -> None:
     import neurocosim as nc
-    from neurocosim.backends import quantize_loihi2
-    from neurocosim.backends.lava import run_lava
     from neurocosim.datasets import digits, digits_mlp
     from neurocosim.hwsim.jit import get_threads
-    from neurocosim.hwsim.loihi2 import simulate_loihi2
+    from neurocosim.targets.loihi2 import quantize_loihi2, run_lava, simulate_loihi2
 
     xtr, xte, ytr, yte = digits(0)
     mlp = digits_mlp(xtr, ytr, 0)

@@ -27,6 +27,8 @@ __all__ = [
     "SimulationError",
     "OutputError",
     "BudgetError",
+    "NeurocosimWarning",
+    "LoihiWarning",
     "short",
 ]
 
@@ -64,6 +66,14 @@ class OutputError(NeurocosimError):
 
 class BudgetError(NeurocosimError):
     """An input implies more memory or run time than the configured limits allow."""
+
+
+class NeurocosimWarning(UserWarning):
+    """Base class of every warning neurocosim issues (an approximation, not an error)."""
+
+
+class LoihiWarning(NeurocosimWarning):
+    """A Loihi 2 deployment approximation (reset mode, saturation, clipped bias)."""
 
 
 def short(value: object, limit: int = SHOWN_CHARS) -> str:

@@ -1342,7 +1342,7 @@ def test_internal_error_exits_3_with_one_line(monkeypatch, capsys):
     def boom(args):
         raise RuntimeError("something inside went wrong")
 
-    monkeypatch.setattr(cli, "cmd_chips", boom)
+    monkeypatch.setitem(cli.COMMANDS, "chips", boom)
     try:
         code = main(["chips"])
     except SystemExit as exc:

@@ -174,7 +174,7 @@ def test_internal_error_exits_3_with_one_line(monkeypatch, capsys):
     def boom(args):
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(cli, "cmd_chips", boom)
+    monkeypatch.setitem(cli.COMMANDS, "chips", boom)
     assert cli.main(["chips"]) == 3
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "bug" in err and "RuntimeError" in err

@@ -16,6 +16,7 @@ from ..devices.crossbar import calibrate_adc_range, drifted
 from ..errors import DataError
 from ..hwsim.encoders import Encoder
 from ..hwsim.reference import node_forward, simulate
+from ..mapping.lowering import gather_inputs
 
 __all__ = ["calibrate_adc_ranges"]
 
@@ -48,9 +49,7 @@ def calibrate_adc_ranges(programmed, encoder: Encoder, steps: int, *, percentile
         if xs.size == 0:
             fs[bi] = float((volt * g).sum(axis=0).max())
             continue
-        ext = np.concatenate([xs, np.ones((len(xs), 1)), np.zeros((len(xs), 1))], axis=1)
-        gidx = np.where(idx == -1, xs.shape[1] + 1, np.where(idx == -2, xs.shape[1], idx))
-        rows = ext[:, gidx].reshape(-1, gidx.shape[1])  # (samples*steps*reads, rows)
+        rows = gather_inputs(xs, idx).reshape(-1, idx.shape[1])  # (samples*steps*reads, rows)
         rows = rows[np.any(rows != 0, axis=1)]
         if rows.size == 0:
             fs[bi] = float((volt * g).sum(axis=0).max())

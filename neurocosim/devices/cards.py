@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import typing
 from importlib import resources
 from pathlib import Path
@@ -40,22 +41,50 @@ MAX_CARD_NODES, MAX_CARD_CHARS = 10_000, 4 << 20
 
 
 def list_presets() -> list[str]:
-    """Names of the chip presets shipped in ``neurocosim/devices/presets/``."""
-    folder = resources.files("neurocosim.devices") / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    """Names of the chip presets shipped in ``neurocosim/devices/presets/`` and in the
+    target folders ``neurocosim/targets/*/``."""
+    return sorted(_preset_files())
 
 
 def preset_path(name: str) -> Path:
-    folder = resources.files("neurocosim.devices") / "presets"
-    presets = list_presets()
-    if name not in presets:  # also keeps "../x" from reaching outside the presets folder
+    files = _preset_files()
+    if name not in files:  # also keeps "../x" from reaching outside the presets folders
+        presets = sorted(files)
         close = difflib.get_close_matches(str(name)[:100], presets, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise ConfigError(
             f"no chip preset named {short(name, 60)}{hint} (presets: {', '.join(presets)}; "
             "or give a path to a .yaml card)"
         )
-    return Path(str(folder / f"{name}.yaml"))
+    return Path(str(files[name]))
+
+
+def _preset_files() -> dict[str, Any]:
+    """Preset name → file: ``devices/presets/*.yaml``, then every ``*.yaml`` card in a
+    folder of ``neurocosim/targets/`` (a name already taken keeps its first file)."""
+    found: dict[str, Any] = {}
+    folders = [resources.files("neurocosim.devices") / "presets"]
+    targets = resources.files("neurocosim") / "targets"
+    if targets.is_dir():
+        folders += sorted((t for t in targets.iterdir() if t.is_dir()
+                           and not t.name.startswith(("_", "."))), key=lambda t: t.name)
+    for k, folder in enumerate(folders):
+        for p in sorted(folder.iterdir(), key=lambda p: p.name):
+            name = p.name[:-5]
+            if p.name.endswith(".yaml") and name not in found and (k == 0 or _is_card(p)):
+                found[name] = p
+    return found
+
+
+def _is_card(file: Any) -> bool:
+    """Whether a shipped ``.yaml`` file is a chip card: its top level names ``macro``,
+    ``neuron`` and ``noc`` (not parsed here: a broken card is listed, and loading it
+    reports what is wrong)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return all(re.search(rf"^{key}\s*:", text, re.MULTILINE) for key in ("macro", "neuron", "noc"))
 
 
 def load_chip(name_or_path: str | Path) -> ChipCard:

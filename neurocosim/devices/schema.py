@@ -312,16 +312,11 @@ class ChipCard:
     neuron: NeuronCircuit
     noc: NocCard
 
-    # -- data round trip -------------------------------------------------------------
+    # -- data round trip (the way back is devices.chip_from_dict) ----------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict in the YAML layout (quantities as exact unit strings)."""
+        """Plain dict in the YAML layout (quantities as exact unit strings); read it back
+        with :func:`neurocosim.devices.chip_from_dict`."""
         return _to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ChipCard:
-        from .cards import chip_from_dict
-
-        return chip_from_dict(data)
 
     def resolved(self, kind: Literal["programming", "read", "drift"]) -> dict[str, float]:
         """Parameters of the macro's ``kind`` model with defaults filled in, SI floats."""

@@ -41,7 +41,8 @@ def analytical_counts(programmed, steps: int, rates: Mapping[str, object] | None
                       worst_case: bool = False) -> EventCounts:
     """Expected counters of one inference of ``steps`` steps (see the module docstring)."""
     from ..ir import nodes as N
-    from ..mapping.placement import _chain_to
+    from ..mapping.lowering import gather_inputs
+    from ..mapping.routing import op_input_rates
 
     rates = dict(rates or {})
     mapped = programmed.mapped
@@ -54,11 +55,7 @@ def analytical_counts(programmed, steps: int, rates: Mapping[str, object] | None
             value[layer] = _rates_for(net, rates, layer, worst_case)
         else:
             value[layer] = np.zeros(int(np.prod(net.out_shapes[layer])))
-    op_in: dict[str, np.ndarray] = {op: np.zeros(mapped.ops[op].in_size) for op in mapped.ops}
-    for src, r in value.items():
-        for tgt, dep in _chain_to(net, src):
-            if tgt in op_in:
-                op_in[tgt] = op_in[tgt] + dep @ r
+    op_in = op_input_rates(net, mapped.ops, value)
     nb = len(prog.block_op)
     block = np.zeros((1, nb, len(BLOCK_COUNTERS)))
     tile_time = np.zeros(max(prog.n_tiles, 1))
@@ -69,9 +66,7 @@ def analytical_counts(programmed, steps: int, rates: Mapping[str, object] | None
         rows, cols, outs = a["b_rows"][j], a["b_cols"][j], a["b_outs"][j]
         g0 = a["b_gat_off"][j]
         gat = a["gat"][g0:g0 + a["b_reads"][j] * rows].reshape(-1, rows)
-        x = np.concatenate([op_in[b.op], [1.0, 0.0]])
-        idx = np.where(gat == -1, len(x) - 1, np.where(gat == -2, len(x) - 2, gat))
-        r = x[idx]  # (reads, rows)
+        r = gather_inputs(op_in[b.op], gat)  # (reads, rows)
         p_read = 1.0 - np.prod(1.0 - np.minimum(r, 1.0), axis=1)
         rows_exp = r.sum(axis=1)
         adc = a["b_adc_bits"][j] > 0

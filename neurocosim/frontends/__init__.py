@@ -10,13 +10,13 @@ import numpy as np
 from ..errors import ModelError
 from ..ir.graph import Network
 from ..ir.nodes import describe
-from .ann import convert_mlp, layer_scales
+from .ann import convert_mlp, layer_scales, load_mlp
 from .nir_io import SUPPORTED_NIR_TYPES, read_nir, write_nir
 from .npz import network_from_weights, read_npz, write_npz
 
 __all__ = [
     "load_network", "save_network", "read_nir", "write_nir", "read_npz", "write_npz",
-    "network_from_weights", "convert_mlp", "layer_scales", "SUPPORTED_NIR_TYPES",
+    "network_from_weights", "convert_mlp", "layer_scales", "load_mlp", "SUPPORTED_NIR_TYPES",
 ]
 
 

@@ -15,6 +15,7 @@ spike count (ties go to the lowest class index).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from ..errors import DataError, ModelError, short
 from ..ir import nodes as N
 from ..ir.graph import Network
 
-__all__ = ["convert_mlp", "layer_scales"]
+__all__ = ["convert_mlp", "layer_scales", "load_mlp", "SKOPS_TRUSTED"]
 
 
 def _mlp_layers(mlp: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -130,3 +131,55 @@ def convert_mlp(
     nodes["output"] = N.Output()
     edges.append((prev, "output"))
     return Network(nodes=nodes, edges=tuple(edges), dt=dt, name=name)
+
+
+#: the only types a .skops file may hold beyond scikit-learn's defaults: the fitted
+#: MLP's optimiser state (listed by skops.io.get_untrusted_types for an MLPClassifier)
+SKOPS_TRUSTED = ("sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+                 "sklearn.neural_network._stochastic_optimizers.SGDOptimizer")
+
+
+def load_mlp(path: str | Path, *, trust_pickle: bool = False):
+    """A scikit-learn model from ``.skops`` (safe: no code runs) or, only with
+    ``trust_pickle``, from a pickle/joblib file (which can run any code when loaded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such model file" if not path.exists() else
+                        f"{path}: is a folder, not a model file")
+    if path.suffix == ".skops":
+        import skops.io as sio
+
+        try:
+            untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in SKOPS_TRUSTED]
+        except Exception as exc:  # noqa: BLE001 - any malformed archive
+            raise DataError(f"{path}: not a readable .skops file ({type(exc).__name__}: "
+                            f"{short(str(exc), 80)})") from None
+        if untrusted:
+            raise DataError(f"{path}: holds types neurocosim does not trust "
+                            f"({', '.join(short(t, 80) for t in untrusted[:3])}); convert "
+                            "takes a scikit-learn MLPClassifier")
+        try:
+            return sio.load(path, trusted=list(SKOPS_TRUSTED))
+        except Exception as exc:  # noqa: BLE001 - skops runs no code, but can fail anyhow
+            raise DataError(f"{path}: cannot load the .skops file ({type(exc).__name__}: "
+                            f"{short(str(exc), 80)})") from None
+    if path.suffix not in (".joblib", ".pkl", ".pickle"):
+        raise DataError(f"{path}: unknown model format {short(path.suffix)}; give a .skops "
+                        "file (skops.io.dump(model, 'mlp.skops')) or a trusted .joblib/.pkl "
+                        "with --trust-pickle")
+    if not trust_pickle:
+        raise DataError(f"{path}: loading a pickle can run any code it holds; neurocosim "
+                        "loads pickles only with --trust-pickle (use it for files you made), "
+                        "or save the model with skops.io.dump(model, 'mlp.skops')")
+    try:
+        if path.suffix == ".joblib":
+            import joblib
+
+            return joblib.load(path)
+        import pickle
+
+        with open(path, "rb") as fh:
+            return pickle.load(fh)  # noqa: S301 - the user vouched for it (--trust-pickle)
+    except Exception as exc:  # noqa: BLE001 - unpickling can raise anything
+        raise DataError(f"{path}: cannot load the pickled model ({type(exc).__name__}: "
+                        f"{short(str(exc), 80)})") from None

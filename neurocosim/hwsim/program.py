@@ -11,7 +11,6 @@ per-neuron routing costs (remote cores and mesh hops) from the placement.
 from __future__ import annotations
 
 import inspect
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +22,8 @@ from ..devices.noise import READ_NOISE
 from ..devices.program import ProgrammedChip, block_weights
 from ..errors import SimulationError
 from ..ir import nodes as N
-from ..mapping.lowering import dependency
-from ..mapping.placement import neuron_reach
+from ..mapping.lowering import GATHER_PAD, dependency
+from ..mapping.routing import mesh_position, neuron_routing
 from .kernels import engine as K
 
 __all__ = ["EngineProgram", "build_program", "mesh_position", "BLOCK_COUNTERS",
@@ -46,12 +45,6 @@ _PROGRAM_ARGS = [p for p in _PARAMS if p not in _OUTPUTS and p not in
                   "p_size")]
 
 
-def mesh_position(core: int, n_cores: int) -> tuple[int, int]:
-    """(x, y) of a core on the square-ish 2-D mesh of ``n_cores``."""
-    w = max(1, math.ceil(math.sqrt(n_cores)))
-    return core % w, core // w
-
-
 @dataclass(frozen=True, kw_only=True, eq=False)
 class EngineProgram:
     """Arrays of one programmed chip, ready for :func:`~.kernels.engine.run_batch`."""
@@ -69,32 +62,6 @@ class EngineProgram:
 
     def args(self) -> list[Any]:
         return [self.arrays[name] for name in _PROGRAM_ARGS]
-
-
-def _routing(mapped, reach, src: str, n_src: int):
-    """Per-neuron remote cores, summed hops and longest hop of source ``src``."""
-    n_cores = mapped.chip.cores
-    core_of_group = mapped.core
-    if src in mapped.neuron_home:
-        own = mapped.core[mapped.neuron_home[src]]
-    else:
-        own = np.zeros(n_src, np.int64)  # the host attaches at core 0
-    is_input = src not in mapped.neuron_home
-    pk = np.zeros(n_src)
-    hops = np.zeros(n_src)
-    mx = np.zeros(n_src)
-    for i in range(n_src):
-        groups = reach.indices[reach.indptr[i]:reach.indptr[i + 1]]
-        cores = set(core_of_group[groups].tolist())
-        if not is_input:
-            cores.discard(int(own[i]))
-        ox, oy = mesh_position(int(own[i]), n_cores)
-        d = [abs(mesh_position(c, n_cores)[0] - ox) + abs(mesh_position(c, n_cores)[1] - oy)
-             for c in cores]
-        pk[i] = len(cores)
-        hops[i] = float(sum(d))
-        mx[i] = float(max(d, default=0))
-    return pk, hops, mx
 
 
 def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
@@ -209,20 +176,11 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
     for k, v in cols.items():
         a[k] = np.concatenate(v) if v else np.zeros(1)
     # routing per neuron (spiking layers) and per input element
-    reach = neuron_reach(net, mapped.ops, list(mapped.colgroups))
-    rp, rh, rm = [], [], []
-    for name in layers:
-        n = int(np.prod(net.out_shapes[name]))
-        pk, hp, mx = _routing(mapped, reach[name], name, n)
-        rp.append(pk)
-        rh.append(hp)
-        rm.append(mx)
-    a.update(r_packets=np.concatenate(rp) if rp else np.zeros(1),
-             r_hops=np.concatenate(rh) if rh else np.zeros(1),
-             r_maxhop=np.concatenate(rm) if rm else np.zeros(1))
-    n_in = int(np.prod(net.input_shape))
-    ipk, ihp, _ = _routing(mapped, reach[net.input_name], net.input_name, n_in)
-    a.update(in_packets=ipk, in_hops=ihp)
+    routes = neuron_routing(mapped)
+    for key, attr in (("r_packets", "packets"), ("r_hops", "hops"), ("r_maxhop", "max_hop")):
+        a[key] = (np.concatenate([getattr(routes[n], attr) for n in layers]) if layers
+                  else np.zeros(1))
+    a.update(in_packets=routes[net.input_name].packets, in_hops=routes[net.input_name].hops)
     # synaptic ops and their blocks
     blocks = list(mapped.blocks)
     s_bias_off, bias, s_blk_ptr, s_prev_off = [], [], [0], []
@@ -281,7 +239,7 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
             # a row whose every cell was RESET by prune-on-chip is never driven
             dead = tile.pruned.all(axis=1)
             if dead.any():
-                gi = np.where(dead[None, :], -1, gi)
+                gi = np.where(dead[None, :], GATHER_PAD, gi)
                 pruned_rows += int(dead.sum())
         if j > 0:  # same rows, reads and driven rows as the previous block: share its reads
             p = blocks[order_blocks[j - 1]]
@@ -376,10 +334,7 @@ def build_program(prog: ProgrammedChip, *, read_time: float = 0.0,
 
 
 def _pairs(macro, encoded, o: int):
-    """(positive column, negative column or -1) pairs that decode output ``o``."""
-    if macro.weight_mapping == "differential":
-        return [(2 * o, 2 * o + 1)]
-    if macro.weight_mapping == "offset":
-        return [(o, encoded.ref_col)]
-    k = macro.slices
-    return [(2 * s + 2 * k * o, 2 * s + 1 + 2 * k * o) for s in range(k)]
+    """(plus column, minus or reference column) pairs that decode output ``o``."""
+    from ..devices.layout import ColumnLayout
+
+    return ColumnLayout.of(macro).pairs(o, encoded.n_out)

@@ -2,9 +2,11 @@
 
 Every synaptic node (Affine, Linear, Conv2d) becomes a :class:`SynOp`: one weight matrix
 per group, ``(K, C_out_g)`` with ``K`` crossbar rows, and a schedule of *reads*. Read
-``p`` drives row ``k`` with input element ``gather[p, k]`` of the flattened input
-(``-1``: zero padding, no row driven) and adds column ``o`` into flattened output
-element ``scatter[p, o]``.
+``p`` drives row ``k`` with input element ``gather[p, k]`` of the flattened input and
+adds column ``o`` into flattened output element ``scatter[p, o]``. Two negative markers
+stand for rows driven by no input element: :data:`GATHER_PAD` (−1, zero padding: reads
+0, no row driven) and :data:`GATHER_ONE` (−2, the bias row: reads a constant 1).
+:func:`gather_inputs` resolves both.
 
 * Dense: one read per step, ``gather = arange(n_in)``, ``scatter = arange(n_out)``.
 * Conv2d — **im2col, kernel-stationary**: the unrolled kernel ``(C_in/g · k_h · k_w) ×
@@ -35,16 +37,39 @@ from ..errors import MappingError
 from ..ir import nodes as N
 from ..ir.graph import Network
 
-__all__ = ["OpGroup", "SynOp", "lower_network", "dependency", "SYNAPTIC"]
+__all__ = ["OpGroup", "SynOp", "lower_network", "dependency", "SYNAPTIC", "GATHER_PAD",
+           "GATHER_ONE", "gather_inputs"]
 
 SYNAPTIC = (N.Affine, N.Linear, N.Conv2d)
+
+#: Gather marker of a padding row: it reads 0 (no row driven).
+GATHER_PAD = -1
+#: Gather marker of the bias row: it reads a constant 1 at every read.
+GATHER_ONE = -2
+
+
+def gather_inputs(x: np.ndarray, gather: np.ndarray) -> np.ndarray:
+    """The row inputs ``x[..., gather]`` of reads, with the markers resolved.
+
+    ``x`` ``(..., n_in)`` holds flat op inputs (e.g. a batch); ``gather`` is any integer
+    array of input indices or markers (e.g. a block's ``(reads, rows)`` slice of an
+    :class:`OpGroup`'s ``gather``). Returns ``(..., *gather.shape)``: :data:`GATHER_PAD`
+    reads 0, :data:`GATHER_ONE` reads 1.
+    """
+    x = np.asarray(x, float)
+    n = x.shape[-1]
+    lead = x.shape[:-1] + (1,)
+    ext = np.concatenate([x, np.ones(lead), np.zeros(lead)], axis=-1)
+    idx = np.where(gather == GATHER_PAD, n + 1, np.where(gather == GATHER_ONE, n, gather))
+    return ext[..., idx]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class OpGroup:
     """One crossbar matrix of an op and its read schedule.
 
-    ``weight`` ``(K, C)``; ``gather`` ``(P, K)`` int (−1 = padding); ``scatter`` ``(P, C)``
+    ``weight`` ``(K, C)``; ``gather`` ``(P, K)`` int (input index, or a marker:
+    :data:`GATHER_PAD`, :data:`GATHER_ONE`); ``scatter`` ``(P, C)``
     int; ``region`` ``(P,)`` int, the spatial band (replica) serving each read.
     """
 
@@ -81,7 +106,7 @@ class SynOp:
         for g in self.groups:
             for p in range(g.gather.shape[0]):
                 ks = g.gather[p]
-                ok = ks >= 0  # -1 padding, -2 the bias row
+                ok = ks >= 0  # not a marker (GATHER_PAD, GATHER_ONE)
                 m[np.ix_(g.scatter[p], ks[ok])] += g.weight[ok].T
         return m
 
@@ -104,9 +129,9 @@ def lower_network(net: Network, *, conv_regions: int = 1, bias_row: bool = False
 def _with_bias_row(w: np.ndarray, gather: np.ndarray, bias: np.ndarray, bias_row: bool):
     if not bias_row:
         return w, gather
-    # the bias row is driven with 1 at every read: gather index -2 marks "constant one"
+    # the bias row is driven with 1 at every read: marker GATHER_ONE
     w = np.vstack([w, bias[None, :]])
-    gather = np.hstack([gather, np.full((gather.shape[0], 1), -2, gather.dtype)])
+    gather = np.hstack([gather, np.full((gather.shape[0], 1), GATHER_ONE, gather.dtype)])
     return w, gather
 
 
@@ -149,7 +174,8 @@ def _lower_conv(name, node: N.Conv2d, in_shape, out_shape, regions: int, bias_ro
     groups = []
     for gi in range(g):
         chan = gi * cin_g + c_idx
-        gather = np.where(inside, (chan[None, :] * h + iy) * w_in + ix, -1).astype(np.int64)
+        gather = np.where(inside, (chan[None, :] * h + iy) * w_in + ix,
+                          GATHER_PAD).astype(np.int64)
         wmat = node.weight[gi * cout_g:(gi + 1) * cout_g].reshape(cout_g, -1).T.copy()
         outs = gi * cout_g + np.arange(cout_g)
         scatter = (outs[None, :] * (ho * wo) + (oy * wo + ox)[:, None]).astype(np.int64)

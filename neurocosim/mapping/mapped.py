@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +26,15 @@ from .._atomic import output_dir
 from ..devices.cards import dump_chip, load_chip
 from ..devices.schema import ChipCard
 from ..errors import MappingError
+from ..frontends import load_network, save_network
 from ..ir import nodes as N
 from ..ir.graph import Network
 from . import drc
-from .lowering import SynOp, lower_network
+from .lowering import SynOp, gather_inputs, lower_network
 from .placement import (
     Traffic,
     build_traffic,
     choose_placement,
-    max_fan_out,
     neuron_homes,
     output_owner,
     packets,
@@ -151,15 +151,12 @@ class MappedNetwork:
         The mapped counterpart of :func:`neurocosim.hwsim.reference.node_forward`."""
         sop = self.ops[op]
         xb = np.asarray(x, float).reshape(len(x), -1)
-        # index -1 (padding) reads a 0, index -2 (bias row) reads a 1
-        xe = np.concatenate([xb, np.ones((len(xb), 1)), np.zeros((len(xb), 1))], axis=1)
         y = np.zeros((len(xb), sop.out_size)) + sop.bias
         for b in self.blocks_of(op):
             grp = sop.groups[b.group]
             reads = np.flatnonzero(grp.region == b.region)
             idx = grp.gather[np.ix_(reads, np.arange(b.row_lo, b.row_hi))]
-            idx = np.where(idx == -1, xb.shape[1] + 1, np.where(idx == -2, xb.shape[1], idx))
-            part = xe[:, idx] @ grp.weight[b.row_lo:b.row_hi, b.out_lo:b.out_hi]
+            part = gather_inputs(xb, idx) @ grp.weight[b.row_lo:b.row_hi, b.out_lo:b.out_hi]
             y[:, grp.scatter[np.ix_(reads, np.arange(b.out_lo, b.out_hi))]] += part
         return y.reshape((len(xb), *self.network.out_shapes[op]))
 
@@ -235,16 +232,43 @@ def map_network(
     if bias not in ("digital", "row"):
         raise MappingError(f"bias must be 'digital' or 'row', got {bias!r}")
     ops = lower_network(net, conv_regions=conv_regions, bias_row=bias == "row")
-    drc.check_tile_columns(ops, chip)
+    ctx = drc.RuleContext(net=net, chip=chip, ops=ops, share=tile_sharing)
+    drc.check_rules(ctx)
     blocks, groups = tile_ops(ops, chip)
     layer_of = _layer_of_op(net, ops)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", drc.MappingWarning)
-        soft = drc.check_before_placement(net, ops, groups, blocks, chip, layer_of, tile_sharing)
-    for w in caught:
-        warnings.warn(w.message, drc.MappingWarning, stacklevel=2)
-    # neuron-only column groups for layers fed by no crossbar op
-    fed = set(layer_of.values())
+    ctx = replace(ctx, layer_of_op=layer_of, groups=tuple(groups), blocks=tuple(blocks))
+    soft = drc.check_rules(ctx)
+    for w in soft:
+        warnings.warn(w, stacklevel=2)
+    groups, extra = _neuron_only_groups(net, chip, groups, set(layer_of.values()))
+    neurons = np.array([cg.neurons for cg in groups], np.int64)
+    owner = output_owner(ops, groups)
+    homes = neuron_homes(net, ops, owner, extra)
+    rates = {k: np.asarray(v, float).reshape(-1) for k, v in (rates or {}).items()}
+    traffic = build_traffic(net, ops, groups, homes, rates)
+    if placement == "sequential":
+        base = best = sequential_placement(blocks, neurons, chip, tile_sharing)
+    else:
+        base, best = choose_placement(blocks, neurons, traffic, chip, tile_sharing, seed)
+    drc.check_rules(replace(ctx, groups=tuple(groups), core=best, traffic=traffic))
+    blocks, per_core = pack_cores(blocks, best, chip.macro.rows, chip.macro.cols, tile_sharing)
+    _, base_per_core = pack_cores(blocks, base, chip.macro.rows, chip.macro.cols, tile_sharing)
+    n_tiles = int(per_core.sum())
+    report = _report(ops, blocks, best, base, traffic, chip, n_tiles,
+                     tuple(str(w) for w in soft), int(base_per_core.sum()))
+    return MappedNetwork(
+        network=net, chip=chip, ops=ops, blocks=tuple(blocks), colgroups=tuple(groups),
+        core=best, baseline_core=base, neuron_home=homes, rates=rates,
+        traffic=traffic, report=report, n_tiles=n_tiles,
+        options={"placement": placement, "conv_regions": conv_regions, "bias": bias,
+                 "tile_sharing": tile_sharing, "seed": seed},
+    )
+
+
+def _neuron_only_groups(net: Network, chip: ChipCard, groups: list[ColumnGroup],
+                        fed: set[str]) -> tuple[list[ColumnGroup], dict[str, np.ndarray]]:
+    """``groups`` with neuron-only column groups appended for the layers fed by no
+    crossbar op, and the column group of every neuron of those layers."""
     extra: dict[str, np.ndarray] = {}
     groups = list(groups)
     for layer in net.layers():
@@ -258,28 +282,7 @@ def map_network(
                                       out_hi=hi, neurons=hi - lo, synapses=0))
             ids.append(np.full(hi - lo, len(groups) - 1))
         extra[layer] = np.concatenate(ids)
-    neurons = np.array([cg.neurons for cg in groups], np.int64)
-    owner = output_owner(ops, groups)
-    homes = neuron_homes(net, ops, owner, extra)
-    rates = {k: np.asarray(v, float).reshape(-1) for k, v in (rates or {}).items()}
-    traffic = build_traffic(net, ops, groups, homes, rates)
-    if placement == "sequential":
-        base = best = sequential_placement(blocks, neurons, chip, tile_sharing)
-    else:
-        base, best = choose_placement(blocks, neurons, traffic, chip, tile_sharing, seed)
-    drc.check_after_placement(best, chip.cores, max_fan_out(traffic, best), chip)
-    blocks, per_core = pack_cores(blocks, best, chip.macro.rows, chip.macro.cols, tile_sharing)
-    _, base_per_core = pack_cores(blocks, base, chip.macro.rows, chip.macro.cols, tile_sharing)
-    n_tiles = int(per_core.sum())
-    report = _report(ops, blocks, best, base, traffic, chip, n_tiles, soft,
-                     int(base_per_core.sum()))
-    return MappedNetwork(
-        network=net, chip=chip, ops=ops, blocks=tuple(blocks), colgroups=tuple(groups),
-        core=best, baseline_core=base, neuron_home=homes, rates=rates,
-        traffic=traffic, report=report, n_tiles=n_tiles,
-        options={"placement": placement, "conv_regions": conv_regions, "bias": bias,
-                 "tile_sharing": tile_sharing, "seed": seed},
-    )
+    return groups, extra
 
 
 def _report(ops, blocks, core, base, traffic, chip, n_tiles, soft, base_tiles) -> MappingReport:
@@ -321,9 +324,7 @@ def save_mapped(mapped: MappedNetwork, out: str | Path, *, force: bool = False) 
 
 def write_mapping_files(mapped: MappedNetwork, tmp: Path) -> None:
     """Write the mapping's files into directory ``tmp`` (used by :func:`save_mapped`)."""
-    from ..frontends.nir_io import write_nir
-
-    write_nir(mapped.network, tmp / "network.nir")
+    save_network(mapped.network, tmp / "network.nir")
     (tmp / "chip.yaml").write_text(dump_chip(mapped.chip))
     arrays: dict[str, np.ndarray] = {
         "core": mapped.core, "baseline_core": mapped.baseline_core,
@@ -352,8 +353,6 @@ def write_mapping_files(mapped: MappedNetwork, tmp: Path) -> None:
 
 def load_mapped(path: str | Path) -> MappedNetwork:
     """Read a mapping directory written by :func:`save_mapped`."""
-    from ..frontends.nir_io import read_nir
-
     path = Path(path)
     meta_path = path / "mapping.json"
     if not meta_path.exists():
@@ -361,7 +360,7 @@ def load_mapped(path: str | Path) -> MappedNetwork:
     meta = json.loads(meta_path.read_text())
     if meta.get("format") != "neurocosim-mapping-v1":
         raise MappingError(f"{path}: unknown mapping format {meta.get('format')!r}")
-    net = read_nir(path / "network.nir")
+    net = load_network(path / "network.nir")
     chip = load_chip(path / "chip.yaml")
     opts = meta["options"]
     ops = lower_network(net, conv_regions=opts["conv_regions"], bias_row=opts["bias"] == "row")

@@ -19,13 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..devices.schema import ChipCard
 from ..errors import MappingError
-from ..ir import nodes as N
 from ..ir.graph import Network
-from .lowering import SynOp, dependency
+from .lowering import SynOp
+from .routing import chain_to, neuron_reach
 from .tiling import Block, ColumnGroup, TilePacker, pack_cores
 
 __all__ = ["Traffic", "build_traffic", "neuron_reach", "sequential_placement", "partition_placement",
@@ -50,25 +49,6 @@ class Traffic:
     sources: np.ndarray  # object array of layer names
 
 
-def _chain_to(net: Network, src: str) -> list[tuple[str, sp.csr_matrix]]:
-    """Synaptic or neuron nodes reached from ``src`` through digital nodes, with the
-    0/1 dependency ``(their_input, src_output)`` of the path."""
-    out = []
-    n_src = int(np.prod(net.out_shapes[src]))
-    stack = [(src, sp.identity(n_src, format="csr"))]
-    while stack:
-        node, dep = stack.pop()
-        for a, b in net.edges:
-            if a != node:
-                continue
-            tgt = net.nodes[b]
-            if isinstance(tgt, (N.Affine, N.Linear, N.Conv2d, N.Neuron)):
-                out.append((b, dep))
-            elif isinstance(tgt, (N.Flatten, N.Scale, N.SumPool2d, N.AvgPool2d)):
-                stack.append((b, (dependency(net, b) @ dep).tocsr()))
-    return out
-
-
 def neuron_homes(net: Network, ops: dict[str, SynOp], owner: dict[str, np.ndarray],
                  extra_groups: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Column group holding each neuron of each layer.
@@ -82,7 +62,7 @@ def neuron_homes(net: Network, ops: dict[str, SynOp], owner: dict[str, np.ndarra
             homes[layer] = extra_groups[layer]
             continue
         for op_name in ops:
-            for tgt, dep in _chain_to(net, op_name):
+            for tgt, dep in chain_to(net, op_name):
                 if tgt == layer and layer not in homes:
                     # dep: (layer_in, op_out); the home is the first contributing output
                     dep = dep.tocsr()
@@ -102,39 +82,6 @@ def output_owner(ops: dict[str, SynOp], groups: list[ColumnGroup]) -> dict[str, 
         reads = np.flatnonzero(grp.region == cg.region)
         owner[cg.op][grp.scatter[np.ix_(reads, np.arange(cg.out_lo, cg.out_hi))].ravel()] = cg.id
     return owner
-
-
-def neuron_reach(net: Network, ops: dict[str, SynOp],
-                 groups: list[ColumnGroup]) -> dict[str, sp.csr_matrix]:
-    """For every spike source (the Input and each neuron layer): a 0/1 CSR matrix
-    ``(n_source_neurons, n_column_groups)`` of the column groups that read each neuron."""
-    need: dict[str, sp.csr_matrix] = {}
-    by_op: dict[str, list[ColumnGroup]] = {}
-    for cg in groups:
-        if cg.op in ops:
-            by_op.setdefault(cg.op, []).append(cg)
-    for name, op in ops.items():
-        rows, cols = [], []
-        for cg in by_op.get(name, []):
-            grp = op.groups[cg.group]
-            g = grp.gather[grp.region == cg.region]
-            idx = np.unique(g[g >= 0])
-            rows.append(idx)
-            cols.append(np.full(idx.size, cg.id))
-        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-        need[name] = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(op.in_size, len(groups)))
-    out = {}
-    for src in [net.input_name] + net.layers():
-        n_src = int(np.prod(net.out_shapes[src]))
-        reach = sp.csr_matrix((n_src, len(groups)))
-        for tgt, dep in _chain_to(net, src):
-            if tgt in ops:
-                reach = reach + (dep.T @ need[tgt])
-        reach = (reach.tocsr() != 0).astype(np.int8).tocsr()
-        reach.sort_indices()
-        out[src] = reach
-    return out
 
 
 def build_traffic(net: Network, ops: dict[str, SynOp], groups: list[ColumnGroup],

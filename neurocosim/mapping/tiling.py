@@ -1,11 +1,11 @@
 """Tiling: split each op matrix into crossbar blocks, then pack small blocks into shared tiles.
 
-A group matrix ``(K, C)`` (× physical columns per output: 2 for differential pairs,
-``2·slices`` for bit slicing, 1 plus one reference column per tile for the offset
-mapping) is cut into row chunks of at most ``rows`` and output chunks of at most
-``outputs_per_tile``. The blocks of one output chunk (its *column group*) are read
-together and their partial sums are added digitally before the neurons, so a column
-group lives on one core.
+A group matrix ``(K, C)`` (× physical columns per output, as the devices' column layout
+says: 2 for differential pairs, ``2·slices`` for bit slicing, 1 plus one reference
+column per block for the offset mapping) is cut into row chunks of at most ``rows``
+and output chunks of at most ``outputs_per_tile``. The blocks of one output chunk (its
+*column group*) are read together and their partial sums are added digitally before the
+neurons, so a column group lives on one core.
 
 Small blocks on the same core share a tile (``tile_sharing``): blocks placed
 diagonally — disjoint rows and disjoint columns — so that reading one drives none of
@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..devices.layout import ColumnLayout
 from ..devices.schema import ChipCard, MacroCard
 from .lowering import SynOp
 
@@ -69,29 +70,20 @@ class ColumnGroup:
 
 
 def columns_per_output(macro: MacroCard) -> int:
-    if macro.weight_mapping == "differential":
-        return 2
-    if macro.weight_mapping == "bit_sliced":
-        return 2 * macro.slices
-    return 1
+    """Columns of one output (devices' :class:`~neurocosim.devices.layout.ColumnLayout`)."""
+    return ColumnLayout.of(macro).per_output
 
 
 def outputs_per_tile(macro: MacroCard) -> int:
     """Outputs one tile holds (the offset mapping keeps one reference column)."""
-    if macro.weight_mapping == "offset":
-        return macro.cols - 1
-    return macro.cols // columns_per_output(macro)
-
-
-def _block_cols(macro: MacroCard, n_out: int) -> int:
-    extra = 1 if macro.weight_mapping == "offset" else 0
-    return n_out * columns_per_output(macro) + extra
+    return ColumnLayout.of(macro).outputs_per_tile(macro.cols)
 
 
 def tile_ops(ops: dict[str, SynOp], chip: ChipCard):
     """Cut every op into blocks (not yet on tiles). Returns ``(blocks, colgroups)``."""
     macro = chip.macro
-    R, opt = macro.rows, outputs_per_tile(macro)
+    layout = ColumnLayout.of(macro)
+    R, opt = macro.rows, layout.outputs_per_tile(macro.cols)
     blocks: list[Block] = []
     groups: list[ColumnGroup] = []
     for op in ops.values():
@@ -111,7 +103,7 @@ def tile_ops(ops: dict[str, SynOp], chip: ChipCard):
                     for r0 in range(0, K, R):
                         blocks.append(Block(op=op.name, group=gi, region=reg, row_lo=r0,
                                             row_hi=min(K, r0 + R), out_lo=o0, out_hi=o1,
-                                            colgroup=cg, cols=_block_cols(macro, o1 - o0)))
+                                            colgroup=cg, cols=layout.block_columns(o1 - o0)))
     return blocks, groups
 
 

@@ -57,7 +57,7 @@ from typing import Any
 from .. import errors as _errors
 from .._atomic import atomic_path, check_output_dir, mark_written, marker_entries, written_files
 from ..errors import ConfigError, DataError, NeurocosimError, OutputError, SimulationError, short
-from .study import RunSpec, Study, apply_param, set_path
+from .study import RunSpec, Study
 
 __all__ = ["run_sweep", "run_one", "read_table", "sweep_lock", "write_figures",
            "SweepRunError", "LOCK_NAME", "TABLE", "STUDY_RECORD"]
@@ -82,10 +82,6 @@ def _cached(key: str, fn):
     return _CACHE[key]
 
 
-def _set_path(d: dict, dotted: str, value: Any, where: str) -> None:  # kept for callers
-    set_path(d, dotted, value, where)
-
-
 def run_one(study: dict, index: int, params: dict, seed: int) -> dict:
     """Run one point of a study (a pure function of its arguments; used by workers)."""
     import copy
@@ -94,7 +90,8 @@ def run_one(study: dict, index: int, params: dict, seed: int) -> dict:
     import numpy as np
 
     from ..calibration import calibrate_adc_ranges, rebalance_thresholds
-    from ..devices import chip_from_dict, load_chip
+    from ..devices import apply_overrides, load_chip
+    from ..devices.overrides import set_path
     from ..devices.program import program_chip
     from ..energy import estimate, paper_convention
     from ..frontends import load_network
@@ -113,11 +110,12 @@ def run_one(study: dict, index: int, params: dict, seed: int) -> dict:
     chip_spec = params.get("chip", study["chip"])
     cards = study.get("cards") or {}
     if chip_spec in cards:  # validated at load time, fixed card overrides applied
-        card = copy.deepcopy(cards[chip_spec])
+        card = cards[chip_spec]
     else:
         card = load_chip(chip_spec).to_dict()
         for k, v in study["card"].items():
             set_path(card, k, copy.deepcopy(v), f"{study['source']}: card")
+    overrides = {}
     for k, v in params.items():
         if k == "chip":
             continue
@@ -127,8 +125,8 @@ def run_one(study: dict, index: int, params: dict, seed: int) -> dict:
                 raise ConfigError(f"{where}: unknown simulation option '{short(opt)[1:-1]}'")
             sim[opt] = v
         else:
-            apply_param(card, k, v, where)  # "macro.rows+macro.cols": one value, several fields
-    chip = chip_from_dict(card, source=where)
+            overrides[k] = v  # "macro.rows+macro.cols": one value, several fields
+    chip = apply_overrides(card, overrides, source=where)
     s_prog, s_read, s_enc = np.random.SeedSequence(seed).spawn(3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MappingWarning)

@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from ..devices.overrides import apply_overrides, set_path
 from ..errors import ConfigError, NeurocosimError, short
 
 __all__ = ["Study", "RunSpec", "Runs", "load_study", "study_from_dict", "METRICS",
@@ -338,29 +339,6 @@ def check_sim_option(opt: str, v: Any, where: str) -> None:
                           f"(options: {', '.join(SIM_OPTIONS)})")
 
 
-def set_path(d: dict, dotted: str, value: Any, where: str) -> None:
-    """Set the dotted path ``dotted`` of the card dict ``d`` (creating mappings)."""
-    keys = dotted.split(".")
-    if not all(keys):
-        raise ConfigError(f"{where}: '{short(dotted)[1:-1]}' is not a dotted path of card "
-                          "fields (e.g. macro.adc_bits)")
-    cur = d
-    for k in keys[:-1]:
-        if k not in cur or cur[k] is None:
-            cur[k] = {}
-        if not isinstance(cur[k], dict):
-            raise ConfigError(f"{where}: '{short(dotted)[1:-1]}': '{short(k)[1:-1]}' is not "
-                              "a mapping in the chip card")
-        cur = cur[k]
-    cur[keys[-1]] = value
-
-
-def apply_param(card: dict, key: str, value: Any, where: str) -> None:
-    """Apply one swept card value (``a.b+c.d`` sets several fields to it)."""
-    for part in key.split("+"):
-        set_path(card, part, copy.deepcopy(value), where)
-
-
 def _check_key(key: Any, where: str) -> str:
     if not isinstance(key, str) or not key:
         raise ConfigError(f"{where}: keys must be strings, got {short(key)}")
@@ -578,17 +556,13 @@ def study_from_dict(raw: Any, base: Path = Path("."), source: str = "<dict>") ->
     swept = [(f"{source}: grid: {k}", k, vals) for k, vals in grid]
     if random:
         swept += [(f"{source}: random.params.{k}", k, spec) for k, spec in random["params"]]
-    from ..devices import chip_from_dict
-
     for where, key, vals in swept:
         if key == "chip" or key.startswith("simulation."):
             continue
         for c in used:
             for v in vals:
-                card = copy.deepcopy(cards[c])
                 at = f"{where} = {short(v)}" + (f" (chip {c})" if len(used) > 1 else "")
-                apply_param(card, key, v, at)
-                chip_from_dict(card, source=at)
+                apply_overrides(cards[c], {key: v}, source=at)
 
     canonical = {
         "format": 1,

@@ -9,9 +9,10 @@
   makes the read-back weights ``N(0, σ_w)``.
 * :func:`chip_weights` — the weight matrices the chip actually stores, read back from its
   programmed conductances (the weights mask learning works on; never changed).
-* :func:`prune_chip` — write-once pruning: every differential pair the mask drops is
-  RESET; a RESET cell keeps a residual conductance ``G_reset`` (the macro's programming
-  noise around ``g_min``), which the simulation reads. Returns the pruned chip, the RESET
+* :func:`prune_chip` — write-once pruning: every cell pair (the macro's column layout,
+  :class:`~neurocosim.devices.layout.ColumnLayout`) of a weight the mask drops is RESET;
+  a RESET cell keeps a residual conductance ``G_reset`` (the macro's programming noise
+  around ``g_min``), which the simulation reads. Returns the pruned chip, the RESET
   list (layer, tile, row, columns, input, output) and the number of RESET operations
   (cells above ``G_reset`` that need a pulse).
 """
@@ -24,6 +25,7 @@ import math
 import numpy as np
 
 from ..devices.crossbar import encode_weights, program
+from ..devices.layout import ColumnLayout
 from ..devices.program import ProgrammedChip, program_chip
 from ..errors import ConfigError, ModelError, short
 from ..ir import nodes as N
@@ -109,9 +111,15 @@ def chip_weights(programmed: ProgrammedChip) -> list[np.ndarray]:
 
 
 def prune_chip(programmed: ProgrammedChip, masks, rng: np.random.Generator):
-    """RESET the differential pairs the mask drops; returns ``(chip, reset_list, ops)``."""
+    """RESET the cell pairs of every weight the mask drops; returns ``(chip, reset_list,
+    ops)`` (one RESET-list entry per pair: a bit-sliced weight has one per slice)."""
     mapped = programmed.mapped
     macro = mapped.chip.macro
+    layout = ColumnLayout.of(macro)
+    if layout.shared:
+        raise ModelError("prune-on-chip RESETs the cell pairs of a dropped weight; the offset "
+                         "mapping keeps weights against a shared reference column (no pairs): "
+                         "use a differential or bit-sliced macro")
     ops = list(mapped.ops)
     if len(masks) != len(ops):
         raise ModelError(f"{len(masks)} masks for {len(ops)} layers")
@@ -129,9 +137,10 @@ def prune_chip(programmed: ProgrammedChip, masks, rng: np.random.Generator):
         g = tile.g.copy()
         pruned = np.zeros(g.shape, bool) if getattr(tile, "pruned", None) is None else tile.pruned.copy()
         outs, rows = np.nonzero(drop)
-        cols_p, cols_n = 2 * outs, 2 * outs + 1
+        cols_p, cols_n = (c.ravel() for c in layout.pair_columns(outs))  # pairs of each output
+        rows = np.repeat(rows, layout.slices)
         # residual conductance after RESET: the programming noise around g_min
-        resid, _, _ = program(np.full((2, len(outs)), macro.g_min), macro, streams[i])
+        resid, _, _ = program(np.full((2, len(rows)), macro.g_min), macro, streams[i])
         before = np.concatenate([g[rows, cols_p], g[rows, cols_n]])
         n_ops += int(np.count_nonzero(before > macro.g_min + 1e-12))
         g[rows, cols_p] = resid[0]
@@ -139,8 +148,8 @@ def prune_chip(programmed: ProgrammedChip, masks, rng: np.random.Generator):
         pruned[rows, cols_p] = True
         pruned[rows, cols_n] = True
         tiles[i] = dataclasses.replace(tile, g=g, pruned=pruned)
-        for o, r in zip(outs, rows, strict=True):
+        for o, r, cp, cn in zip(np.repeat(outs, layout.slices), rows, cols_p, cols_n, strict=True):
             reset_list.append({"layer": b.op, "tile": b.tile, "row": int(r),
-                               "col_pos": int(2 * o), "col_neg": int(2 * o + 1),
+                               "col_pos": int(cp), "col_neg": int(cn),
                                "input": int(b.row_lo + r), "output": int(b.out_lo + o)})
     return dataclasses.replace(programmed, tiles=tuple(tiles)), reset_list, n_ops

@@ -148,7 +148,7 @@ def conv4(rng):
 def packet_ratio():
     """Inter-core packets of the partitioned placement over the sequential baseline on a
     4-layer conv net (107,712 synapses) with firing rates from a reference run."""
-    from neurocosim.cli import measure_rates
+    from neurocosim.pipeline import measure_rates
 
     rng = np.random.default_rng(0)
     net = conv4(rng)

@@ -1,4 +1,4 @@
-"""hwsim ``loihi2`` mode: Loihi 2 fixed-point semantics, bit-exact with Lava's ``fixed_pt``.
+"""The ``loihi2`` integer simulator mode: Loihi 2 fixed point, bit-exact with Lava's ``fixed_pt``.
 
 DESIGN §3.3 is the contract; every width, shift and saturation below is the hardware's::
 
@@ -12,73 +12,27 @@ DESIGN §3.3 is the contract; every width, shift and saturation below is the har
 
 with ``decay(x, d) = sign(x·(4096 − d)) · (|x·(4096 − d)| >> 12)`` (12-bit decay constants,
 rounding toward zero). Weights are already clipped to 8 bits and truncated to
-``num_weight_bits`` by the quantiser (:mod:`neurocosim.backends.loihi`), exactly as Lava
-does it on its first step.
+``num_weight_bits`` by the quantiser (:mod:`neurocosim.targets.loihi2.quantize`), exactly
+as Lava does it on its first step.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SimulationError
-from .jit import njit, pjit, prange
+from ...errors import SimulationError
+from ...hwsim.jit import get_threads, njit, pjit, prange, set_threads
+from .network import LoihiNetwork
 
-__all__ = ["LoihiLayer", "LoihiNetwork", "simulate_loihi2", "reference_loihi2", "Loihi2Result"]
+__all__ = ["simulate_loihi2", "reference_loihi2", "Loihi2Result"]
 
 U_WIDTH = 24
 UV_MAX = 1 << (U_WIDTH - 1)  # 2^23
 DECAY_UNITY = 4096  # 12-bit decays
 ACT_SHIFT = 6  # a_in and vth are MSB-aligned by 6 bits
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class LoihiLayer:
-    """One Dense → LIF stage in Loihi 2 integers.
-
-    ``weight`` ``(n_out, n_in)`` int (clipped and truncated), ``weight_exp``, ``du``/``dv``
-    (12-bit), ``vth`` (17-bit), ``bias_mant`` ``(n_out,)`` (13-bit signed), ``bias_exp``
-    (3-bit), and ``scale``: integer membrane units per float membrane unit (reporting).
-    """
-
-    name: str
-    weight: np.ndarray
-    weight_exp: int
-    num_weight_bits: int
-    sign_mode: str
-    du: int
-    dv: int
-    vth: int
-    bias_mant: np.ndarray
-    bias_exp: int
-    scale: float = 1.0
-
-    @property
-    def n_out(self) -> int:
-        return int(self.weight.shape[0])
-
-    @property
-    def n_in(self) -> int:
-        return int(self.weight.shape[1])
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class LoihiNetwork:
-    """A feed-forward chain of :class:`LoihiLayer` with a binary spike input."""
-
-    name: str
-    layers: tuple[LoihiLayer, ...]
-    report: dict = field(default_factory=dict)
-
-    @property
-    def input_size(self) -> int:
-        return self.layers[0].n_in
-
-    @property
-    def output_size(self) -> int:
-        return self.layers[-1].n_out
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -215,8 +169,6 @@ def _run_batch(frames, wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, n
 def simulate_loihi2(net: LoihiNetwork, spikes: np.ndarray, *, keep_spikes: bool = True,
                     threads: int | None = None) -> Loihi2Result:
     """Run ``net`` on binary input ``spikes`` ``(n_samples, steps, n_in)`` (Numba)."""
-    from .jit import get_threads, set_threads
-
     x = np.asarray(spikes)
     if x.ndim != 3 or x.shape[2] != net.input_size:
         raise SimulationError(

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import NeurocosimError
-from ..hwsim.loihi2 import LoihiNetwork
+from ...errors import NeurocosimError
+from .network import LoihiNetwork
 
 __all__ = ["LavaUnavailable", "require_lava", "run_lava", "LavaRun", "build_graph"]
 

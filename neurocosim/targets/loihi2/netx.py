@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path
-from ..hwsim.loihi2 import LoihiLayer, LoihiNetwork
+from ..._atomic import atomic_path
+from .network import LoihiLayer, LoihiNetwork, sign_mode
 
 __all__ = ["write_netx", "read_netx"]
 
@@ -31,7 +31,7 @@ __all__ = ["write_netx", "read_netx"]
 def write_netx(net: LoihiNetwork, path: str | Path) -> Path:
     import h5py
 
-    from ..frontends.nir_io import HDF5_LOCK
+    from ...frontends.nir_io import HDF5_LOCK
 
     path = Path(path)
     with HDF5_LOCK, atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
@@ -67,8 +67,7 @@ def read_netx(path: str | Path) -> LoihiNetwork:
     """Read back a file written by :func:`write_netx` (exact integers)."""
     import h5py
 
-    from ..frontends.nir_io import HDF5_LOCK
-    from .loihi import sign_mode
+    from ...frontends.nir_io import HDF5_LOCK
 
     layers = []
     with HDF5_LOCK, h5py.File(path, "r") as f:

@@ -1,0 +1,175 @@
+"""Whole flows built on the pipeline: prune-on-chip, the analytical energy estimate, the
+Loihi 2 deployment check and a card fitted to measurements. Each returns data; the CLI
+formats and writes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError, ModelError
+from .pipeline import ChipRunOptions, map_onto, program_onto, simulate_and_cost
+
+__all__ = ["PruneOptions", "prune_on_chip", "check_prunable", "analytical_energy", "deploy_loihi2",
+           "fitted_card", "split_for_pruning"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneOptions:
+    """Options of PRIME's prune-on-chip (``neurocosim prune``)."""
+
+    sparsity: float = 0.5
+    epochs: int = 20
+    lr: float = 0.1
+    steps: int = 16
+    beta: float = 0.2
+    theta: float = 0.5
+    read_noise: float = 0.0
+    early_stop: str = "confidence:0.8:2"
+    progress: bool = False
+
+
+def split_for_pruning(x: np.ndarray, y: np.ndarray, seed: int, source: str):
+    """The 25 % stratified test split used when no test set is given."""
+    from sklearn.model_selection import train_test_split
+
+    classes, members = np.unique(y, return_counts=True)
+    if members.min() < 2 or len(y) < 2 * len(classes):
+        raise DataError(f"{source}: class {int(classes[members.argmin()])} has "
+                        f"{int(members.min())} sample(s); the 25 % test split needs at "
+                        "least 2 per class: add samples or give --test TEST.npz")
+    return train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
+
+
+def check_prunable(net, label: str) -> None:
+    """Prune-on-chip learns masks for a two-layer network (hidden + readout)."""
+    from .ir import nodes as N
+
+    n = sum(isinstance(net.nodes[k], tuple(N.SYNAPTIC_TYPES.values())) for k in net.order)
+    if n != 2:
+        raise ModelError(f"{label}: prune-on-chip learns masks for a two-layer network "
+                         f"(hidden + readout); this one has {n} weight layers")
+
+
+def prune_on_chip(net, chip, train: tuple, test: tuple, opts: PruneOptions, *,
+                  seed: int, random_weights: bool, label: str = "model") -> dict[str, Any]:
+    """Program (random electroforming weights or the network's), learn a mask over the
+    chip's read-back weights, RESET the dropped pairs and score the chip before/after."""
+    from .budget import check_time
+    from .hwsim import make_encoder
+    from .training import chip_weights, learn_mask, program_random, prune_chip
+
+    seeds = np.random.SeedSequence(seed).spawn(5)  # seeds[0]: the random network's weights
+    mapped = map_onto(net, chip, ChipRunOptions(steps=opts.steps))
+    prog = (program_random(mapped, np.random.default_rng(seeds[1])) if random_weights
+            else program_onto(mapped, seeds[1]))
+    check_prunable(net, label)
+    ws = chip_weights(prog)
+    (x, y), (xte, yte) = train, test
+    check_time(float(opts.epochs) * len(x) * opts.steps * 3 * (net.n_synapses() + net.n_neurons()),
+               f"prune: {opts.epochs} epochs x {len(x)} samples x {opts.steps} steps",
+               "use fewer --epochs, --steps or samples")
+    x, xte = x.reshape(len(x), -1), xte.reshape(len(xte), -1)
+    res = learn_mask(ws, x, y, sparsity=opts.sparsity, epochs=opts.epochs, lr=opts.lr,
+                     read_noise=opts.read_noise, rate=True, rng=np.random.default_rng(seeds[2]),
+                     x_val=xte, y_val=yte, progress=opts.progress, steps=opts.steps,
+                     beta=opts.beta, beta_out=opts.beta, theta=opts.theta)
+    pruned, reset_list, n_ops = prune_chip(prog, res.masks, np.random.default_rng(seeds[3]))
+    enc = make_encoder("rate", xte, net.input_shape, np.random.default_rng(seeds[4]))
+    runs = {}
+    for name, state, es in (("before", prog, "none"), ("after", pruned, "none"),
+                            ("after_early_stop", pruned, opts.early_stop)):
+        r, e = simulate_and_cost(state, enc, ChipRunOptions(steps=opts.steps, early_stop=es),
+                                 np.random.SeedSequence(7), paper=False)
+        runs[name] = {"accuracy": r.accuracy(yte), "mean_steps": r.mean_steps,
+                      "load_saving": r.load_saving,
+                      "energy_per_inference_J": e.energy_per_inference_J}
+    return {"mapped": mapped, "learned": res, "reset_list": reset_list, "reset_operations": n_ops,
+            "pruned_rows": pruned_rows(pruned), "runs": runs}
+
+
+def pruned_rows(programmed) -> int:
+    """Rows whose every cell was RESET (never driven again)."""
+    return int(sum(t.pruned.all(axis=1).sum() for t in programmed.tiles
+                   if t is not None and t.pruned is not None))
+
+
+def analytical_energy(net, chip, *, steps: int, rate: float | None, paper_preset: str,
+                      multilevel: str):
+    """Energy of ``net`` on ``chip`` from a firing rate (None: worst case), no simulation."""
+    from .energy import analytical_counts, estimate, paper_convention
+
+    mapped = map_onto(net, chip, ChipRunOptions(steps=steps))
+    programmed = program_onto(mapped, np.random.SeedSequence(0))
+    rates = None if rate is None else {k: rate for k in [net.input_name] + net.layers()}
+    counts = analytical_counts(programmed, steps, rates, worst_case=rate is None)
+    return estimate(counts, chip, tiles=mapped.report.tiles, cores=mapped.report.cores,
+                    paper=paper_convention(net, counts, preset=paper_preset,
+                                           multilevel=multilevel, first_layer_mac=False))
+
+
+def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None,
+                  y: np.ndarray | None = None):
+    """Quantise ``net`` for Loihi 2 and check its Lava process graph builds; with
+    ``spikes`` (n, steps, inputs) also run Lava and hwsim's loihi2 mode and compare them
+    spike for spike. Returns (quantised network, report, comparison or None)."""
+    import warnings
+
+    from .devices import load_chip
+    from .mapping import MappingWarning, map_network
+    from .targets.loihi2 import (
+        LoihiWarning,
+        build_graph,
+        quantize_loihi2,
+        run_lava,
+        simulate_loihi2,
+    )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LoihiWarning)
+        warnings.simplefilter("ignore", MappingWarning)
+        qnet = quantize_loihi2(net, num_weight_bits=num_weight_bits)
+        cores = map_network(net, load_chip("loihi2"))  # core assignment only, no devices
+    build_graph(qnet, np.zeros((qnet.input_size, 1), np.int32), 1)  # the graph builds
+    report = {"target": "lava", "lava_version": "0.10", "select_tag": "fixed_pt",
+              "quantization": qnet.report, "cores": cores.report.to_dict()}
+    if spikes is None:
+        return qnet, report, None
+    from .hwsim.encoders import SpikeEncoder
+    from .pipeline import reference_run
+
+    n, steps = spikes.shape[:2]
+    hw, lv = simulate_loihi2(qnet, spikes), run_lava(qnet, spikes)
+    fl = reference_run(net, SpikeEncoder(spikes.reshape(n, steps, *net.input_shape)), steps)
+    compared = sum(int(hw.spikes[L.name].size) for L in qnet.layers)
+    mismatched = sum(int((hw.spikes[L.name] != lv.spikes[L.name]).sum()) for L in qnet.layers)
+    check = {"samples": int(len(spikes)), "steps": int(spikes.shape[1]),
+             "spikes_compared": compared, "spikes_mismatched": mismatched,
+             "lava_accuracy": None if y is None else lv.accuracy(y),
+             "hwsim_loihi2_accuracy": None if y is None else hw.accuracy(y),
+             "float_accuracy": None if y is None else fl.accuracy(y),
+             "lava_wall_s": lv.wall_s, "hwsim_wall_s": hw.wall_s,
+             "speedup": lv.wall_s / hw.wall_s if hw.wall_s > 0 else None}
+    return qnet, report, check
+
+
+def fitted_card(base, measurements, *, model: str, t0: float, name: str, data_name: str,
+                card_source: str):
+    """A card whose device models are fitted to ``measurements``; (card, fit, report).
+    The card is validated as the tool will load it (errors name ``card_source``)."""
+    from .calibration import fit_device
+    from .devices import chip_from_dict
+
+    fit = fit_device(measurements, model=model, g_min=base.macro.g_min, g_max=base.macro.g_max,
+                     t0=t0)
+    card = base.to_dict()
+    card["name"] = name
+    card["description"] = (f"{base.name} with device models fitted to {data_name} "
+                           f"({fit.goodness['cells']} cells)")
+    card["macro"].update(fit.card_fields())
+    report = {"programming": {"model": fit.programming_model, **fit.programming_params},
+              "read": {"model": fit.read_model, **fit.read_params}, "drift": fit.drift,
+              "stuck_at": fit.stuck_at, "goodness": fit.goodness}
+    return chip_from_dict(card, source=card_source), fit, report

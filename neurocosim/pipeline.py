@@ -1,0 +1,173 @@
+"""The one path from a network to a costed run on a chip.
+
+``map → program → calibrate → simulate → energy``: every user of the pipeline — the CLI,
+sweeps, prune-on-chip and the examples — calls these functions; none re-implements a
+step (a test checks that only this module calls the mapping, programming and
+simulation functions together)::
+
+    opts = ChipRunOptions(steps=64, early_stop="confidence:0.8:2")
+    run = run_on_chip(net, chip, encoder, opts, streams=RunStreams.from_seed(0))
+    run.result.accuracy(y), run.energy.energy_per_inference_J
+
+Random streams: the programming draws, the read noise and the encoder's spikes each have
+their own :class:`numpy.random.SeedSequence`, so one of them can change without moving
+the others; :class:`RunStreams` holds the first two (the encoder gets its generator
+where it is made).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ChipRunOptions", "RunStreams", "RunResult", "map_onto", "program_onto",
+           "calibrate", "simulate_and_cost", "run_on_chip", "measure_rates",
+           "reference_run"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChipRunOptions:
+    """How a network runs on a chip (the options of ``simulate --chip`` and of a study)."""
+
+    steps: int
+    encoding: str = "rate"
+    early_stop: str = "none"
+    read_time: float = 0.0
+    adc_calibration: int = 64         # samples of the data that calibrate the ADC ranges
+    recalibrate_thresholds: bool = False
+    placement: str = "partition"
+    conv_regions: int = 1
+    batch_size: int = 256
+    threads: int | None = None
+    progress: bool = False
+
+
+@dataclass(frozen=True)
+class RunStreams:
+    """Seed sequences of the programming draws and of the read noise."""
+
+    program: np.random.SeedSequence
+    read: np.random.SeedSequence
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RunResult:
+    """Everything one run on a chip produced."""
+
+    network: Any
+    chip: Any
+    mapped: Any
+    programmed: Any
+    result: Any                      # hwsim.SimResult
+    energy: Any                      # energy.EnergyReport
+    adc_full_scale: np.ndarray | None
+    read_time: float
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+def map_onto(net, chip, opts: ChipRunOptions, *, seed: int = 0, rates=None, **kw):
+    """Map ``net`` onto ``chip`` (soft design-rule warnings go to the report)."""
+    from .mapping import MappingWarning, map_network
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MappingWarning)  # listed in the report instead
+        return map_network(net, chip, rates=rates, placement=opts.placement,
+                           conv_regions=opts.conv_regions, seed=seed, **kw)
+
+
+def program_onto(mapped, seed: np.random.SeedSequence):
+    """Program the mapped network's tiles (one draw of the chip's device models)."""
+    from .devices.program import program_chip
+
+    return program_chip(mapped, np.random.default_rng(seed))
+
+
+def calibrate(programmed, encoder, opts: ChipRunOptions, read_seed: np.random.SeedSequence):
+    """ADC ranges (on ``opts.adc_calibration`` samples) and, if asked, threshold
+    re-balancing; returns the (re-balanced) chip and the ADC ranges (None: full range)."""
+    from .calibration import calibrate_adc_ranges, rebalance_thresholds
+
+    fs = None
+    if (programmed.chip.macro.adc_bits is not None and opts.adc_calibration > 0
+            and not programmed.ideal):
+        fs = calibrate_adc_ranges(programmed, encoder, opts.steps, read_time=opts.read_time,
+                                  max_samples=opts.adc_calibration)
+    if opts.recalibrate_thresholds:
+        programmed = rebalance_thresholds(programmed, encoder, opts.steps,
+                                          rng=np.random.default_rng(read_seed),
+                                          read_time=opts.read_time, adc_full_scale=fs)
+    return programmed, fs
+
+
+def simulate_and_cost(programmed, encoder, opts: ChipRunOptions, read_seed, *,
+                      adc_full_scale=None, probes: Sequence[str] = (), paper: bool = True):
+    """Simulate the programmed chip and estimate the run's energy; (SimResult, report).
+    ``paper``: also the papers' SOP/MAC convention (:func:`~neurocosim.energy.paper_convention`)."""
+    from .energy import estimate, paper_convention
+    from .hwsim import simulate
+
+    res = simulate(programmed, encoder, opts.steps, early_stop=opts.early_stop,
+                   rng=np.random.default_rng(read_seed), batch_size=opts.batch_size,
+                   threads=opts.threads, read_time=opts.read_time,
+                   adc_full_scale=adc_full_scale, progress=opts.progress, probes=probes)
+    mapped = programmed.mapped
+    rep = mapped.report
+    conv = (paper_convention(mapped.network, res.counts, first_layer_mac=opts.encoding == "current")
+            if paper else None)
+    energy = estimate(res.counts, mapped.chip, tiles=rep.tiles, cores=rep.cores, paper=conv)
+    return res, energy
+
+
+def run_on_chip(net, chip, encoder, opts: ChipRunOptions, *, streams: RunStreams,
+                map_seed: int = 0) -> RunResult:
+    """Map, program, calibrate, simulate and cost ``net`` on ``chip``."""
+    mapped = map_onto(net, chip, opts, seed=map_seed)
+    programmed = program_onto(mapped, streams.program)
+    programmed, fs = calibrate(programmed, encoder, opts, streams.read)
+    res, energy = simulate_and_cost(programmed, encoder, opts, streams.read,
+                                    adc_full_scale=fs)
+    return RunResult(network=net, chip=chip, mapped=mapped, programmed=programmed,
+                     result=res, energy=energy, adc_full_scale=fs,
+                     read_time=opts.read_time)
+
+
+def sample_probes(run: RunResult, encoder, opts: ChipRunOptions, read_seed) -> dict:
+    """Spikes of every spiking layer for the first sample (the raster of a run folder)."""
+    from .hwsim import simulate
+
+    net = run.network
+    spiking = [n for n in net.layers() if net.nodes[n].spiking]
+    if not spiking:
+        return {}
+    one = simulate(run.programmed, encoder.head(1), opts.steps, early_stop="none",
+                   rng=np.random.default_rng(read_seed), probes=spiking,
+                   read_time=opts.read_time, adc_full_scale=run.adc_full_scale)
+    return {k: one.probes[k][0] for k in spiking}
+
+
+def measure_rates(net, x: np.ndarray, steps: int, encoding: str, seed: int,
+                  max_samples: int = 256) -> dict[str, np.ndarray]:
+    """Mean spikes per step of every neuron (and the input) from a reference run."""
+    from .hwsim import make_encoder
+    from .hwsim.reference import simulate
+
+    x = x[:max_samples]
+    enc = make_encoder(encoding, x, net.input_shape, np.random.default_rng(seed))
+    layers = [n for n in net.layers() if net.nodes[n].spiking]
+    res = simulate(net, enc, steps, probes=layers)
+    rates = {k: res.probes[k].mean(axis=(0, 1)).ravel() for k in layers}
+    rates[net.input_name] = enc.block(0, len(x), steps).mean(axis=(0, 1)).ravel()
+    return rates
+
+
+def reference_run(net, encoder, steps: int, *, batch_size: int = 256, progress: bool = False,
+                  probes: Sequence[str] = ()):
+    """The float reference engine (what the chip is compared with)."""
+    from .hwsim.reference import simulate
+
+    return simulate(net, encoder, steps, batch_size=batch_size, progress=progress,
+                    probes=probes)

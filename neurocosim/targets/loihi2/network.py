@@ -1,0 +1,66 @@
+"""A Loihi 2 network in the chip's integers: the format the quantiser writes and the
+simulator, the Lava graph and the netx file read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["LoihiLayer", "LoihiNetwork", "sign_mode"]
+
+
+def sign_mode(w: np.ndarray) -> str:
+    """Lava's rule: all ≥ 0 excitatory, all ≤ 0 inhibitory, else mixed."""
+    if np.min(w) >= 0:
+        return "excitatory"
+    if np.max(w) <= 0:
+        return "inhibitory"
+    return "mixed"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class LoihiLayer:
+    """One Dense → LIF stage in Loihi 2 integers.
+
+    ``weight`` ``(n_out, n_in)`` int (clipped and truncated), ``weight_exp``, ``du``/``dv``
+    (12-bit), ``vth`` (17-bit), ``bias_mant`` ``(n_out,)`` (13-bit signed), ``bias_exp``
+    (3-bit), and ``scale``: integer membrane units per float membrane unit (reporting).
+    """
+
+    name: str
+    weight: np.ndarray
+    weight_exp: int
+    num_weight_bits: int
+    sign_mode: str
+    du: int
+    dv: int
+    vth: int
+    bias_mant: np.ndarray
+    bias_exp: int
+    scale: float = 1.0
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weight.shape[1])
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class LoihiNetwork:
+    """A feed-forward chain of :class:`LoihiLayer` with a binary spike input."""
+
+    name: str
+    layers: tuple[LoihiLayer, ...]
+    report: dict = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def output_size(self) -> int:
+        return self.layers[-1].n_out

@@ -1,0 +1,270 @@
+"""Quantise a float network to Loihi 2 fixed point (DESIGN §3.3).
+
+Supported: a chain ``Input → (Affine|Linear → IF|LIF|CubaLIF) × L → Output`` with one
+time constant per layer and zero leak/reset potentials. Per layer, the float membrane is
+scaled by ``s = m · 2^(weight_exp + 6)`` integer units:
+
+* effective weights ``W_eff = gain · W`` (IF: r; LIF: α·r; CubaLIF: α·r·α_syn·w_in);
+  on the grid of ``num_weight_bits`` (the low ``k = 8 − bits + mixed`` bits zero, so that
+  Lava's clipping and truncation leave the weights unchanged) the largest magnitude maps
+  to the top grid value ``(255 >> k) << k``: ``W_q = round(W_eff·m / 2^k)·2^k``;
+* ``weight_exp`` (in −8…7) is the largest that keeps the worst-case input of one step
+  (all inputs spiking) inside the 24-bit ``u`` and the threshold inside 17 bits;
+* ``vth = round(θ·s / 64)``; ``dv = round(α·4096)`` (IF: 0); ``du = 4095`` (no synaptic
+  state; CubaLIF: ``α_syn·4096 − 1``, as Loihi decays by ``du + 1``);
+* biases in membrane units per step, ``gain·b·s = bias_mant << bias_exp`` (13-bit signed
+  mantissa, the smallest exponent that fits).
+
+Loihi 2's LIF resets to 0 and spikes on ``>``: a ``subtract`` reset or a ``>=`` test is
+deployed as zero reset / ``>`` with a warning in the report. The report gives each
+layer's quantisation error and the saturations that remain reachable.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import LoihiWarning, ModelError
+from ...ir import nodes as N
+from ...ir.graph import Network
+from .network import LoihiLayer, LoihiNetwork, sign_mode
+
+__all__ = ["quantize_loihi2", "VTH_MAX", "U_MAX", "WEXP_RANGE"]
+
+VTH_MAX = (1 << 17) - 1
+U_MAX = (1 << 23) - 1
+WEXP_RANGE = (-8, 7)
+
+
+def quantize_loihi2(net: Network, *, num_weight_bits: int = 8) -> LoihiNetwork:
+    """Quantise ``net`` (see the module docstring); warnings are also in ``report``."""
+    if not 1 <= num_weight_bits <= 8:
+        raise ModelError(f"num_weight_bits must lie in 1..8, got {num_weight_bits}")
+    layers = []
+    report: dict = {"layers": [], "warnings": []}
+    for syn_name, neu_name in _chain(net):
+        layer, entry = _quantize_layer(net, syn_name, neu_name, num_weight_bits, report)
+        layers.append(layer)
+        report["layers"].append(entry)
+    return LoihiNetwork(name=net.name, layers=tuple(layers), report=report)
+
+
+def _warn(report: dict, msg: str) -> None:
+    """Record ``msg`` in the report and warn at the caller of :func:`quantize_loihi2`
+    (this function ← ``_quantize_layer`` ← ``quantize_loihi2`` ← caller)."""
+    report["warnings"].append(msg)
+    warnings.warn(msg, LoihiWarning, stacklevel=4)
+
+
+def _quantize_layer(net: Network, syn_name: str, neu_name: str, num_weight_bits: int,
+                    report: dict) -> tuple[LoihiLayer, dict]:
+    """One synapse → neuron pair: the integer layer and its report entry. Warnings are
+    issued here only (see :func:`_warn`), in the order the checks run."""
+    neu = _neuron(net, neu_name)
+    for msg in _deploy_notes(net.nodes[neu_name], neu_name):
+        _warn(report, msg)
+    w_eff, b_eff, wmax, worst = _effective(net.nodes[syn_name], syn_name, neu)
+    g = _weight_grid(w_eff, wmax, worst, neu.theta, num_weight_bits)
+    vth = _threshold(neu.theta, g.scale, wmax, neu_name)
+    if vth > VTH_MAX:
+        vth = VTH_MAX
+        _warn(report, f"layer '{neu_name}': threshold saturated at the 17-bit maximum")
+    bias_mant, bias_exp, clipped = _bias(b_eff, g.scale)
+    if clipped:
+        _warn(report, f"layer '{neu_name}': biases exceed 13-bit mantissa << 7 and are clipped")
+    if U_MAX / worst < g.scale:
+        _warn(report, f"layer '{neu_name}': the worst-case input of one step can wrap the "
+                      "24-bit u")
+    layer = LoihiLayer(name=neu_name, weight=g.weight, weight_exp=g.weight_exp,
+                       num_weight_bits=num_weight_bits, sign_mode=g.mode, du=neu.du, dv=neu.dv,
+                       vth=vth, bias_mant=bias_mant, bias_exp=bias_exp, scale=g.scale)
+    entry = {
+        "synapse": syn_name, "neuron": neu_name, "weight_exp": g.weight_exp,
+        "sign_mode": g.mode, "num_weight_bits": num_weight_bits, "du": neu.du, "dv": neu.dv,
+        "vth": vth, "bias_exp": bias_exp, "scale": g.scale,
+        **_errors(layer, g, neu.theta, w_eff, wmax, b_eff),
+        "leak_deployed": neu.dv / 4096,
+        "leak_float": neu.leak_float,
+    }
+    return layer, entry
+
+
+def _chain(net: Network) -> list[tuple[str, str]]:
+    """(synapse, neuron) pairs of a feed-forward dense chain, or a ModelError."""
+    pairs = []
+    node = net.input_name
+    if net.back_edges:
+        raise ModelError("Loihi 2 deployment supports feed-forward chains only (no recurrence)")
+    while True:
+        succ = [b for a, b in net.edges if a == node]
+        if len(succ) != 1:
+            raise ModelError(f"Loihi 2 deployment needs a chain; node '{node}' has {len(succ)} "
+                             "successors")
+        nxt = succ[0]
+        if isinstance(net.nodes[nxt], N.Output):
+            break
+        syn = net.nodes[nxt]
+        if not isinstance(syn, (N.Affine, N.Linear)):
+            raise ModelError(f"Loihi 2 deployment: node '{nxt}' is {type(syn).__name__}; "
+                             "supported: Affine/Linear followed by IF, LIF or CubaLIF")
+        neu_name = [b for a, b in net.edges if a == nxt]
+        if len(neu_name) != 1 or not isinstance(net.nodes[neu_name[0]], (N.IF, N.LIF, N.CubaLIF)):
+            raise ModelError(f"Loihi 2 deployment: '{nxt}' must feed one IF, LIF or CubaLIF layer")
+        pairs.append((nxt, neu_name[0]))
+        node = neu_name[0]
+    if not pairs:
+        raise ModelError("Loihi 2 deployment: the network has no layer")
+    return pairs
+
+
+def _uniform(name: str, what: str, arr: np.ndarray) -> float:
+    arr = np.asarray(arr, float).ravel()
+    if not np.allclose(arr, arr[0], rtol=1e-9, atol=0):
+        raise ModelError(f"Loihi 2 deployment: layer '{name}' has per-neuron {what}; Lava's LIF "
+                         "takes one value per process")
+    return float(arr[0])
+
+
+@dataclass(frozen=True)
+class _Neuron:
+    """A layer's neuron constants: threshold, input gain per neuron, 12-bit decays."""
+
+    theta: float
+    gain: np.ndarray
+    du: int
+    dv: int
+    leak_float: float
+
+
+def _neuron(net: Network, neu_name: str) -> _Neuron:
+    """Threshold, gain and decays of one IF/LIF/CubaLIF layer, or a ModelError."""
+    neu = net.nodes[neu_name]
+    d = net.discretised(neu_name)
+    if np.any(getattr(neu, "v_leak", np.zeros(1)) != 0) or np.any(neu.v_reset != 0):
+        raise ModelError(f"Loihi 2 deployment: layer '{neu_name}' needs v_leak = v_reset = 0")
+    theta = _uniform(neu_name, "thresholds", neu.v_threshold)
+    if theta <= 0:
+        raise ModelError(f"Loihi 2 deployment: layer '{neu_name}' needs a positive threshold")
+    if isinstance(neu, N.IF):
+        gain = d.gain.ravel()
+        dv = 0
+        du = 4095
+    else:
+        alpha = _uniform(neu_name, "time constants", d.alpha)
+        dv = int(round(alpha * 4096))
+        gain = d.gain.ravel()
+        du = 4095
+        if isinstance(neu, N.CubaLIF):
+            a_syn = _uniform(neu_name, "synaptic time constants", d.alpha_syn)
+            du = int(round(a_syn * 4096)) - 1
+            gain = gain * a_syn * neu.w_in.ravel()
+    if not 0 <= dv <= 4095 or not 0 <= du <= 4095:
+        raise ModelError(f"Loihi 2 deployment: layer '{neu_name}' decays du={du}, dv={dv} "
+                         "outside 0..4095")
+    leak_float = 0.0 if isinstance(neu, N.IF) else float(np.mean(d.alpha))
+    return _Neuron(theta=theta, gain=gain, du=du, dv=dv, leak_float=leak_float)
+
+
+def _deploy_notes(neu: N.Neuron, neu_name: str) -> list[str]:
+    """The float neuron's behaviours Loihi 2's LIF replaces (each becomes a warning)."""
+    notes = []
+    if getattr(neu, "reset", "zero") == "subtract":
+        notes.append(f"layer '{neu_name}': subtract reset is not available on Loihi 2's LIF; "
+                     "deployed with reset to 0")
+    if getattr(neu, "compare", ">") == ">=":
+        notes.append(f"layer '{neu_name}': '>=' threshold deployed as Loihi's '>'")
+    return notes
+
+
+def _effective(syn: N.Node, syn_name: str,
+               neu: _Neuron) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Weights and biases times the neuron's input gain, their largest weight magnitude and
+    the worst-case input of one step (all inputs spiking), or a ModelError."""
+    w = np.asarray(syn.weight, float)
+    b = np.asarray(syn.bias, float) if isinstance(syn, N.Affine) else np.zeros(w.shape[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        w_eff = w * neu.gain[:, None]
+        b_eff = b * neu.gain
+    if not (np.isfinite(w_eff).all() and np.isfinite(b_eff).all() and np.isfinite(neu.theta)):
+        raise ModelError(f"Loihi 2 deployment: layer '{syn_name}' has NaN or infinite "
+                         "weights, biases or threshold (after the neuron's input gain)")
+    wmax = float(np.abs(w_eff).max(initial=0.0))
+    if wmax == 0:
+        raise ModelError(f"Loihi 2 deployment: layer '{syn_name}' has all-zero weights")
+    worst = float(np.max(np.abs(w_eff).sum(axis=1) + np.abs(b_eff)))
+    return w_eff, b_eff, wmax, worst
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Integer weights on Lava's truncation grid, their exponent and sign mode, ``m``
+    (integer weight units per float weight unit) and ``scale`` (membrane units)."""
+
+    weight: np.ndarray
+    weight_exp: int
+    mode: str
+    m: float
+    scale: float
+
+
+def _weight_grid(w_eff: np.ndarray, wmax: float, worst: float, theta: float,
+                 num_weight_bits: int) -> _Grid:
+    """The largest ``weight_exp`` that keeps the worst-case input inside the 24-bit ``u``
+    and the threshold inside 17 bits, and the weights rounded to the grid."""
+    mode = sign_mode(w_eff)
+    for _ in range(3):  # the sign mode Lava will see is that of the integer weights
+        k = 8 - num_weight_bits + (1 if mode == "mixed" else 0)
+        top = (255 >> k) << k  # the largest weight on the truncation grid
+        m = top / wmax
+        s_max = min(U_MAX / worst, VTH_MAX * 64 / theta)
+        e = math.floor(math.log2(s_max / (64 * m)))
+        e = int(min(max(e, WEXP_RANGE[0]), WEXP_RANGE[1]))
+        scale = m * 2.0 ** (e + 6)
+        wq = (np.round(w_eff * m / 2**k) * 2**k).astype(np.int64)
+        if sign_mode(wq) == mode:
+            break
+        mode = sign_mode(wq)
+    return _Grid(weight=wq, weight_exp=e, mode=mode, m=m, scale=scale)
+
+
+def _threshold(theta: float, scale: float, wmax: float, neu_name: str) -> int:
+    """``vth = round(θ·s / 64)`` before saturation, or a ModelError when it rounds to 0."""
+    vth = int(round(theta * scale / 64))
+    if vth < 1:
+        raise ModelError(
+            f"Loihi 2 deployment: layer '{neu_name}': the threshold {theta:.3g} rounds to 0 "
+            f"next to weights up to {wmax:.3g} (ratio {wmax / theta:.3g}); Loihi 2's 8-bit "
+            "weights and 17-bit threshold cannot hold both: rescale the layer's weights "
+            "and threshold together")
+    return vth
+
+
+def _bias(b_eff: np.ndarray, scale: float) -> tuple[np.ndarray, int, bool]:
+    """``bias_mant << bias_exp`` for the biases in membrane units per step (the smallest
+    exponent that fits 13 bits) and whether any mantissa had to be clipped."""
+    b_int = b_eff * scale
+    bias_exp = 0
+    while np.abs(b_int).max(initial=0) / 2**bias_exp > 4095 and bias_exp < 7:
+        bias_exp += 1
+    bias_mant = np.round(b_int / 2**bias_exp)
+    clipped = bool(np.abs(bias_mant).max(initial=0) > 4095)
+    if clipped:
+        bias_mant = np.clip(bias_mant, -4096, 4095)
+    return bias_mant.astype(np.int64), bias_exp, clipped
+
+
+def _errors(layer: LoihiLayer, g: _Grid, theta: float, w_eff: np.ndarray, wmax: float,
+            b_eff: np.ndarray) -> dict:
+    """The report's quantisation errors of weights, threshold and biases."""
+    w_back = g.weight / g.m
+    err_w = float(np.sqrt(np.mean(((w_back - w_eff) / wmax) ** 2))
+                  / np.sqrt(np.mean((w_eff / wmax) ** 2)))
+    err_th = abs(layer.vth * 64 / g.scale - theta) / theta
+    b_back = (layer.bias_mant << layer.bias_exp) / g.scale
+    err_b = float(np.abs(b_back - b_eff).max(initial=0.0))
+    return {"weight_rel_rms_error": err_w, "threshold_rel_error": err_th,
+            "bias_max_abs_error": err_b}
