@@ -10,31 +10,36 @@ table (used in the README).
 
 from __future__ import annotations
 
-import warnings
+import dataclasses
 
 import numpy as np
 
 import neurocosim as nc
-from neurocosim.calibration import calibrate_adc_ranges
 from neurocosim.datasets import digits, digits_mlp
+from neurocosim.pipeline import (
+    ChipRunOptions,
+    calibrate,
+    map_onto,
+    program_onto,
+    simulate_and_cost,
+)
 
 
 def main(steps: int = 64, seed: int = 0) -> None:
     xtr, xte, ytr, yte = digits(seed)
     mlp = digits_mlp(xtr, ytr, seed)
     net = nc.convert_mlp(mlp, xtr)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mapped = nc.map_network(net, nc.load_chip("prime-rram-40nm"))
-    prog = nc.program_chip(mapped, np.random.default_rng(seed))
+    opts = ChipRunOptions(steps=steps, adc_calibration=64)
+    mapped = map_onto(net, nc.load_chip("prime-rram-40nm"), opts)
+    prog = program_onto(mapped, np.random.SeedSequence(seed))
     enc = nc.make_encoder("rate", xte, net.input_shape, np.random.default_rng(seed))
-    fs = calibrate_adc_ranges(prog, enc, steps)
+    prog = calibrate(prog, enc, opts, np.random.SeedSequence(seed + 1))  # the ADC ranges
     print("| early stop | accuracy | mean steps | load saving |")
     print("|---|---:|---:|---:|")
     for policy in ["none"] + [f"confidence:{t}:2" for t in (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)] + \
             ["margin:2", "margin:5"]:
-        r = nc.simulate(prog, enc, steps, early_stop=policy, rng=np.random.default_rng(seed + 1),
-                        adc_full_scale=fs)
+        r, _ = simulate_and_cost(prog, enc, dataclasses.replace(opts, early_stop=policy),
+                                 np.random.SeedSequence(seed + 1), paper=False)
         print(f"| `{policy}` | {r.accuracy(yte):.4f} | {r.mean_steps:.1f} | {r.load_saving:.1%} |")
 
 

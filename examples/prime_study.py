@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 import neurocosim as nc
 from neurocosim.datasets import digits
-from neurocosim.energy import estimate
+from neurocosim.pipeline import ChipRunOptions, map_onto, simulate_and_cost
 from neurocosim.plots import energy_figure, training_figure
 from neurocosim.training import (
     chip_weights,
@@ -37,6 +36,7 @@ from neurocosim.training import (
     program_random,
     prune_chip,
 )
+from neurocosim.training.prune import MaskTraining
 
 FIGS = Path(__file__).resolve().parent / "figures"
 
@@ -54,21 +54,18 @@ def main(steps: int = 16, seed: int = 0) -> dict:
     xtr, xte, ytr, yte = digits(seed)
     chip = nc.load_chip("prime-rram-40nm")
     net = prime_network([64, 256, 10], rng=np.random.default_rng(seed))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mapped = nc.map_network(net, chip)
+    mapped = map_onto(net, chip, ChipRunOptions(steps=steps))
     prog = program_random(mapped, np.random.default_rng(seed + 1))
-    res = learn_mask(chip_weights(prog), xtr, ytr, sparsity=0.5, epochs=20, lr=0.1, rate=True,
-                     steps=steps, beta=0.2, beta_out=0.2, theta=0.5,
+    res = learn_mask(chip_weights(prog), xtr, ytr,
+                     MaskTraining(sparsity=0.5, epochs=20, lr=0.1, rate=True, steps=steps,
+                                  beta=0.2, beta_out=0.2, theta=0.5),
                      rng=np.random.default_rng(seed + 2), x_val=xte, y_val=yte)
     pruned, reset_list, n_ops = prune_chip(prog, res.masks, np.random.default_rng(seed + 3))
     enc = nc.make_encoder("rate", xte, (64,), np.random.default_rng(seed + 4))
-    rep = mapped.report
 
     def run(p, es="none", s=5):
-        r = nc.simulate(p, enc, steps, early_stop=es, rng=np.random.default_rng(s))
-        e = estimate(r.counts, chip, tiles=rep.tiles, cores=rep.cores)
-        return r, e
+        return simulate_and_cost(p, enc, ChipRunOptions(steps=steps, early_stop=es),
+                                 np.random.SeedSequence(s), paper=False)
 
     r_before, _ = run(prog)
     r_full, e_full = run(pruned)
@@ -78,8 +75,9 @@ def main(steps: int = 16, seed: int = 0) -> dict:
         noise[pct] = [run(with_weight_noise(pruned, pct, np.random.default_rng(100 + k)),
                           "confidence:0.8:2", 10 + k)[0].accuracy(yte) for k in range(5)]
     # the same flow with a mask trained under 20 % weight noise (PRIME's robustness setting)
-    robust = learn_mask(chip_weights(prog), xtr, ytr, sparsity=0.5, epochs=20, lr=0.1, rate=True,
-                        read_noise=0.2, steps=steps, beta=0.2, beta_out=0.2, theta=0.5,
+    robust = learn_mask(chip_weights(prog), xtr, ytr,
+                        MaskTraining(sparsity=0.5, epochs=20, lr=0.1, rate=True, read_noise=0.2,
+                                     steps=steps, beta=0.2, beta_out=0.2, theta=0.5),
                         rng=np.random.default_rng(seed + 2))
     pruned_r, _, _ = prune_chip(prog, robust.masks, np.random.default_rng(seed + 3))
     noise_robust = {pct: [run(with_weight_noise(pruned_r, pct, np.random.default_rng(100 + k)),

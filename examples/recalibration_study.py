@@ -16,13 +16,18 @@ On ``prime-rram-40nm`` (40 % multiplicative programming noise) and ``pcm-aihwkit
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import numpy as np
 
 import neurocosim as nc
-from neurocosim.calibration import calibrate_adc_ranges, rebalance_thresholds
 from neurocosim.datasets import digits, digits_mlp
+from neurocosim.pipeline import (
+    ChipRunOptions,
+    calibrate,
+    map_onto,
+    program_onto,
+    simulate_and_cost,
+)
 
 
 def main(seeds: int = 3, steps: int = 32) -> None:
@@ -43,32 +48,25 @@ def main(seeds: int = 3, steps: int = 32) -> None:
         card["macro"]["adc_bits"] = 4
         chip = nc.devices.chip_from_dict(card)
         acc = {k: [] for k in ("full", "adc", "thr", "comp")}
+        opts = ChipRunOptions(steps=steps, read_time=t_read, adc_calibration=64)
+        rebalance = dataclasses.replace(opts, recalibrate_thresholds=True)
         for seed in range(seeds):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                mapped = nc.map_network(net, chip)
-            prog = nc.program_chip(mapped, np.random.default_rng(seed))
+            mapped = map_onto(net, chip, opts)
+            prog = program_onto(mapped, np.random.SeedSequence(seed))
             enc = nc.make_encoder("rate", xte, net.input_shape, np.random.default_rng(100 + seed))
             cal = nc.make_encoder("rate", xtr[:64], net.input_shape, np.random.default_rng(7))
 
-            def run(p, fs, enc=enc, seed=seed, t_read=t_read):
-                return nc.simulate(p, enc, steps, rng=np.random.default_rng(200 + seed),
-                                   read_time=t_read, adc_full_scale=fs).accuracy(yte)
+            def run(p, enc=enc, seed=seed, opts=opts):  # p: the chip at its operating point
+                r, _ = simulate_and_cost(p, enc, opts, np.random.SeedSequence(200 + seed),
+                                         paper=False)
+                return r.accuracy(yte)
 
-            acc["full"].append(run(prog, None))
-            fs = calibrate_adc_ranges(prog, cal, steps, read_time=t_read)
-            acc["adc"].append(run(prog, fs))
-            reb = rebalance_thresholds(prog, cal, steps, rng=np.random.default_rng(3),
-                                       read_time=t_read, adc_full_scale=fs)
-            acc["thr"].append(run(reb, fs))
-            if chip.macro.drift.model != "none":
-                comp_chip = dataclasses.replace(chip, macro=dataclasses.replace(
-                    chip.macro, drift=dataclasses.replace(chip.macro.drift, compensation=True)))
-                cmapped = dataclasses.replace(mapped, chip=comp_chip)
-                cprog = dataclasses.replace(prog, mapped=cmapped)  # instead of re-balancing
-                fs_c = calibrate_adc_ranges(cprog, cal, steps, read_time=t_read)
-                acc["comp"].append(nc.simulate(cprog, enc, steps, rng=np.random.default_rng(200 + seed),
-                                               read_time=t_read, adc_full_scale=fs_c).accuracy(yte))
+            acc["full"].append(run(prog.at(read_time=t_read)))
+            adc = calibrate(prog, cal, opts, np.random.SeedSequence(3))
+            acc["adc"].append(run(adc))
+            acc["thr"].append(run(calibrate(prog, cal, rebalance, np.random.SeedSequence(3))))
+            if chip.macro.drift.model != "none":  # instead of re-balancing
+                acc["comp"].append(run(adc.at(drift_compensation=True)))
         cells = [f"{np.mean(v):.3f}" if v else "n/a" for v in acc.values()]
         print(f"| {label} | " + " | ".join(cells) + " |")
 

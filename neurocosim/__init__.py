@@ -12,8 +12,7 @@ The curated public API; each stage lives in its subpackage (DESIGN §2)::
     ref = neurocosim.simulate_reference(net, enc, steps=64)
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__  # noqa: E402
 from .devices import ChipCard, list_presets, load_chip  # noqa: E402
 from .devices.program import ProgrammedChip, program_chip  # noqa: E402
 from .errors import (  # noqa: E402

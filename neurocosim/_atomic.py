@@ -171,7 +171,7 @@ def _files_under(root: Path) -> list[str]:
 
 
 def _write_marker(folder: Path, files: dict[str, str], command: str) -> None:
-    from . import __version__
+    from ._version import __version__
 
     with atomic_path(folder / MARKER) as tmp:
         tmp.write_text(json.dumps({"written_by": f"neurocosim {__version__}",

@@ -29,7 +29,10 @@ __all__ = [
     "BudgetError",
     "NeurocosimWarning",
     "LoihiWarning",
+    "MappingWarning",
     "short",
+    "one_line",
+    "bug_line",
 ]
 
 #: longest text of a value an error message shows (values can be huge or hostile)
@@ -76,6 +79,10 @@ class LoihiWarning(NeurocosimWarning):
     """A Loihi 2 deployment approximation (reset mode, saturation, clipped bias)."""
 
 
+class MappingWarning(NeurocosimWarning):
+    """A soft design rule: the network maps, but something deserves attention."""
+
+
 def short(value: object, limit: int = SHOWN_CHARS) -> str:
     """``repr(value)`` cut to ``limit`` characters, cheap by construction.
 
@@ -102,3 +109,21 @@ def _make_repr() -> reprlib.Repr:
 
 
 _REPR = _make_repr()
+
+
+def one_line(text: str, limit: int = 600) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 15] + "... (cut)"
+
+
+def bug_line(exc: BaseException) -> str:
+    """One line for an unexpected exception: its type, message and innermost frame."""
+    import traceback
+    from pathlib import Path
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = (f" at {Path(frames[-1].filename).name}:{frames[-1].lineno} ({frames[-1].name})"
+             if frames else "")
+    return (f"neurocosim: internal error (this is a bug in neurocosim; please report it with "
+            f"the command line): {type(exc).__name__}: {one_line(str(exc), 300)}{where}")

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError, ModelError
+from .errors import ModelError
 from .pipeline import ChipRunOptions, map_onto, program_onto, simulate_and_cost
 
-__all__ = ["PruneOptions", "prune_on_chip", "check_prunable", "analytical_energy", "deploy_loihi2",
-           "fitted_card", "split_for_pruning"]
+__all__ = ["run_folder_energy", "PruneOptions", "prune_on_chip", "check_prunable", "analytical_energy", "deploy_loihi2",
+           "fitted_card"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,18 +29,6 @@ class PruneOptions:
     read_noise: float = 0.0
     early_stop: str = "confidence:0.8:2"
     progress: bool = False
-
-
-def split_for_pruning(x: np.ndarray, y: np.ndarray, seed: int, source: str):
-    """The 25 % stratified test split used when no test set is given."""
-    from sklearn.model_selection import train_test_split
-
-    classes, members = np.unique(y, return_counts=True)
-    if members.min() < 2 or len(y) < 2 * len(classes):
-        raise DataError(f"{source}: class {int(classes[members.argmin()])} has "
-                        f"{int(members.min())} sample(s); the 25 % test split needs at "
-                        "least 2 per class: add samples or give --test TEST.npz")
-    return train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
 
 
 def check_prunable(net, label: str) -> None:
@@ -60,6 +48,7 @@ def prune_on_chip(net, chip, train: tuple, test: tuple, opts: PruneOptions, *,
     from .budget import check_time
     from .hwsim import make_encoder
     from .training import chip_weights, learn_mask, program_random, prune_chip
+    from .training.prune import MaskTraining
 
     seeds = np.random.SeedSequence(seed).spawn(5)  # seeds[0]: the random network's weights
     mapped = map_onto(net, chip, ChipRunOptions(steps=opts.steps))
@@ -72,10 +61,12 @@ def prune_on_chip(net, chip, train: tuple, test: tuple, opts: PruneOptions, *,
                f"prune: {opts.epochs} epochs x {len(x)} samples x {opts.steps} steps",
                "use fewer --epochs, --steps or samples")
     x, xte = x.reshape(len(x), -1), xte.reshape(len(xte), -1)
-    res = learn_mask(ws, x, y, sparsity=opts.sparsity, epochs=opts.epochs, lr=opts.lr,
-                     read_noise=opts.read_noise, rate=True, rng=np.random.default_rng(seeds[2]),
-                     x_val=xte, y_val=yte, progress=opts.progress, steps=opts.steps,
-                     beta=opts.beta, beta_out=opts.beta, theta=opts.theta)
+    res = learn_mask(ws, x, y, MaskTraining(sparsity=opts.sparsity, epochs=opts.epochs,
+                                            lr=opts.lr, read_noise=opts.read_noise, rate=True,
+                                            steps=opts.steps, beta=opts.beta,
+                                            beta_out=opts.beta, theta=opts.theta),
+                     rng=np.random.default_rng(seeds[2]), x_val=xte, y_val=yte,
+                     progress=opts.progress)
     pruned, reset_list, n_ops = prune_chip(prog, res.masks, np.random.default_rng(seeds[3]))
     enc = make_encoder("rate", xte, net.input_shape, np.random.default_rng(seeds[4]))
     runs = {}
@@ -111,7 +102,7 @@ def analytical_energy(net, chip, *, steps: int, rate: float | None, paper_preset
 
 
 def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None,
-                  y: np.ndarray | None = None):
+                  y: np.ndarray | None = None, about_input: dict | None = None):
     """Quantise ``net`` for Loihi 2 and check its Lava process graph builds; with
     ``spikes`` (n, steps, inputs) also run Lava and hwsim's loihi2 mode and compare them
     spike for spike. Returns (quantised network, report, comparison or None)."""
@@ -145,7 +136,7 @@ def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None
     fl = reference_run(net, SpikeEncoder(spikes.reshape(n, steps, *net.input_shape)), steps)
     compared = sum(int(hw.spikes[L.name].size) for L in qnet.layers)
     mismatched = sum(int((hw.spikes[L.name] != lv.spikes[L.name]).sum()) for L in qnet.layers)
-    check = {"samples": int(len(spikes)), "steps": int(spikes.shape[1]),
+    check = {"samples": int(len(spikes)), "steps": int(spikes.shape[1]), **(about_input or {}),
              "spikes_compared": compared, "spikes_mismatched": mismatched,
              "lava_accuracy": None if y is None else lv.accuracy(y),
              "hwsim_loihi2_accuracy": None if y is None else hw.accuracy(y),
@@ -173,3 +164,20 @@ def fitted_card(base, measurements, *, model: str, t0: float, name: str, data_na
               "read": {"model": fit.read_model, **fit.read_params}, "drift": fit.drift,
               "stuck_at": fit.stuck_at, "goodness": fit.goodness}
     return chip_from_dict(card, source=card_source), fit, report
+
+
+def run_folder_energy(folder, chip_override: str | None, sets: list[str], *, paper_preset: str,
+                      multilevel: str):
+    """The energy report of a run folder's counters, on its card (or another one, with
+    ``--set`` overrides): no simulation."""
+    from .devices import apply_overrides, parse_set
+    from .energy import estimate, paper_convention
+    from .runfolder import read_run_folder
+
+    net, chip, counts, summary = read_run_folder(folder, chip_override)
+    if sets:
+        chip = apply_overrides(chip, parse_set(sets), source="--set")
+    paper = paper_convention(net, counts, preset=paper_preset, multilevel=multilevel,
+                             first_layer_mac=summary.get("encoding") == "current")
+    return estimate(counts, chip, tiles=summary["mapping"]["tiles"],
+                    cores=summary["mapping"]["cores"], paper=paper)

@@ -64,9 +64,17 @@ class RunResult:
     programmed: Any
     result: Any                      # hwsim.SimResult
     energy: Any                      # energy.EnergyReport
-    adc_full_scale: np.ndarray | None
-    read_time: float
     extras: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def adc_full_scale(self) -> np.ndarray | None:
+        """Per-block ADC ranges the chip ran with (None: full range)."""
+        return self.programmed.operating_point.adc_full_scale
+
+    @property
+    def read_time(self) -> float:
+        """Seconds after programming at which the chip was read."""
+        return self.programmed.operating_point.read_time
 
 
 def map_onto(net, chip, opts: ChipRunOptions, *, seed: int = 0, rates=None, **kw):
@@ -87,33 +95,33 @@ def program_onto(mapped, seed: np.random.SeedSequence):
 
 
 def calibrate(programmed, encoder, opts: ChipRunOptions, read_seed: np.random.SeedSequence):
-    """ADC ranges (on ``opts.adc_calibration`` samples) and, if asked, threshold
-    re-balancing; returns the (re-balanced) chip and the ADC ranges (None: full range)."""
+    """The chip at the run's operating point: read ``opts.read_time`` after programming,
+    ADC ranges calibrated on ``opts.adc_calibration`` samples (full range when 0 or
+    without ADCs) and, if asked, thresholds re-balanced."""
     from .calibration import calibrate_adc_ranges, rebalance_thresholds
 
-    fs = None
+    programmed = programmed.at(read_time=opts.read_time)
     if (programmed.chip.macro.adc_bits is not None and opts.adc_calibration > 0
             and not programmed.ideal):
-        fs = calibrate_adc_ranges(programmed, encoder, opts.steps, read_time=opts.read_time,
-                                  max_samples=opts.adc_calibration)
+        programmed = calibrate_adc_ranges(programmed, encoder, opts.steps,
+                                          max_samples=opts.adc_calibration)
     if opts.recalibrate_thresholds:
         programmed = rebalance_thresholds(programmed, encoder, opts.steps,
-                                          rng=np.random.default_rng(read_seed),
-                                          read_time=opts.read_time, adc_full_scale=fs)
-    return programmed, fs
+                                          rng=np.random.default_rng(read_seed))
+    return programmed
 
 
 def simulate_and_cost(programmed, encoder, opts: ChipRunOptions, read_seed, *,
-                      adc_full_scale=None, probes: Sequence[str] = (), paper: bool = True):
-    """Simulate the programmed chip and estimate the run's energy; (SimResult, report).
-    ``paper``: also the papers' SOP/MAC convention (:func:`~neurocosim.energy.paper_convention`)."""
+                      probes: Sequence[str] = (), paper: bool = True):
+    """Simulate the programmed chip at its operating point (:func:`calibrate`) and
+    estimate the run's energy; (SimResult, report). ``paper``: also the papers' SOP/MAC
+    convention (:func:`~neurocosim.energy.paper_convention`)."""
     from .energy import estimate, paper_convention
     from .hwsim import simulate
 
     res = simulate(programmed, encoder, opts.steps, early_stop=opts.early_stop,
                    rng=np.random.default_rng(read_seed), batch_size=opts.batch_size,
-                   threads=opts.threads, read_time=opts.read_time,
-                   adc_full_scale=adc_full_scale, progress=opts.progress, probes=probes)
+                   threads=opts.threads, progress=opts.progress, probes=probes)
     mapped = programmed.mapped
     rep = mapped.report
     conv = (paper_convention(mapped.network, res.counts, first_layer_mac=opts.encoding == "current")
@@ -127,12 +135,10 @@ def run_on_chip(net, chip, encoder, opts: ChipRunOptions, *, streams: RunStreams
     """Map, program, calibrate, simulate and cost ``net`` on ``chip``."""
     mapped = map_onto(net, chip, opts, seed=map_seed)
     programmed = program_onto(mapped, streams.program)
-    programmed, fs = calibrate(programmed, encoder, opts, streams.read)
-    res, energy = simulate_and_cost(programmed, encoder, opts, streams.read,
-                                    adc_full_scale=fs)
+    programmed = calibrate(programmed, encoder, opts, streams.read)
+    res, energy = simulate_and_cost(programmed, encoder, opts, streams.read)
     return RunResult(network=net, chip=chip, mapped=mapped, programmed=programmed,
-                     result=res, energy=energy, adc_full_scale=fs,
-                     read_time=opts.read_time)
+                     result=res, energy=energy)
 
 
 def sample_probes(run: RunResult, encoder, opts: ChipRunOptions, read_seed) -> dict:
@@ -144,8 +150,7 @@ def sample_probes(run: RunResult, encoder, opts: ChipRunOptions, read_seed) -> d
     if not spiking:
         return {}
     one = simulate(run.programmed, encoder.head(1), opts.steps, early_stop="none",
-                   rng=np.random.default_rng(read_seed), probes=spiking,
-                   read_time=opts.read_time, adc_full_scale=run.adc_full_scale)
+                   rng=np.random.default_rng(read_seed), probes=spiking)
     return {k: one.probes[k][0] for k in spiking}
 
 

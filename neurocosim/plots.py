@@ -157,71 +157,84 @@ def _num(v: str):
         return None
 
 
+def _table(table) -> tuple[list[str], list[list[str]]]:
+    """(header, complete rows) of a results table given as a pair or a CSV path."""
+    if isinstance(table, tuple):
+        return table
+    import csv
+    import io
+
+    text = Path(table).read_text()
+    rows = list(csv.reader(io.StringIO(text[: text.rfind("\n") + 1])))
+    return (rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]) if rows else ([], [])
+
+
 def sweep_figure(table, study, out_dir: str | Path) -> list[Path]:
     """Figures of a finished sweep: each metric against the first numeric swept parameter
     (mean over seeds with a 95 % confidence band, one line per other-parameter setting),
-    and energy against accuracy with the Pareto front when both were measured."""
-
-    from .sweep import read_table
+    and energy against accuracy with the Pareto front when both were measured.
+    ``table``: (header, rows) or the results CSV; ``study``: its name, param_names, metrics."""
     from .units import parse_duration
 
-    header, rows = read_table(table)
-    params = study.param_names
+    header, rows = _table(table)
     col = {h: i for i, h in enumerate(header)}
 
     def xval(name, v):
-        if name.endswith("read_time"):
-            return parse_duration(v)
-        return _num(v)
+        return parse_duration(v) if name.endswith("read_time") else _num(v)
 
-    numeric = [p for p in params if all(xval(p, r[col[p]]) is not None for r in rows)]
-    out: list[Path] = []
+    numeric = [p for p in study.param_names if all(xval(p, r[col[p]]) is not None for r in rows)]
     metrics = [m for m in study.metrics if all(_num(r[col[m]]) is not None for r in rows)]
-    if numeric:
-        xp = numeric[0]
-        others = [p for p in params if p != xp]
-        groups: dict[tuple, list] = {}
-        for r in rows:
-            groups.setdefault(tuple(r[col[o]] for o in others), []).append(r)
-        for m in metrics:
-            fig, ax = _figure(1, 1, (7.5, 4.5))
-            for key, rs in groups.items():
-                xs = sorted({xval(xp, r[col[xp]]) for r in rs})
-                mean, half = [], []
-                for xv in xs:
-                    vals = np.array([float(r[col[m]]) for r in rs if xval(xp, r[col[xp]]) == xv])
-                    mean.append(vals.mean())
-                    half.append(1.96 * vals.std(ddof=1) / np.sqrt(len(vals)) if len(vals) > 1 else 0.0)
-                mean, half = np.array(mean), np.array(half)
-                label = ", ".join(f"{o.split('.')[-1]}={k}" for o, k in zip(others, key, strict=True)) or m
-                ax.plot(xs, mean, marker="o", label=label)
-                ax.fill_between(xs, mean - half, mean + half, alpha=0.2)
-            if xp.endswith("read_time"):
-                ax.set_xscale("symlog", linthresh=1.0)
-            ax.set(xlabel=xp, ylabel=m, title=f"{study.name}: {m} (mean, 95 % CI over seeds)")
-            ax.legend(fontsize=8)
-            out.append(_save(fig, Path(out_dir) / f"{m}_vs_{xp.split('.')[-1]}.png"))
+    out = [_metric_figure(rows, col, study, numeric[0], m, xval, out_dir)
+           for m in metrics] if numeric else []
     if "accuracy" in metrics and "energy_per_inference_J" in metrics:
-        pts: dict[tuple, list] = {}
-        for r in rows:
-            pts.setdefault(tuple(r[col[p]] for p in params), []).append(
-                (float(r[col["energy_per_inference_J"]]), float(r[col["accuracy"]])))
-        e = np.array([np.mean([v[0] for v in vs]) for vs in pts.values()])
-        a = np.array([np.mean([v[1] for v in vs]) for vs in pts.values()])
-        front = [i for i in range(len(e))
-                 if not any((e[j] <= e[i] and a[j] >= a[i]) and (e[j] < e[i] or a[j] > a[i])
-                            for j in range(len(e)))]
-        fig, ax = _figure(1, 1, (7.5, 4.5))
-        ax.scatter(e * 1e9, a, color="0.6", label="design points")
-        f = sorted(front, key=lambda i: e[i])
-        ax.plot(e[f] * 1e9, a[f], "o-", color="tab:red", label="Pareto front")
-        for i in f:
-            ax.annotate(", ".join(str(k) for k in list(pts)[i]), (e[i] * 1e9, a[i]), fontsize=7)
-        ax.set(xlabel="energy per inference (nJ)", ylabel="accuracy", title=f"{study.name}: "
-               "energy vs accuracy")
-        ax.legend()
-        out.append(_save(fig, Path(out_dir) / "pareto.png"))
+        out.append(_pareto_figure(rows, col, study, out_dir))
     return out
+
+
+def _metric_figure(rows, col, study, xp, m, xval, out_dir) -> Path:
+    others = [p for p in study.param_names if p != xp]
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[col[o]] for o in others), []).append(r)
+    fig, ax = _figure(1, 1, (7.5, 4.5))
+    for key, rs in groups.items():
+        xs = sorted({xval(xp, r[col[xp]]) for r in rs})
+        mean, half = [], []
+        for xv in xs:
+            vals = np.array([float(r[col[m]]) for r in rs if xval(xp, r[col[xp]]) == xv])
+            mean.append(vals.mean())
+            half.append(1.96 * vals.std(ddof=1) / np.sqrt(len(vals)) if len(vals) > 1 else 0.0)
+        mean, half = np.array(mean), np.array(half)
+        label = ", ".join(f"{o.split('.')[-1]}={k}" for o, k in zip(others, key, strict=True)) or m
+        ax.plot(xs, mean, marker="o", label=label)
+        ax.fill_between(xs, mean - half, mean + half, alpha=0.2)
+    if xp.endswith("read_time"):
+        ax.set_xscale("symlog", linthresh=1.0)
+    ax.set(xlabel=xp, ylabel=m, title=f"{study.name}: {m} (mean, 95 % CI over seeds)")
+    ax.legend(fontsize=8)
+    return _save(fig, Path(out_dir) / f"{m}_vs_{xp.split('.')[-1]}.png")
+
+
+def _pareto_figure(rows, col, study, out_dir) -> Path:
+    pts: dict[tuple, list] = {}
+    for r in rows:
+        pts.setdefault(tuple(r[col[p]] for p in study.param_names), []).append(
+            (float(r[col["energy_per_inference_J"]]), float(r[col["accuracy"]])))
+    e = np.array([np.mean([v[0] for v in vs]) for vs in pts.values()])
+    a = np.array([np.mean([v[1] for v in vs]) for vs in pts.values()])
+    front = [i for i in range(len(e))
+             if not any((e[j] <= e[i] and a[j] >= a[i]) and (e[j] < e[i] or a[j] > a[i])
+                        for j in range(len(e)))]
+    fig, ax = _figure(1, 1, (7.5, 4.5))
+    ax.scatter(e * 1e9, a, color="0.6", label="design points")
+    f = sorted(front, key=lambda i: e[i])
+    ax.plot(e[f] * 1e9, a[f], "o-", color="tab:red", label="Pareto front")
+    for i in f:
+        ax.annotate(", ".join(str(k) for k in list(pts)[i]), (e[i] * 1e9, a[i]), fontsize=7)
+    ax.set(xlabel="energy per inference (nJ)", ylabel="accuracy", title=f"{study.name}: "
+           "energy vs accuracy")
+    ax.legend()
+    return _save(fig, Path(out_dir) / "pareto.png")
 
 
 def calibration_figure(fit, path: str | Path) -> Path:

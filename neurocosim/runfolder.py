@@ -24,16 +24,16 @@ __all__ = ["run_summary", "write_run_folder", "read_run_folder"]
 def run_summary(run, *, model: str, encoding: str, seed: int, steps: int,
                 y: np.ndarray | None) -> dict[str, Any]:
     """The ``summary.json`` of a run (:class:`~neurocosim.pipeline.RunResult`)."""
-    res, c = run.result, run.result.counts
+    res = run.result
+    counters = res.counts.to_dict()
     summary: dict[str, Any] = {
         "engine": "hwsim", "model": model, "chip": run.chip.name, "encoding": encoding,
         "seed": seed, "early_stop": res.early_stop, "n_samples": int(len(res.output)),
         "steps_max": int(steps), "mean_steps": res.mean_steps,
         "load_saving": res.load_saving, "accuracy": None if y is None else res.accuracy(y),
-        "wall_s": res.wall_s, "synaptic_events": c.synaptic_events(),
+        "wall_s": res.wall_s, "synaptic_events": counters.pop("synaptic_events"),
         "read_time_s": run.read_time, "adc_calibrated": run.adc_full_scale is not None,
-        "latency_per_inference_s": float(np.mean(c.latency_s)), "counters": c.totals(),
-        "counters_by_op": c.by_op(), "counters_by_layer": c.by_layer(),
+        **counters,  # latency per inference, counters in all, by op and by layer
         "mapping": run.mapped.report.to_dict(),
     }
     e = run.energy.to_dict()
@@ -51,18 +51,15 @@ def write_run_folder(folder: str | Path, run, summary: dict, raster: dict, *,
     from .plots import early_stop_figure, energy_figure, raster_figure
 
     net, res, energy = run.network, run.result, run.energy
-    c, fs = res.counts, run.adc_full_scale
+    fs = run.adc_full_scale
     with output_dir(folder, force=force, command="simulate") as tmp:
         write_nir(net, tmp / "network.nir")
         (tmp / "energy.json").write_text(json.dumps(energy.to_dict(), indent=2) + "\n")
         (tmp / "energy.md").write_text(energy.markdown())
         energy_figure(energy, tmp / "energy.png")
-        np.savez(tmp / "results.npz", output=res.output, steps_used=res.steps_used,
-                 predictions=res.predictions(), labels=np.asarray([] if y is None else y),
-                 block=c.block, layer=c.layer, input=c.input, latency_s=c.latency_s,
-                 block_op=np.array(c.block_op, dtype=str), block_tile=c.block_tile,
-                 block_outs=c.block_outs, layer_names=np.array(c.layer_names, dtype=str),
-                 adc_full_scale=np.asarray([] if fs is None else fs))
+        res.counts.save(tmp / "results.npz", output=res.output, predictions=res.predictions(),
+                        labels=np.asarray([] if y is None else y),
+                        adc_full_scale=np.asarray([] if fs is None else fs))
         (tmp / "chip.yaml").write_text(dump_chip(run.chip))
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if raster:
@@ -77,7 +74,7 @@ def read_run_folder(src: Path, chip_override: str | None = None):
     from ._yaml import read_text
     from .devices import load_chip
     from .frontends.nir_io import read_nir
-    from .hwsim.simulator import EventCounts
+    from .hwsim import EventCounts
 
     need = [src / f for f in ("results.npz", "chip.yaml", "summary.json", "network.nir")]
     missing = [str(p.name) for p in need if not p.is_file()]

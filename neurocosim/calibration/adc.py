@@ -5,7 +5,9 @@ The float reference runs the calibration inputs; every synaptic op's input at ev
 is replayed through each of its blocks' programmed conductances (no read noise): the
 currents of binary reads, of each level of a thermometer-coded multi-level input, or of
 a DAC-quantised analog input. The full scale of a block is the ``percentile`` of its
-non-zero column currents (:func:`~neurocosim.devices.crossbar.calibrate_adc_range`).
+non-zero column currents (:func:`~neurocosim.devices.crossbar.calibrate_adc_range`), at
+the chip's read time (``programmed.operating_point.read_time``, drift). The result is the
+chip at that operating point: ``programmed.at(adc_full_scale=ranges)``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..devices.crossbar import calibrate_adc_range, drifted
+from ..devices.program import ProgrammedChip
 from ..errors import DataError
 from ..hwsim.encoders import Encoder
 from ..hwsim.reference import node_forward, simulate
@@ -21,12 +24,13 @@ from ..mapping.lowering import gather_inputs
 __all__ = ["calibrate_adc_ranges"]
 
 
-def calibrate_adc_ranges(programmed, encoder: Encoder, steps: int, *, percentile: float = 99.99,
-                         read_time: float = 0.0, max_samples: int = 64) -> np.ndarray:
-    """Per-block ADC full scale (amperes) for ``programmed`` from a calibration run."""
+def calibrate_adc_ranges(programmed: ProgrammedChip, encoder: Encoder, steps: int, *,
+                         percentile: float = 99.99, max_samples: int = 64) -> ProgrammedChip:
+    """``programmed`` at the operating point with calibrated ADC ranges: per block, the
+    full scale (amperes) from a calibration run at the chip's read time (the ranges:
+    ``.operating_point.adc_full_scale``)."""
     mapped = programmed.mapped
     net = mapped.network
-    macro = mapped.chip.macro
     seen: dict[str, list[np.ndarray]] = {op: [] for op in mapped.ops}
 
     def hook(name, x):
@@ -35,33 +39,38 @@ def calibrate_adc_ranges(programmed, encoder: Encoder, steps: int, *, percentile
 
     simulate(net, encoder.head(min(encoder.n_samples, max_samples)), steps, synapses=hook)
     fs = np.zeros(len(mapped.blocks))
+    for bi, tile in enumerate(programmed.tiles):
+        if tile is not None:
+            op = mapped.blocks[bi].op
+            xs = np.concatenate(seen[op]) if seen[op] else np.zeros((0, 1))
+            fs[bi] = _block_range(programmed, bi, xs, percentile)
+    return programmed.at(adc_full_scale=fs)
+
+
+def _block_range(programmed: ProgrammedChip, bi: int, xs: np.ndarray, percentile: float) -> float:
+    """Full scale of block ``bi`` from its op's inputs ``xs`` (one row per sample and step)."""
+    mapped = programmed.mapped
+    macro = mapped.chip.macro
     volt = macro.read_voltage
     levels = 2**macro.dac_bits - 1
-    for bi, b in enumerate(mapped.blocks):
-        tile = programmed.tiles[bi]
-        if tile is None:
-            continue
-        g = drifted(tile, read_time)
-        grp = mapped.ops[b.op].groups[b.group]
-        reads = np.flatnonzero(grp.region == b.region)
-        idx = grp.gather[np.ix_(reads, np.arange(b.row_lo, b.row_hi))]
-        xs = np.concatenate(seen[b.op]) if seen[b.op] else np.zeros((0, 1))
-        if xs.size == 0:
-            fs[bi] = float((volt * g).sum(axis=0).max())
-            continue
-        rows = gather_inputs(xs, idx).reshape(-1, idx.shape[1])  # (samples*steps*reads, rows)
-        rows = rows[np.any(rows != 0, axis=1)]
-        if rows.size == 0:
-            fs[bi] = float((volt * g).sum(axis=0).max())
-            continue
-        integer = np.all((rows >= 0) & (rows == np.floor(rows)))
-        if integer:
-            top = int(rows.max())
-            drives = [(rows >= k).astype(float) for k in range(1, top + 1)]
-        else:
-            if rows.min() < 0 or rows.max() > 1:
-                raise DataError(f"block {bi} of '{b.op}': analog inputs outside [0, 1]")
-            drives = [np.round(rows * levels) / levels]
-        cur = np.concatenate([(volt * d) @ g for d in drives])
-        fs[bi] = calibrate_adc_range(cur[cur > 0], percentile)
-    return fs
+    g = drifted(programmed.tiles[bi], programmed.operating_point.read_time)
+    b = mapped.blocks[bi]
+    grp = mapped.ops[b.op].groups[b.group]
+    reads = np.flatnonzero(grp.region == b.region)
+    idx = grp.gather[np.ix_(reads, np.arange(b.row_lo, b.row_hi))]
+    if xs.size == 0:
+        return float((volt * g).sum(axis=0).max())
+    rows = gather_inputs(xs, idx).reshape(-1, idx.shape[1])  # (samples*steps*reads, rows)
+    rows = rows[np.any(rows != 0, axis=1)]
+    if rows.size == 0:
+        return float((volt * g).sum(axis=0).max())
+    integer = np.all((rows >= 0) & (rows == np.floor(rows)))
+    if integer:
+        top = int(rows.max())
+        drives = [(rows >= k).astype(float) for k in range(1, top + 1)]
+    else:
+        if rows.min() < 0 or rows.max() > 1:
+            raise DataError(f"block {bi} of '{b.op}': analog inputs outside [0, 1]")
+        drives = [np.round(rows * levels) / levels]
+    cur = np.concatenate([(volt * d) @ g for d in drives])
+    return calibrate_adc_range(cur[cur > 0], percentile)

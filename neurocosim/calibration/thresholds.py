@@ -5,8 +5,8 @@ the chip. Layer by layer, in network order, the chip is run on calibration data 
 ``percentile`` of the positive synaptic input each neuron layer receives is compared
 with the same statistic of the float network on the same data; the layer's thresholds
 are multiplied by that ratio (stored as the layer's threshold factors of the programmed
-chip, beside any analog mismatch). Later layers are measured after earlier ones are
-re-balanced.
+chip, beside any analog mismatch; the chip keeps its operating point). Later layers are
+measured after earlier ones are re-balanced.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ def _feeding_op(net, layer: str) -> str | None:
 
 def rebalance_thresholds(programmed: ProgrammedChip, encoder: Encoder, steps: int, *,
                          rng: np.random.Generator, percentile: float = 99.0,
-                         max_samples: int = 64, read_time: float = 0.0,
-                         adc_full_scale=None) -> ProgrammedChip:
-    """A copy of ``programmed`` whose layers' thresholds follow their on-chip input scale."""
+                         max_samples: int = 64) -> ProgrammedChip:
+    """A copy of ``programmed`` whose layers' thresholds follow their on-chip input scale,
+    measured at the chip's operating point (read time, ADC ranges)."""
     net = programmed.mapped.network
     enc = encoder.head(min(encoder.n_samples, max_samples))
     spiking = [ly for ly in net.layers() if net.nodes[ly].spiking and hasattr(net.nodes[ly], "v_threshold")]
@@ -48,8 +48,7 @@ def rebalance_thresholds(programmed: ProgrammedChip, encoder: Encoder, steps: in
         op = feeds[ly]
         if op is None:
             continue
-        chip = simulate(current, enc, steps, probes=[op], rng=np.random.default_rng(seed),
-                        read_time=read_time, adc_full_scale=adc_full_scale)
+        chip = simulate(current, enc, steps, probes=[op], rng=np.random.default_rng(seed))
         a = ref.probes[op]
         b = chip.probes[op]
         pa, pb = a[a > 0], b[b > 0]

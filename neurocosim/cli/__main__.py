@@ -1,7 +1,4 @@
 """``python -m neurocosim.cli``."""
-
-import sys
-
 from . import main
 
-sys.exit(main())
+raise SystemExit(main())

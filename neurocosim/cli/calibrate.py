@@ -4,34 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError, short
-from . import _common as C
-
 
 def run(args) -> int:
-    import yaml
-
-    from .._atomic import atomic_path
     from ..calibration import read_measurements
     from ..devices import load_chip
     from ..flows import fitted_card
-    from ..plots import calibration_figure
+    from ..inputs import card_output
+    from ..outputs import write_card
 
     out = Path(args.output)
-    if out.suffix not in (".yaml", ".yml"):
-        raise ConfigError(f"-o {short(args.output)}: the card to write must end in .yaml")
-    for f in (out, out.with_suffix(".fit.json"), out.with_suffix(".fit.png")):
-        C.out_file(str(f), args, "-o")
-    if not 0 < args.t0 < float("inf"):
-        raise ConfigError(f"--t0 {args.t0}: must be a finite time > 0 s")
-    base = load_chip(args.base)
-    chip, fit, report = fitted_card(base, read_measurements(args.data), model=args.model,
-                                    t0=args.t0, name=args.name or out.stem,
+    card_output(out, args.force)
+    chip, fit, report = fitted_card(load_chip(args.base), read_measurements(args.data),
+                                    model=args.model, t0=args.t0, name=args.name or out.stem,
                                     data_name=Path(args.data).name, card_source=str(out))
-    with atomic_path(out) as tmp:
-        tmp.write_text(yaml.safe_dump(chip.to_dict(), sort_keys=False, allow_unicode=True))
-    C.write_json(out.with_suffix(".fit.json"), report)
-    calibration_figure(fit, out.with_suffix(".fit.png"))
+    write_card(out, chip, fit, report)
     print(f"programming noise '{fit.programming_model}': {fit.programming_params} "
           f"(R^2 {fit.goodness['programming_r2']:.3f}, sigma rel. RMS "
           f"{fit.goodness['programming_sigma_rel_rms']:.1%})")

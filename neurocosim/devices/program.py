@@ -5,12 +5,17 @@ with the block), programs it with the macro's noise, faults and drift exponents,
 draws the analog neuron mismatch of every layer. Independent random streams are spawned
 per block and per layer, so adding a layer does not change the others' draws.
 
+A programmed chip is read at an :class:`OperatingPoint` (time after programming, ADC
+ranges, drift compensation); :meth:`ProgrammedChip.at` gives the same programmed state
+at another one.
+
 This module reads the mapped network by its attributes only (``blocks``, ``ops``,
 ``chip``, ``network``), keeping devices below mapping in the import order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +25,9 @@ import numpy as np
 from .crossbar import ProgrammedTile, encode_weights, program_tile
 from .neuron import NeuronMismatch, draw_mismatch
 
-__all__ = ["ProgrammedChip", "program_chip", "block_weights"]
+__all__ = ["OperatingPoint", "ProgrammedChip", "program_chip", "block_weights"]
+
+_KEEP: Any = object()  # "leave this setting as it is" in ProgrammedChip.at
 
 
 def block_weights(mapped: Any, index: int) -> np.ndarray:
@@ -31,16 +38,42 @@ def block_weights(mapped: Any, index: int) -> np.ndarray:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class OperatingPoint:
+    """How a programmed chip is read.
+
+    ``read_time``: seconds after programming at which the array is read (drift);
+    ``adc_full_scale``: per-block ADC range in amperes, indexed like the mapped network's
+    blocks (e.g. from :func:`~neurocosim.calibration.calibrate_adc_ranges`; None: each
+    block's largest possible column current, so nothing clips);
+    ``drift_compensation``: global drift compensation, one scale per tile (the card's
+    ``macro.drift.compensation`` unless changed).
+    """
+
+    read_time: float = 0.0
+    adc_full_scale: np.ndarray | None = None
+    drift_compensation: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ProgrammedChip:
-    """A mapped network with its programmed state.
+    """A mapped network with its programmed state and the operating point it is read at.
 
     ``tiles[i]`` holds block ``i``'s programmed cells (``None`` on an ideal macro, whose
-    blocks store the float weights exactly); ``mismatch[layer]`` the neuron factors.
+    blocks store the float weights exactly); ``mismatch[layer]`` the neuron factors —
+    threshold re-balancing (:func:`~neurocosim.calibration.rebalance_thresholds`) is
+    stored there too, as the layers' threshold factors. ``operating_point`` defaults to
+    reading at programming time with full-range ADCs and the card's drift compensation.
     """
 
     mapped: Any
     tiles: tuple[ProgrammedTile | None, ...]
     mismatch: Mapping[str, NeuronMismatch]
+    operating_point: OperatingPoint | None = None
+
+    def __post_init__(self) -> None:
+        if self.operating_point is None:
+            comp = bool(self.mapped.chip.macro.drift.compensation)
+            object.__setattr__(self, "operating_point", OperatingPoint(drift_compensation=comp))
 
     @property
     def chip(self):
@@ -49,6 +82,18 @@ class ProgrammedChip:
     @property
     def ideal(self) -> bool:
         return self.mapped.chip.macro.technology == "ideal"
+
+    def at(self, *, read_time: float = _KEEP, adc_full_scale: np.ndarray | None = _KEEP,
+           drift_compensation: bool = _KEEP) -> ProgrammedChip:
+        """The same programmed chip read at another operating point (settings not given
+        stay as they are)."""
+        given = {"read_time": read_time, "adc_full_scale": adc_full_scale,
+                 "drift_compensation": drift_compensation}
+        changes = {k: v for k, v in given.items() if v is not _KEEP}
+        if "read_time" in changes:
+            changes["read_time"] = float(changes["read_time"])
+        point = dataclasses.replace(self.operating_point, **changes)
+        return dataclasses.replace(self, operating_point=point)
 
 
 def program_chip(mapped: Any, rng: np.random.Generator) -> ProgrammedChip:
@@ -68,4 +113,6 @@ def program_chip(mapped: Any, rng: np.random.Generator) -> ProgrammedChip:
     for k, layer in enumerate(mapped.network.layers()):
         mismatch[layer] = draw_mismatch(tuple(mapped.network.out_shapes[layer]),
                                         mapped.chip.neuron, layer_streams[k])
-    return ProgrammedChip(mapped=mapped, tiles=tuple(tiles), mismatch=mismatch)
+    point = OperatingPoint(drift_compensation=bool(macro.drift.compensation))
+    return ProgrammedChip(mapped=mapped, tiles=tuple(tiles), mismatch=mismatch,
+                          operating_point=point)

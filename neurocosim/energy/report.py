@@ -146,21 +146,33 @@ def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
         A counted event has no energy constant in the card.
     """
     n = counts.n_samples
-    bc = {k: i for i, k in enumerate(counts.block_counters)}
-    lc = {k: i for i, k in enumerate(counts.layer_counters)}
-    per_sample = np.zeros(n)
-    by_component: dict[str, float] = {}
-    by_layer: dict[str, float] = {}
-    by_lc: dict[str, dict[str, float]] = {}
-    by_tile: dict[int, float] = {}
+    costs = _Costs(chip)
+    tally = _Tally(n)
+    _crossbar_energy(counts, costs, tally)
+    _neuron_energy(counts, costs, tally)
+    _routing_energy(counts, costs, tally)
+    _leakage_energy(counts, costs, cores, tally)
+    area = _area(chip, tiles, cores)
+    return EnergyReport(
+        chip=chip.name, per_sample_J=tally.per_sample, by_component=tally.by_component,
+        by_layer=tally.by_layer, by_layer_component=tally.by_lc,
+        by_tile=tally.by_tile, latency_per_inference_s=float(np.mean(counts.latency_s)) if n else 0.0,
+        area_mm2=float(sum(area.values())), area_by_part_mm2=area,
+        constants=tuple(costs.constants),
+        steps_mean=float(np.mean(counts.steps)) if n else 0.0,
+        paper_convention=dict(paper or {}),
+    )
 
-    def add_layer(layer: str, comp: str, val: float) -> None:
-        by_layer[layer] = by_layer.get(layer, 0.0) + val
-        d = by_lc.setdefault(layer, {})
-        d[comp] = d.get(comp, 0.0) + val
-    constants = []
 
-    def energy_of(comp: str, total_events: float) -> float:
+class _Costs:
+    """Energy per event of each component from the card; the constants used, in order."""
+
+    def __init__(self, chip: ChipCard):
+        self.chip = chip
+        self.constants: list[dict] = []
+
+    def per_event(self, comp: str, total_events: float) -> float:
+        chip = self.chip
         path, counter = _EVENTS[comp]
         cost = _cost(chip, path)
         if cost is None:
@@ -176,68 +188,100 @@ def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
         m = chip.macro
         if comp == "adc" and m.energy.adc_reference_bits is not None and m.adc_bits is not None:
             value *= 2.0 ** (m.adc_bits - m.energy.adc_reference_bits)  # Walden FOM scaling
-        constants.append({"field": path, "value": value, "source": cost.source,
-                          "assumption": cost.assumption})
+        self.constants.append({"field": path, "value": value, "source": cost.source,
+                               "assumption": cost.assumption})
         return value
 
-    # crossbar components, per block
+    def leakage_power(self, counts, cores: int) -> float:
+        chip = self.chip
+        leak = chip.leakage_power_per_core
+        if leak is None:
+            if counts.latency_s.sum() > 0 and cores > 0:
+                raise ConfigError(
+                    f"chip '{chip.name}': leakage_power_per_core is not given; add it to the "
+                    "card (value with unit and source; 0 W with a source if the chip has none)")
+            return 0.0
+        self.constants.append({"field": "leakage_power_per_core", "value": leak.value,
+                               "source": leak.source, "assumption": leak.assumption})
+        return leak.value
+
+
+class _Tally:
+    """Energy per sample and its breakdowns (mean J per inference)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.per_sample = np.zeros(n)
+        self.by_component: dict[str, float] = {}
+        self.by_layer: dict[str, float] = {}
+        self.by_lc: dict[str, dict[str, float]] = {}
+        self.by_tile: dict[int, float] = {}
+
+    def add_layer(self, layer: str, comp: str, val: float) -> None:
+        self.by_layer[layer] = self.by_layer.get(layer, 0.0) + val
+        d = self.by_lc.setdefault(layer, {})
+        d[comp] = d.get(comp, 0.0) + val
+
+
+def _crossbar_energy(counts, costs: _Costs, tally: _Tally) -> None:
+    """Row drive, array read, ADC and accumulate, per block (its op and its tile)."""
+    bc = {k: i for i, k in enumerate(counts.block_counters)}
+    n = tally.n
     for comp in ("row_drive", "array_read", "adc", "accumulate"):
-        k = bc[_EVENTS[comp][1]]
-        ev = counts.block[:, :, k]
-        e = energy_of(comp, float(ev.sum()))
+        ev = counts.block[:, :, bc[_EVENTS[comp][1]]]
+        e = costs.per_event(comp, float(ev.sum()))
         per_block = ev * e  # (n, blocks)
-        per_sample += per_block.sum(axis=1)
-        by_component[comp] = float(per_block.sum() / max(n, 1))
+        tally.per_sample += per_block.sum(axis=1)
+        tally.by_component[comp] = float(per_block.sum() / max(n, 1))
         for b, op in enumerate(counts.block_op):
             val = float(per_block[:, b].sum() / max(n, 1))
-            add_layer(op, comp, val)
+            tally.add_layer(op, comp, val)
             t = int(counts.block_tile[b])
-            by_tile[t] = by_tile.get(t, 0.0) + val
-    # neuron components, per layer
+            tally.by_tile[t] = tally.by_tile.get(t, 0.0) + val
+
+
+def _neuron_energy(counts, costs: _Costs, tally: _Tally) -> None:
+    """Neuron updates and spikes, per layer."""
+    lc = {k: i for i, k in enumerate(counts.layer_counters)}
+    n = tally.n
     for comp, counter in (("neuron_update", "neuron_updates"), ("spike", "spikes")):
         ev = counts.layer[:, :, lc[counter]]
-        e = energy_of(comp, float(ev.sum()))
+        e = costs.per_event(comp, float(ev.sum()))
         per_layer = ev * e
-        per_sample += per_layer.sum(axis=1)
-        by_component[comp] = float(per_layer.sum() / max(n, 1))
+        tally.per_sample += per_layer.sum(axis=1)
+        tally.by_component[comp] = float(per_layer.sum() / max(n, 1))
         for j, layer in enumerate(counts.layer_names):
-            add_layer(layer, comp, float(per_layer[:, j].sum() / max(n, 1)))
-    # routing: hops of the layers' spikes and of the host's input
+            tally.add_layer(layer, comp, float(per_layer[:, j].sum() / max(n, 1)))
+
+
+def _routing_energy(counts, costs: _Costs, tally: _Tally) -> None:
+    """Hops of the layers' spikes and of the host's input."""
+    lc = {k: i for i, k in enumerate(counts.layer_counters)}
+    n = tally.n
     hops = counts.layer[:, :, lc["packet_hops"]]
-    e_hop = energy_of("routing", float(hops.sum() + counts.input[:, 1].sum()))
-    per_sample += (hops.sum(axis=1) + counts.input[:, 1]) * e_hop
-    by_component["routing"] = float((hops.sum() + counts.input[:, 1].sum()) * e_hop / max(n, 1))
+    e_hop = costs.per_event("routing", float(hops.sum() + counts.input[:, 1].sum()))
+    tally.per_sample += (hops.sum(axis=1) + counts.input[:, 1]) * e_hop
+    tally.by_component["routing"] = float((hops.sum() + counts.input[:, 1].sum()) * e_hop
+                                          / max(n, 1))
     for j, layer in enumerate(counts.layer_names):
-        add_layer(layer, "routing", float(hops[:, j].sum() * e_hop / max(n, 1)))
-    add_layer("input", "routing", float(counts.input[:, 1].sum() * e_hop / max(n, 1)))
-    # leakage over the run time of each sample
-    leak = chip.leakage_power_per_core
-    if leak is None:
-        if counts.latency_s.sum() > 0 and cores > 0:
-            raise ConfigError(
-                f"chip '{chip.name}': leakage_power_per_core is not given; add it to the card "
-                "(value with unit and source; 0 W with a source if the chip has none)")
-        p_leak = 0.0
-    else:
-        p_leak = leak.value
-        constants.append({"field": "leakage_power_per_core", "value": p_leak,
-                          "source": leak.source, "assumption": leak.assumption})
-    e_leak = p_leak * cores * counts.latency_s
-    per_sample += e_leak
-    by_component["leakage"] = float(e_leak.sum() / max(n, 1))
+        tally.add_layer(layer, "routing", float(hops[:, j].sum() * e_hop / max(n, 1)))
+    tally.add_layer("input", "routing", float(counts.input[:, 1].sum() * e_hop / max(n, 1)))
+
+
+def _leakage_energy(counts, costs: _Costs, cores: int, tally: _Tally) -> None:
+    """Leakage of the cores over the run time of each sample."""
+    e_leak = costs.leakage_power(counts, cores) * cores * counts.latency_s
+    tally.per_sample += e_leak
+    tally.by_component["leakage"] = float(e_leak.sum() / max(tally.n, 1))
+
+
+def _area(chip: ChipCard, tiles: int, cores: int) -> dict[str, float]:
+    """Area (mm²) of the tiles' arrays, ADCs and periphery, the neurons and routers."""
     m = chip.macro
-    area = {
+    return {
         "arrays": tiles * m.area.array.value * 1e6,
         "adcs": tiles * (m.adcs_per_tile if m.adc_bits is not None else 0) * m.area.adc.value * 1e6,
         "periphery": tiles * m.area.periphery.value * 1e6,
         "neurons": cores * chip.neurons_per_core * chip.neuron.area.value * 1e6,
         "routers": cores * chip.noc.router_area.value * 1e6,
     }
-    return EnergyReport(
-        chip=chip.name, per_sample_J=per_sample, by_component=by_component, by_layer=by_layer,
-        by_layer_component=by_lc,
-        by_tile=by_tile, latency_per_inference_s=float(np.mean(counts.latency_s)) if n else 0.0,
-        area_mm2=float(sum(area.values())), area_by_part_mm2=area, constants=tuple(constants),
-        steps_mean=float(np.mean(counts.steps)) if n else 0.0,
-        paper_convention=dict(paper or {}),
-    )

@@ -24,7 +24,7 @@ from ..errors import DataError, ModelError, short
 from ..ir import nodes as N
 from ..ir.graph import Network
 
-__all__ = ["convert_mlp", "layer_scales", "load_mlp", "SKOPS_TRUSTED"]
+__all__ = ["convert_mlp", "layer_scales", "load_mlp", "convert_mlp_file", "SKOPS_TRUSTED"]
 
 
 def _mlp_layers(mlp: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -183,3 +183,22 @@ def load_mlp(path: str | Path, *, trust_pickle: bool = False):
     except Exception as exc:  # noqa: BLE001 - unpickling can raise anything
         raise DataError(f"{path}: cannot load the pickled model ({type(exc).__name__}: "
                         f"{short(str(exc), 80)})") from None
+
+
+def convert_mlp_file(path: str | Path, mlp: Any, x: np.ndarray, data_source: str, *,
+                     dt: float, percentile: float) -> Network:
+    """:func:`convert_mlp` of ``mlp`` loaded from ``path`` (:func:`load_mlp`) and balanced
+    on ``x`` (from ``data_source``); errors name the model or the data file."""
+    path = Path(path)
+    if not hasattr(mlp, "coefs_"):
+        raise ModelError(f"{path}: holds a {short(type(mlp).__name__, 60)}, not a fitted "
+                         "scikit-learn MLPClassifier")
+    n_in = np.asarray(mlp.coefs_[0]).shape[0]
+    xs = x.reshape(len(x), -1)
+    if xs.shape[1] != n_in:
+        raise DataError(f"{data_source}: 'x' has {xs.shape[1]} features per sample; the MLP in "
+                        f"{path} takes {n_in}")
+    try:
+        return convert_mlp(mlp, xs, dt=dt, percentile=percentile, name=path.stem)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None

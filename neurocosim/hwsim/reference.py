@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import metrics
 from ..budget import check_simulation
 from ..errors import SimulationError
 from ..ir import nodes as N
@@ -53,15 +54,10 @@ class ReferenceResult:
 
     def predictions(self) -> np.ndarray:
         """Class per sample: argmax of the summed output (ties → lowest index)."""
-        return np.argmax(self.output.reshape(len(self.output), -1), axis=1)
+        return metrics.predictions(self.output)
 
     def accuracy(self, labels: np.ndarray) -> float:
-        labels = np.asarray(labels).reshape(-1)
-        if labels.shape[0] != self.output.shape[0]:
-            raise SimulationError(
-                f"{labels.shape[0]} labels for {self.output.shape[0]} samples"
-            )
-        return float(np.mean(self.predictions() == labels))
+        return metrics.accuracy(self.output, labels)
 
 
 # -- operators -------------------------------------------------------------------------

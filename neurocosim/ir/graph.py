@@ -13,7 +13,6 @@ A :class:`Network` is built once and never changes. Building it
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from ..budget import check_memory
 from ..errors import ModelError, short
 from . import nodes as N
+from .shapes import _infer_shapes, conv2d_output_hw, pool2d_output_hw
 
 __all__ = ["Network", "Discretised", "discretise", "conv2d_output_hw", "pool2d_output_hw"]
 
@@ -69,24 +68,6 @@ def discretise(name: str, node: N.Neuron, dt: float) -> Discretised:
         s = _alpha(name, "tau_syn", node.tau_syn, dt)
         return Discretised(alpha=a, gain=a * node.r, alpha_syn=s)
     raise ModelError(f"node '{name}': {type(node).__name__} is not a neuron")
-
-
-def conv2d_output_hw(node: N.Conv2d, h: int, w: int) -> tuple[int, int]:
-    """Output spatial size of ``node`` on an ``(h, w)`` input (PyTorch's formula)."""
-    kh, kw = node.weight.shape[2:]
-    if node.padding == "same":
-        return (h + node.stride[0] - 1) // node.stride[0], (w + node.stride[1] - 1) // node.stride[1]
-    ph, pw = (0, 0) if node.padding == "valid" else node.padding
-    dh, dw = node.dilation
-    ho = (h + 2 * ph - dh * (kh - 1) - 1) // node.stride[0] + 1
-    wo = (w + 2 * pw - dw * (kw - 1) - 1) // node.stride[1] + 1
-    return ho, wo
-
-
-def pool2d_output_hw(node: N._Pool2d, h: int, w: int) -> tuple[int, int]:
-    """Output spatial size of a pooling node on an ``(h, w)`` input."""
-    (kh, kw), (sh, sw), (ph, pw) = node.kernel_size, node.stride, node.padding
-    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -288,14 +269,6 @@ def _edges(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(edges)
 
 
-def _nbytes(shape: tuple[int, ...], arrays: int = 1) -> float:
-    """Bytes of ``arrays`` float64 arrays of ``shape`` (a float: no integer overflow)."""
-    n = 8.0 * arrays
-    for s in shape:
-        n *= float(s)
-    return n
-
-
 def _order(nodes: dict[str, N.Node], edges: tuple[tuple[str, str], ...], inp: str, out: str):
     succ: dict[str, list[str]] = {n: [] for n in nodes}
     pred: dict[str, list[str]] = {n: [] for n in nodes}
@@ -374,152 +347,3 @@ def _dfs(roots: list[str], succ: dict[str, list[str]]):
                 state[nxt] = 1
                 stack.append((nxt, iter(succ[nxt])))
     return post, back, state
-
-
-def _infer_shapes(nodes, edges, order, back):
-    in_shapes: dict[str, tuple[int, ...]] = {}
-    out_shapes: dict[str, tuple[int, ...]] = {}
-    nodes = dict(nodes)
-    srcs_of: dict[str, list[str]] = {n: [] for n in nodes}
-    for a, b in edges:
-        if (a, b) not in back:
-            srcs_of[b].append(a)
-    # bytes of the arrays the network implies (one float64 state per node output element,
-    # neuron parameters broadcast to their layer): checked before each allocation
-    total = 0.0
-    for name in order:
-        node = nodes[name]
-        srcs = srcs_of[name]
-        if isinstance(node, N.Input):
-            if any(s <= 0 for s in node.shape) or not node.shape:
-                raise ModelError(f"Input {short(name)}: shape must be positive, got {node.shape}")
-            total = _budget(total, _nbytes(node.shape), name, node, node.shape)
-            in_shapes[name] = out_shapes[name] = node.shape
-            continue
-        shapes = {out_shapes[s] for s in srcs}
-        if len(shapes) != 1:
-            detail = ", ".join(f"{s}: {out_shapes[s]}" for s in srcs[:4])
-            raise ModelError(f"node {short(name)}: its inputs have different shapes ({detail})")
-        shape = shapes.pop()
-        in_shapes[name] = shape
-        out_shapes[name], nodes[name], total = _node_shape(name, node, shape, total)
-    for a, b in back:
-        if out_shapes[a] != in_shapes[b]:
-            raise ModelError(
-                f"recurrent edge {short(a)} -> {short(b)}: shape {out_shapes[a]} does not match "
-                f"the input shape {in_shapes[b]} of {short(b)}"
-            )
-    return in_shapes, out_shapes, nodes
-
-
-def _budget(total: float, more: float, name: str, node: N.Node, shape: tuple[int, ...]) -> float:
-    """``total + more`` bytes, refused with a BudgetError over the memory limit."""
-    total += more
-    check_memory(total, f"node {short(name)} ({type(node).__name__}, shape {short(shape)}): the "
-                 "network's state and parameter arrays up to it",
-                 "the model declares layers far larger than it can simulate; fix its shapes")
-    return total
-
-
-def _node_shape(name: str, node: N.Node, shape: tuple[int, ...], total: float):
-    """Output shape of ``node`` on input ``shape``, the node completed (parameters
-    broadcast), and the running byte count, checked before anything is allocated."""
-    if isinstance(node, N.Neuron):  # the state and every parameter broadcast to the layer
-        total = _budget(total, _nbytes(shape, 1 + len(node._arrays)), name, node, shape)
-    elif isinstance(node, N.Scale):
-        total = _budget(total, _nbytes(shape, 2), name, node, shape)
-    out, node = _node_shape1(name, node, shape)
-    if not isinstance(node, (N.Output, N.Neuron, N.Scale)):
-        total = _budget(total, _nbytes(out), name, node, out)
-    return out, node, total
-
-
-def _node_shape1(name: str, node: N.Node, shape: tuple[int, ...]):
-    kind = type(node).__name__
-    here = f"node {short(name)} ({kind})"
-    if isinstance(node, N.Output):
-        if node.shape and node.shape != shape:
-            raise ModelError(f"{here}: declared shape {node.shape} but receives {short(shape)}")
-        return shape, dataclasses.replace(node, shape=shape)
-    if isinstance(node, (N.Affine, N.Linear)):
-        w = node.weight
-        if w.ndim != 2:
-            raise ModelError(f"{here}: weight must be 2-D (n_out, n_in), got shape {w.shape}")
-        if shape != (w.shape[1],):
-            raise ModelError(
-                f"{here}: weight {w.shape} expects a flat input of {w.shape[1]} but receives "
-                f"shape {shape}; insert a Flatten or fix the weight"
-            )
-        if isinstance(node, N.Affine) and node.bias.shape not in ((w.shape[0],), ()):
-            raise ModelError(f"{here}: bias shape {node.bias.shape} != ({w.shape[0]},)")
-        if isinstance(node, N.Affine) and node.bias.shape == ():
-            node = dataclasses.replace(node, bias=np.full(w.shape[0], float(node.bias)))
-        return (int(w.shape[0]),), node
-    if isinstance(node, N.Scale):
-        if node.scale.shape == ():
-            node = dataclasses.replace(node, scale=np.full(shape, float(node.scale)))
-        if node.scale.shape != shape:
-            raise ModelError(f"{here}: scale shape {node.scale.shape} != input shape {shape}")
-        return shape, node
-    if isinstance(node, N.Conv2d):
-        w = node.weight
-        if w.ndim != 4:
-            raise ModelError(f"{here}: weight must be (C_out, C_in/groups, kh, kw), got {w.shape}")
-        if len(shape) != 3:
-            raise ModelError(f"{here}: expects a (C, H, W) input, receives {shape}")
-        c, h, wd = shape
-        g = node.groups
-        if g < 1 or c % g or w.shape[0] % g or w.shape[1] * g != c:
-            raise ModelError(
-                f"{here}: weight {w.shape} with groups={g} does not fit {c} input channels"
-            )
-        if node.input_shape is not None and tuple(node.input_shape) != (h, wd):
-            raise ModelError(f"{here}: input_shape {node.input_shape} but receives {(h, wd)}")
-        if node.padding == "same" and node.stride != (1, 1):
-            raise ModelError(f"{here}: padding='same' needs stride 1 (as PyTorch)")
-        if node.bias.shape == ():
-            node = dataclasses.replace(node, bias=np.full(w.shape[0], float(node.bias)))
-        if node.bias.shape != (w.shape[0],):
-            raise ModelError(f"{here}: bias shape {node.bias.shape} != ({w.shape[0]},)")
-        if node.input_shape is None:
-            node = dataclasses.replace(node, input_shape=(h, wd))
-        ho, wo = conv2d_output_hw(node, h, wd)
-        if ho < 1 or wo < 1:
-            raise ModelError(f"{here}: kernel larger than the padded input {shape}")
-        return (int(w.shape[0]), ho, wo), node
-    if isinstance(node, N._Pool2d):
-        if len(shape) != 3:
-            raise ModelError(f"{here}: expects a (C, H, W) input, receives {shape}")
-        ho, wo = pool2d_output_hw(node, shape[1], shape[2])
-        if ho < 1 or wo < 1:
-            raise ModelError(f"{here}: kernel {node.kernel_size} larger than input {shape}")
-        return (shape[0], ho, wo), node
-    if isinstance(node, N.Flatten):
-        nd = len(shape)
-        s = node.start_dim % nd if -nd <= node.start_dim < nd else None
-        e = node.end_dim % nd if -nd <= node.end_dim < nd else None
-        if s is None or e is None or s > e:
-            raise ModelError(
-                f"{here}: dims {node.start_dim}..{node.end_dim} do not fit input shape {shape} "
-                "(NIR counts dims without the batch)"
-            )
-        out = shape[:s] + (math.prod(shape[s : e + 1]),) + shape[e + 1 :]
-        return out, node
-    if isinstance(node, N.Neuron):
-        own = node.size_shape()
-        if own not in ((), shape) and math.prod(own) == math.prod(shape) and len(own) == 1:
-            # NIR files often store (C,H,W) layers' parameters flat; accept a reshape
-            node = dataclasses.replace(node, **{k: v.reshape(shape) if v.ndim else v
-                                                for k, v in node.arrays().items()})
-            own = shape
-        if own not in ((), shape):
-            # size-1 parameter arrays broadcast too
-            if all(a.size == 1 for a in node.arrays().values()):
-                own = ()
-            else:
-                raise ModelError(f"{here}: parameters have shape {own} but the input is {shape}")
-        try:
-            return shape, node.broadcast(shape)
-        except ModelError as exc:
-            raise ModelError(f"{here}: {exc}") from None
-    raise ModelError(f"{here}: unsupported node type")

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..devices.layout import ColumnLayout
 from ..devices.schema import ChipCard
-from ..errors import MappingError
+from ..errors import MappingError, MappingWarning
 from ..ir.graph import Network
 from .lowering import SynOp
 from .placement import Traffic, max_fan_out
@@ -27,10 +27,6 @@ __all__ = ["MappingWarning", "RuleContext", "Rule", "REGISTRY", "RULES", "check_
            "weight_step", "rule_tile_columns", "rule_fan_in", "rule_tiles_per_core",
            "rule_neurons_per_core", "rule_synapse_memory", "rule_cores", "rule_fan_out",
            "rule_weight_precision"]
-
-
-class MappingWarning(UserWarning):
-    """A soft design rule: the network maps, but something deserves attention."""
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

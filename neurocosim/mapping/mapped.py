@@ -137,10 +137,6 @@ class MappedNetwork:
             out[b.tile] = self.core[b.colgroup]
         return out
 
-    def neuron_core(self, layer: str) -> np.ndarray:
-        """Core of every neuron of ``layer``."""
-        return self.core[self.neuron_home[layer]]
-
     def blocks_of(self, op: str) -> list[Block]:
         return [b for b in self.blocks if b.op == op]
 

@@ -185,7 +185,7 @@ def sequential_placement(blocks: list[Block], neurons: np.ndarray, chip: ChipCar
     return core
 
 
-_MTK = None
+_MTK = None  # Mt-KaHyPar may be initialised once per process: the one handle, made lazily
 
 
 def _mtk():
@@ -219,6 +219,8 @@ def partition_placement(blocks: list[Block], neurons: np.ndarray, traffic: Traff
         wts.append(max(1, int(round(traffic.weight[e] / wmax * 10_000))) if wmax > 0 else 1)
     if not edges:
         return sequential_placement(blocks, neurons, chip, share)
+    if float(np.sum(load)) > _CAP * int(k):
+        return None  # the k cores cannot hold the load at all (Mt-KaHyPar would refuse)
     mtkahypar.set_seed(int(seed))
     ctx = _mtk().context_from_preset(mtkahypar.PresetType.DETERMINISTIC)
     ctx.logging = False

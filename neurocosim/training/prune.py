@@ -24,7 +24,46 @@ import numpy as np
 from ..errors import DataError
 
 __all__ = ["MaskResult", "learn_mask", "train_weights", "topk_mask", "forward", "evaluate",
-           "encode_rate"]
+           "encode_rate", "Training", "MaskTraining", "WeightTraining"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Training:
+    """Hyper-parameters of the BPTT training: the network's dynamics (``steps``, ``beta``,
+    ``beta_out``, ``theta``), the loss temperature ``temp``, the optimiser (``epochs``,
+    ``lr``, ``batch``) and ``rate`` (Bernoulli rate-coded inputs, drawn per batch)."""
+
+    steps: int = 10
+    epochs: int = 30
+    lr: float = 0.05
+    batch: int = 64
+    beta: float = 0.2
+    beta_out: float = 0.2
+    theta: float = 0.5
+    temp: float = 2.0
+    rate: bool = False
+
+    @property
+    def dynamics(self) -> dict:
+        """The keyword arguments of :func:`forward` / :func:`evaluate` for the network."""
+        return {"steps": self.steps, "beta": self.beta, "beta_out": self.beta_out,
+                "theta": self.theta}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaskTraining(Training):
+    """:func:`learn_mask`'s hyper-parameters: ``sparsity`` (fraction of synapses dropped
+    per layer, in [0, 1)) and Gaussian ``read_noise`` on the weights at every step."""
+
+    sparsity: float = 0.5
+    read_noise: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightTraining(Training):
+    """:func:`train_weights`'s hyper-parameters (a smaller default learning rate)."""
+
+    lr: float = 0.01
 
 
 def topk_mask(scores: np.ndarray, density: float) -> np.ndarray:
@@ -145,32 +184,33 @@ def evaluate(ws, x, y, *, steps, beta, beta_out, theta, rng=None, read_noise=0.0
     return float(np.mean(np.argmax(ev, axis=1) == np.asarray(y)))
 
 
-def learn_mask(weights, x, y, *, sparsity: float = 0.5, steps: int = 10, epochs: int = 30,
-               lr: float = 0.05, batch: int = 64, beta: float = 0.2, beta_out: float = 0.2,
-               theta: float = 0.5, temp: float = 2.0, read_noise: float = 0.0,
-               rng: np.random.Generator, x_val=None, y_val=None, rate: bool = False,
+def learn_mask(weights, x, y, training: MaskTraining | None = None, *,
+               rng: np.random.Generator, x_val=None, y_val=None,
                progress: bool = False) -> MaskResult:
     """Learn per-layer masks of ``weights`` = ``(W_hidden (n_h, n_in), W_out (n_out, n_h))``,
-    or of a programmed chip's own weights (read back from its conductances).
+    or of a programmed chip's own weights (read back from its conductances), with the
+    hyper-parameters ``training`` (default: :class:`MaskTraining`'s defaults).
 
     Returns the masks (exact density ``1 − sparsity`` per layer), the scores and a history
     of training loss and accuracy per epoch (and validation accuracy when given).
     """
+    tr = MaskTraining() if training is None else training
+    steps, epochs, batch, rate = tr.steps, tr.epochs, tr.batch, tr.rate
     if hasattr(weights, "mapped") and hasattr(weights, "tiles"):  # a ProgrammedChip
         from .chip import chip_weights
 
         weights = chip_weights(weights)
-    if not 0.0 <= sparsity < 1.0:
-        raise DataError(f"sparsity must lie in [0, 1), got {sparsity}")
+    if not 0.0 <= tr.sparsity < 1.0:
+        raise DataError(f"sparsity must lie in [0, 1), got {tr.sparsity}")
     ws = [np.asarray(w, float) for w in weights]
     x = np.asarray(x, float)
     y = np.asarray(y).astype(np.int64)
-    density = 1.0 - sparsity
+    density = 1.0 - tr.sparsity
     scores = [rng.uniform(-1, 1, w.shape) * math.sqrt(6.0 / w.shape[1]) for w in ws]
     n = len(x)
-    opt = _Adam([w.shape for w in ws], lr, epochs * max(1, math.ceil(n / batch)))
+    opt = _Adam([w.shape for w in ws], tr.lr, epochs * max(1, math.ceil(n / batch)))
     hist = {"loss": [], "train_accuracy": [], "val_accuracy": []}
-    kw = {"steps": steps, "beta": beta, "beta_out": beta_out, "theta": theta}
+    kw = tr.dynamics
     epochs_iter = range(epochs)
     if progress:
         from tqdm.auto import tqdm
@@ -183,8 +223,8 @@ def learn_mask(weights, x, y, *, sparsity: float = 0.5, steps: int = 10, epochs:
             idx = order[lo:lo + batch]
             eff = [w * topk_mask(sc, density) for w, sc in zip(ws, scores, strict=True)]
             xb = encode_rate(x[idx], steps, rng) if rate else x[idx]
-            loss, gws, _ = _grads(eff, xb, y[idx], temp=temp, rng=rng,
-                                  read_noise=read_noise, **kw)
+            loss, gws, _ = _grads(eff, xb, y[idx], temp=tr.temp, rng=rng,
+                                  read_noise=tr.read_noise, **kw)
             losses.append(loss)
             # straight-through: the mask's gradient passes to the scores, d(W⊙M)/dM = W
             scores = opt.step(scores, [g * w for g, w in zip(gws, ws, strict=True)])
@@ -205,23 +245,24 @@ def encode_rate(x: np.ndarray, steps: int, rng: np.random.Generator) -> np.ndarr
     return (rng.random((x.shape[0], steps, x.shape[1])) < x[:, None, :]).astype(float)
 
 
-def train_weights(weights, x, y, *, layers=(0, 1), steps: int = 10, epochs: int = 30,
-                  lr: float = 0.01, batch: int = 64, beta: float = 0.2, beta_out: float = 0.2,
-                  theta: float = 0.5, temp: float = 2.0, rate: bool = False,
+def train_weights(weights, x, y, training: WeightTraining | None = None, *, layers=(0, 1),
                   rng: np.random.Generator) -> list[np.ndarray]:
     """The baselines of the mask: train the weights of ``layers`` themselves (both: the
-    dense SNN; ``(1,)``: the readout alone on the fixed random hidden layer), same BPTT."""
+    dense SNN; ``(1,)``: the readout alone on the fixed random hidden layer), same BPTT,
+    with the hyper-parameters ``training`` (default: :class:`WeightTraining`'s defaults)."""
+    tr = WeightTraining() if training is None else training
+    steps, epochs, batch, rate = tr.steps, tr.epochs, tr.batch, tr.rate
     ws = [np.asarray(w, float).copy() for w in weights]
     x = np.asarray(x, float)
     y = np.asarray(y).astype(np.int64)
     n = len(x)
-    opt = _Adam([w.shape for w in ws], lr, epochs * max(1, math.ceil(n / batch)))
-    kw = {"steps": steps, "beta": beta, "beta_out": beta_out, "theta": theta}
+    opt = _Adam([w.shape for w in ws], tr.lr, epochs * max(1, math.ceil(n / batch)))
+    kw = tr.dynamics
     for _ in range(epochs):
         order = rng.permutation(n)
         for lo in range(0, n, batch):
             idx = order[lo:lo + batch]
             xb = encode_rate(x[idx], steps, rng) if rate else x[idx]
-            _, gws, _ = _grads(ws, xb, y[idx], temp=temp, rng=rng, read_noise=0.0, **kw)
+            _, gws, _ = _grads(ws, xb, y[idx], temp=tr.temp, rng=rng, read_noise=0.0, **kw)
             ws = opt.step(ws, [g if k in layers else None for k, g in enumerate(gws)])
     return ws

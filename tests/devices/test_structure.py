@@ -6,8 +6,8 @@ from pathlib import Path
 import neurocosim.devices
 
 FOLDER = Path(neurocosim.devices.__file__).parent
-#: the card side that reads files and dicts; no physical model may import it
-LOADER = {"cards", "overrides"}
+#: the card side that reads, writes and describes cards; no physical model may import it
+LOADER = {"cards", "overrides", "describe"}
 PHYSICAL = {"noise", "layout", "crossbar", "neuron", "program", "report"}
 #: what devices may import from the rest of neurocosim (lower layers only)
 BELOW = {"errors", "units", "budget", "_atomic", "_yaml", "ir"}

@@ -18,7 +18,7 @@ from neurocosim.energy import (
 )
 from neurocosim.errors import ConfigError
 from neurocosim.hwsim import EventCounts
-from neurocosim.hwsim.program import BLOCK_COUNTERS, LAYER_COUNTERS
+from neurocosim.hwsim.counters import BLOCK_COUNTERS, LAYER_COUNTERS
 from tests.conftest import chain
 
 PJ = 1e-12

@@ -26,7 +26,7 @@ from nir.serialization import hdf2dict
 
 from neurocosim import ir, load_network, network_from_weights, save_network
 from neurocosim.errors import BudgetError, DataError, ModelError, NeurocosimError
-from neurocosim.frontends import nir_io
+from neurocosim.frontends import nir_sandbox
 from neurocosim.hwsim.encoders import load_data, validate_labels
 from tests.hostile import write_nir_tree
 
@@ -245,15 +245,15 @@ def test_nir_links_and_deep_nesting_refused_fast(assets, tmp_path):
 def test_nir_hdf5_library_hang_is_cut_off(assets, monkeypatch):
     # the HDF5 library loops for ever on some corrupt files (found by fuzzing); the reading
     # child is killed at the deadline. The forked child runs the patched function.
-    monkeypatch.setattr(nir_io, "READ_SECONDS", 0.5)
-    monkeypatch.setattr(nir_io, "_tree_payload", lambda path: time.sleep(60))
+    monkeypatch.setattr(nir_sandbox, "READ_SECONDS", 0.5)
+    monkeypatch.setattr(nir_sandbox, "_tree_payload", lambda path: time.sleep(60))
     t0 = time.monotonic()
     refused(ModelError, load_network, assets / "net.nir", names=("net.nir", "did not finish"))
     assert time.monotonic() - t0 < 3
 
 
 def test_nir_hdf5_library_crash_is_caught(assets, monkeypatch):
-    monkeypatch.setattr(nir_io, "_tree_payload",
+    monkeypatch.setattr(nir_sandbox, "_tree_payload",
                         lambda path: os.kill(os.getpid(), signal.SIGSEGV))
     refused(ModelError, load_network, assets / "net.nir", names=("net.nir", "signal"))
 
@@ -611,8 +611,8 @@ def total(load, path: Path, content: bytes) -> None:
     children_before = _rss_children()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NEUROCOSIM_MAX_MEMORY", FUZZ_BUDGET)
-        mp.setattr(nir_io, "READ_SECONDS", 0.5)
-        mp.setattr(nir_io, "_CHILD_SLACK", 64 << 20)
+        mp.setattr(nir_sandbox, "READ_SECONDS", 0.5)
+        mp.setattr(nir_sandbox, "_CHILD_SLACK", 64 << 20)
         tracing = tracemalloc.is_tracing()
         if tracing:
             tracemalloc.reset_peak()

@@ -24,7 +24,9 @@ from neurocosim import network_from_weights, save_network
 from neurocosim.cli import main
 from neurocosim.errors import ConfigError, DataError, MappingError, ModelError, OutputError
 from neurocosim.sweep import SweepRunError, load_study, read_table, run_sweep
-from neurocosim.sweep.runner import LOCK_NAME, _raise_remote, _run_guarded
+from neurocosim.sweep.lock import LOCK_NAME
+from neurocosim.sweep.pool import raise_remote as _raise_remote
+from neurocosim.sweep.runner import _run_guarded
 from neurocosim.sweep.study import Runs
 
 BASE = {

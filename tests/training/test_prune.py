@@ -17,6 +17,7 @@ from neurocosim.training import (
     topk_mask,
     train_weights,
 )
+from neurocosim.training.prune import MaskTraining, WeightTraining
 
 KW = {"steps": 10, "beta": 0.2, "beta_out": 0.2, "theta": 0.5}
 
@@ -37,15 +38,16 @@ def random_weights(n_h, seed=0):
 def mask256(digits):
     xtr, xte, ytr, yte = digits
     ws = random_weights(256)
-    return ws, learn_mask(ws, xtr, ytr, sparsity=0.5, epochs=20, lr=0.1,
-                          rng=np.random.default_rng(1), **KW)
+    return ws, learn_mask(ws, xtr, ytr, MaskTraining(sparsity=0.5, epochs=20, lr=0.1, **KW),
+                          rng=np.random.default_rng(1))
 
 
 def test_learned_mask_on_random_weights(digits, mask256):
     xtr, xte, ytr, yte = digits
     ws, res = mask256
     acc = evaluate([w * m for w, m in zip(ws, res.masks, strict=True)], xte, yte, **KW)
-    dense = train_weights(ws, xtr, ytr, epochs=20, lr=0.01, rng=np.random.default_rng(1), **KW)
+    dense = train_weights(ws, xtr, ytr, WeightTraining(epochs=20, lr=0.01, **KW),
+                          rng=np.random.default_rng(1))
     acc_dense = evaluate(dense, xte, yte, **KW)
     rnd = [topk_mask(np.random.default_rng(9).standard_normal(w.shape), 0.5) for w in ws]
     acc_rnd = evaluate([w * m for w, m in zip(ws, rnd, strict=True)], xte, yte, **KW)
@@ -58,9 +60,11 @@ def test_learned_mask_on_random_weights(digits, mask256):
 def test_mask_beats_training_the_readout_alone_with_64_hidden(digits):
     xtr, xte, ytr, yte = digits
     ws = random_weights(64)
-    res = learn_mask(ws, xtr, ytr, sparsity=0.5, epochs=20, lr=0.1, rng=np.random.default_rng(1), **KW)
+    res = learn_mask(ws, xtr, ytr, MaskTraining(sparsity=0.5, epochs=20, lr=0.1, **KW),
+                     rng=np.random.default_rng(1))
     acc = evaluate([w * m for w, m in zip(ws, res.masks, strict=True)], xte, yte, **KW)
-    ro = train_weights(ws, xtr, ytr, layers=(1,), epochs=20, lr=0.01, rng=np.random.default_rng(1), **KW)
+    ro = train_weights(ws, xtr, ytr, WeightTraining(epochs=20, lr=0.01, **KW), layers=(1,),
+                       rng=np.random.default_rng(1))
     assert acc >= evaluate(ro, xte, yte, **KW) + 0.04
 
 
@@ -69,18 +73,21 @@ def test_density_exact_and_deterministic(digits, mask256):
     ws, res = mask256
     for w, m in zip(ws, res.masks, strict=True):
         assert m.sum() == round(0.5 * w.size)
-    again = learn_mask(ws, xtr, ytr, sparsity=0.5, epochs=20, lr=0.1, rng=np.random.default_rng(1), **KW)
+    again = learn_mask(ws, xtr, ytr, MaskTraining(sparsity=0.5, epochs=20, lr=0.1, **KW),
+                       rng=np.random.default_rng(1))
     for a, b in zip(res.masks, again.masks, strict=True):
         np.testing.assert_array_equal(a, b)
-    thin = learn_mask(ws, xtr[:200], ytr[:200], sparsity=0.7, epochs=1, rng=np.random.default_rng(0), **KW)
+    thin = learn_mask(ws, xtr[:200], ytr[:200], MaskTraining(sparsity=0.7, epochs=1, **KW),
+                      rng=np.random.default_rng(0))
     assert [m.sum() for m in thin.masks] == [round(0.3 * w.size) for w in ws]
 
 
 def test_training_with_read_noise_makes_the_mask_robust(digits):
     xtr, xte, ytr, yte = digits
     ws = random_weights(256)
-    res = learn_mask(ws, xtr, ytr, sparsity=0.5, epochs=20, lr=0.1, read_noise=0.1,
-                     rng=np.random.default_rng(1), **KW)
+    res = learn_mask(ws, xtr, ytr,
+                     MaskTraining(sparsity=0.5, epochs=20, lr=0.1, read_noise=0.1, **KW),
+                     rng=np.random.default_rng(1))
     eff = [w * m for w, m in zip(ws, res.masks, strict=True)]
     clean = evaluate(eff, xte, yte, **KW)
     for level, tol in ((0.1, 0.01), (0.2, 0.02)):
@@ -99,8 +106,8 @@ def chip_flow(digits):
     prog = program_random(mapped, np.random.default_rng(1))
     ws = chip_weights(prog)
     kw = dict(KW, steps=16)
-    res = learn_mask(ws, xtr, ytr, sparsity=0.5, epochs=20, lr=0.1, rate=True,
-                     rng=np.random.default_rng(2), **kw)
+    res = learn_mask(ws, xtr, ytr, MaskTraining(sparsity=0.5, epochs=20, lr=0.1, rate=True, **kw),
+                     rng=np.random.default_rng(2))
     return mapped, prog, ws, res, kw
 
 
@@ -171,7 +178,9 @@ def test_cli_prune_writes_mask_reset_list_curve_and_summary(tmp_path, digits):
 def test_learn_mask_takes_the_programmed_chip(digits, chip_flow):
     xtr, _, ytr, _ = digits
     mapped, prog, ws, res, kw = chip_flow
-    a = learn_mask(prog, xtr[:100], ytr[:100], epochs=1, rng=np.random.default_rng(0), **KW)
-    b = learn_mask(ws, xtr[:100], ytr[:100], epochs=1, rng=np.random.default_rng(0), **KW)
+    a = learn_mask(prog, xtr[:100], ytr[:100], MaskTraining(epochs=1, **KW),
+                   rng=np.random.default_rng(0))
+    b = learn_mask(ws, xtr[:100], ytr[:100], MaskTraining(epochs=1, **KW),
+                   rng=np.random.default_rng(0))
     for ma, mb in zip(a.masks, b.masks, strict=True):
         np.testing.assert_array_equal(ma, mb)

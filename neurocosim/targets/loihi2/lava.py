@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import metrics
 from ...errors import NeurocosimError
 from .network import LoihiNetwork
 
@@ -60,7 +61,7 @@ class LavaRun:
     wall_s: float
 
     def accuracy(self, labels) -> float:
-        return float(np.mean(np.argmax(self.counts, axis=1) == np.asarray(labels).reshape(-1)))
+        return metrics.accuracy(self.counts, labels)
 
 
 def build_graph(net: LoihiNetwork, data: np.ndarray, n_samples: int):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import metrics
 from ...errors import SimulationError
 from ...hwsim.jit import get_threads, njit, pjit, prange, set_threads
 from .network import LoihiNetwork
@@ -46,10 +47,10 @@ class Loihi2Result:
     wall_s: float
 
     def predictions(self) -> np.ndarray:
-        return np.argmax(self.counts, axis=1)
+        return metrics.predictions(self.counts)
 
     def accuracy(self, labels) -> float:
-        return float(np.mean(self.predictions() == np.asarray(labels).reshape(-1)))
+        return metrics.accuracy(self.counts, labels)
 
 
 # -- NumPy reference (slow, obvious) ----------------------------------------------------

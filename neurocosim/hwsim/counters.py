@@ -1,0 +1,151 @@
+"""Event counters of a run (DESIGN §3.6) and the ``results.npz`` file that stores them.
+
+:class:`EventCounts` holds per-sample counters of every tile block and neuron layer;
+:meth:`EventCounts.to_dict` gives the summaries a run's ``summary.json`` holds,
+:meth:`EventCounts.save` writes ``results.npz`` (the counters beside the run's outputs)
+and :meth:`EventCounts.load` reads the counters back, checking every field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from .kernels import engine as K
+
+__all__ = ["EventCounts", "BLOCK_COUNTERS", "LAYER_COUNTERS"]
+
+BLOCK_COUNTERS = ("rows_driven", "cell_reads", "conversions", "conversion_cycles",
+                  "clipped_conversions", "accumulates", "reads", "active_inputs")
+LAYER_COUNTERS = ("neuron_updates", "spikes", "packets", "packet_hops")
+assert len(BLOCK_COUNTERS) == K.N_BLOCK_COUNTERS and len(LAYER_COUNTERS) == K.N_LAYER_COUNTERS
+
+_COUNT_KEYS = ("block", "layer", "input", "steps_used", "latency_s", "block_op", "block_tile",
+               "block_outs", "layer_names")
+#: the order of the arrays in a run's results.npz (the run's own arrays around the counters)
+_RESULTS_ORDER = ("output", "steps_used", "predictions", "labels", "block", "layer", "input",
+                  "latency_s", "block_op", "block_tile", "block_outs", "layer_names",
+                  "adc_full_scale")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EventCounts:
+    """Per-sample event counters (DESIGN §3.6).
+
+    ``block[s, b, k]``: counter ``BLOCK_COUNTERS[k]`` of tile block ``b`` (its op is
+    ``block_op[b]``, its tile ``block_tile[b]``, its outputs ``block_outs[b]``);
+    ``rows_driven`` counts one row per level of a thermometer-coded input,
+    ``active_inputs`` one per non-zero input; ``layer[s, l, k]``: ``LAYER_COUNTERS[k]``
+    of neuron layer ``layer_names[l]``; ``input[s]``: host input packets and hops;
+    ``steps[s]``: steps run; ``latency_s[s]``: critical-path latency of the run.
+    """
+
+    block: np.ndarray
+    layer: np.ndarray
+    input: np.ndarray
+    steps: np.ndarray
+    latency_s: np.ndarray
+    block_op: tuple[str, ...]
+    block_tile: np.ndarray
+    block_outs: np.ndarray
+    layer_names: tuple[str, ...]
+    block_counters: tuple[str, ...] = BLOCK_COUNTERS
+    layer_counters: tuple[str, ...] = LAYER_COUNTERS
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.steps.shape[0])
+
+    def totals(self) -> dict[str, float]:
+        """Every counter summed over samples, blocks and layers."""
+        out = {k: float(self.block[:, :, i].sum()) for i, k in enumerate(self.block_counters)}
+        out.update({k: float(self.layer[:, :, i].sum()) for i, k in enumerate(self.layer_counters)})
+        out["input_packets"] = float(self.input[:, 0].sum())
+        out["input_hops"] = float(self.input[:, 1].sum())
+        out["steps"] = float(self.steps.sum())
+        return out
+
+    def by_op(self) -> dict[str, dict[str, float]]:
+        """Block counters summed per synaptic op (layer of weights)."""
+        return self._blocks_by(self.block_op)
+
+    def by_tile(self) -> dict[int, dict[str, float]]:
+        """Block counters summed per physical tile."""
+        return self._blocks_by([int(t) for t in self.block_tile])
+
+    def _blocks_by(self, keys) -> dict:
+        out: dict = {}
+        for b, key in enumerate(keys):
+            d = out.setdefault(key, {k: 0.0 for k in self.block_counters})
+            for i, k in enumerate(self.block_counters):
+                d[k] += float(self.block[:, b, i].sum())
+        return out
+
+    def by_layer(self) -> dict[str, dict[str, float]]:
+        return {name: {k: float(self.layer[:, j, i].sum()) for i, k in enumerate(self.layer_counters)}
+                for j, name in enumerate(self.layer_names)}
+
+    def synaptic_events(self) -> float:
+        """Cell reads: driven rows × columns of every read (the engine's synaptic events)."""
+        return float(self.block[:, :, 1].sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counters' summaries, as a run's ``summary.json`` holds them."""
+        return {"synaptic_events": self.synaptic_events(),
+                "latency_per_inference_s": float(np.mean(self.latency_s)),
+                "counters": self.totals(), "counters_by_op": self.by_op(),
+                "counters_by_layer": self.by_layer()}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The counters as named arrays (the keys :meth:`load` reads back)."""
+        return {"block": self.block, "layer": self.layer, "input": self.input,
+                "steps_used": self.steps, "latency_s": self.latency_s,
+                "block_op": np.array(self.block_op, dtype=str), "block_tile": self.block_tile,
+                "block_outs": self.block_outs, "layer_names": np.array(self.layer_names, dtype=str)}
+
+    def save(self, path: str | Path, **extra_arrays: Any) -> None:
+        """Write ``results.npz``: the counters and the run's ``extra_arrays`` (output,
+        predictions, labels, adc_full_scale)."""
+        arrays = {**extra_arrays, **self.arrays()}
+        rank = {k: i for i, k in enumerate(_RESULTS_ORDER)}
+        names = sorted(arrays, key=lambda k: rank.get(k, len(rank)))
+        np.savez(path, **{k: arrays[k] for k in names})
+
+    @classmethod
+    def load(cls, path: str | Path) -> EventCounts:
+        """Counters from a ``results.npz`` a run wrote; a damaged file → DataError."""
+        from ..frontends.npz import load_npz_arrays
+
+        path = Path(path)
+        a = load_npz_arrays(path, what="results file", error=DataError, keys=_COUNT_KEYS,
+                            required=_COUNT_KEYS)
+        _check_arrays(path, a)
+        return cls(block=a["block"].astype(float), layer=a["layer"].astype(float),
+                   input=a["input"].astype(float), steps=a["steps_used"].astype(np.int64),
+                   latency_s=a["latency_s"].astype(float),
+                   block_op=tuple(a["block_op"].tolist()),
+                   block_tile=a["block_tile"].astype(np.int64),
+                   block_outs=a["block_outs"].astype(np.int64),
+                   layer_names=tuple(a["layer_names"].tolist()))
+
+
+def _check_arrays(path: Path, a: dict[str, np.ndarray]) -> None:
+    """Shapes, number types and values of the counter arrays of a results file."""
+    n = a["steps_used"].shape[0] if a["steps_used"].ndim == 1 else -1
+    nb, nl = a["block_op"].shape[0] if a["block_op"].ndim == 1 else -1, \
+        a["layer_names"].shape[0] if a["layer_names"].ndim == 1 else -1
+    want = {"block": (n, nb, len(BLOCK_COUNTERS)), "layer": (n, nl, len(LAYER_COUNTERS)),
+            "input": (n, 2), "steps_used": (n,), "latency_s": (n,), "block_tile": (nb,),
+            "block_outs": (nb,)}
+    for k, shape in want.items():
+        if a[k].shape != shape or a[k].dtype.kind not in "iuf":
+            raise DataError(f"{path}: field '{k}' has shape {a[k].shape} ({a[k].dtype}); "
+                            f"expected {shape} numbers; the file is damaged")
+        if not (np.isfinite(a[k]).all() and (a[k] >= 0).all()):
+            raise DataError(f"{path}: field '{k}' holds negative, NaN or infinite counts")
+    if a["block_op"].dtype.kind != "U" or a["layer_names"].dtype.kind != "U":
+        raise DataError(f"{path}: fields 'block_op'/'layer_names' must be strings")

@@ -1,0 +1,175 @@
+"""The checks of user inputs that every command shares, in one place: data files with
+labels validated against a network, the encoder of a data file, the run budget a data
+set implies, a time after programming, a card with ``--set`` overrides. Errors name the
+file or flag (one line; see :mod:`neurocosim.errors`)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from .errors import ConfigError, DataError, NeurocosimError, short
+
+__all__ = ["split_for_pruning", "prune_sets", "prune_network", "times_after_programming",
+           "about", "labelled_data", "labels_for", "encoder_for", "check_run", "read_time",
+           "card"]
+
+
+@contextlib.contextmanager
+def about(path, *kinds: type[NeurocosimError]):
+    """Prefix errors raised while using the file ``path`` with its name (once)."""
+    catch = tuple(kinds) or (DataError,)
+    try:
+        yield
+    except catch as exc:
+        if path and not str(exc).startswith(str(path)):
+            raise type(exc)(f"{path}: {exc}") from None
+        raise
+
+
+def labels_for(y, net, n_samples: int, source: str):
+    """Labels checked against the network's outputs (never score unvalidated labels)."""
+    from .hwsim.encoders import validate_labels
+
+    return None if y is None else validate_labels(y, int(np.prod(net.output_shape)),
+                                                  n_samples, source)
+
+
+def labelled_data(path: str, net):
+    """``x`` and validated ``y`` (or None) of a data file for ``net``."""
+    from .hwsim.encoders import load_data
+
+    x, y = load_data(path)
+    return x, labels_for(y, net, len(x), path)
+
+
+def encoder_for(kind: str, x, net, rng, source: str, steps: int):
+    """The input encoder of a data file; data errors name ``source``."""
+    from .hwsim import make_encoder
+
+    with about(source):
+        enc = make_encoder(kind, x, net.input_shape, rng)
+        if kind == "spikes" and x.shape[1] < steps:
+            raise DataError(f"'x' holds {x.shape[1]} steps of spikes, --steps asks for {steps}")
+    return enc
+
+
+def check_run(net, n_samples: int, steps: int, *, batch: int = 256, engine: str = "hwsim"):
+    """The memory and time a run implies, checked before mapping or simulating."""
+    from .budget import check_simulation
+
+    check_simulation(engine=engine, n_samples=n_samples, steps=steps, batch=batch,
+                     input_size=int(np.prod(net.input_shape)), neurons=net.n_neurons(),
+                     synapses=net.n_synapses(), per_sample=int(np.prod(net.output_shape)))
+
+
+def chip_run_options(early_stop: str, read_time_text: str) -> float:
+    """Check a chip run's early-stop policy and read time before any work; the read time."""
+    from .hwsim.early_stop import parse_early_stop
+
+    parse_early_stop(early_stop)
+    return read_time(read_time_text)
+
+
+def card_output(path, force: bool) -> None:
+    """A card to write (``calibrate -o``): .yaml, and none of its three files in the way."""
+    from pathlib import Path
+
+    from ._atomic import check_output_file
+
+    out = Path(path)
+    if out.suffix not in (".yaml", ".yml"):
+        raise ConfigError(f"-o {short(str(path))}: the card to write must end in .yaml")
+    for f in (out, out.with_suffix(".fit.json"), out.with_suffix(".fit.png")):
+        check_output_file(f, force=force, option="-o")
+
+
+def sweep_executor(dask: str | None, workers: int | None) -> str:
+    """``local``, ``dask-local`` or ``dask:ADDRESS``; local workers at most the cores here."""
+    import os
+
+    executor = "local" if not dask else ("dask-local" if dask == "local" else f"dask:{dask}")
+    cores = os.cpu_count() or 1
+    if workers and workers > cores and not executor.startswith("dask:"):
+        raise ConfigError(f"--workers {workers}: more than the {cores} cores here; "
+                          f"use --workers {cores} or fewer")
+    return executor
+
+
+def read_time(text: str, flag: str = "--read-time") -> float:
+    """A finite time after programming, ≥ 0 (``"1d"``, ``"30 s"``)."""
+    from .units import parse_duration
+
+    try:
+        t = parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}") from None
+    if not 0 <= t < float("inf"):
+        raise ConfigError(f"{flag} {short(text)}: must be a finite time >= 0, e.g. 1d")
+    return t
+
+
+def card(name: str, sets: list[str] | None = None):
+    """A chip card (preset or file) with ``--set KEY=VALUE`` overrides applied."""
+    from .devices import apply_overrides, load_chip, parse_set
+
+    c = load_chip(name)
+    return apply_overrides(c, parse_set(sets), source="--set") if sets else c
+
+
+def times_after_programming(text: str, flag: str = "--times") -> list[float]:
+    """``"1h,1d,30d"`` → seconds: 1 to 16 finite times > 0 (below 30,000 years)."""
+    from .units import parse_duration
+
+    try:
+        times = [parse_duration(t) for t in text.split(",") if t.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}") from None
+    if not times or len(times) > 16 or not all(0 < t < 1e12 for t in times):
+        raise ConfigError(f"{flag} {short(text)}: give 1 to 16 finite times after "
+                          "programming, each > 0 and below 30,000 years, e.g. 1h,1d,30d")
+    return times
+
+
+def prune_sets(net, data: str, test: str | None, *, seed: int, steps: int):
+    """(train, test) pairs ``(x, y)`` for prune-on-chip: labels required and validated; the
+    test set is ``test`` or a stratified 25 % of ``data``."""
+    from .hwsim.encoders import load_data
+
+    x, y = load_data(data)
+    if y is None:
+        raise DataError(f"{data}: labels 'y' are needed to learn a mask")
+    y = labels_for(y, net, len(x), data)
+    if not test:
+        x, xte, y, yte = split_for_pruning(x, y, seed, data)
+        return (x, y), (xte, yte)
+    xte, yte = load_data(test)
+    if yte is None:
+        raise DataError(f"{test}: labels 'y' are needed to score the pruned chip")
+    encoder_for("rate", xte, net, np.random.default_rng(0), test, steps)
+    return (x, y), (xte, labels_for(yte, net, len(xte), test))
+
+
+def prune_network(model: str, *, seed: int, dt: float | None):
+    """``random:IN-HIDDEN-OUT`` (PRIME's network, placeholder weights from the seed's
+    first stream) or a model file; and whether its weights are random."""
+    from .frontends import load_network
+    from .training import parse_random_spec, prime_network
+
+    if not str(model).startswith("random:"):
+        return load_network(model, dt=dt), False
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(5)[0])
+    return prime_network(parse_random_spec(model), rng=rng), True
+
+
+def split_for_pruning(x: np.ndarray, y: np.ndarray, seed: int, source: str):
+    """The 25 % stratified test split used when no test set is given."""
+    from sklearn.model_selection import train_test_split
+
+    classes, members = np.unique(y, return_counts=True)
+    if members.min() < 2 or len(y) < 2 * len(classes):
+        raise DataError(f"{source}: class {int(classes[members.argmin()])} has "
+                        f"{int(members.min())} sample(s); the 25 % test split needs at "
+                        "least 2 per class: add samples or give --test TEST.npz")
+    return train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)

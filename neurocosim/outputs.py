@@ -1,0 +1,171 @@
+"""Result folders of ``prune``, ``deploy`` and ``energy`` (the run folder of ``simulate
+--chip`` is :mod:`neurocosim.runfolder`): each written through
+:func:`neurocosim._atomic.output_dir`, so a user's file is never touched."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["write_energy_folder", "write_deploy_folder", "prune_summary", "write_prune_folder"]
+
+
+def write_energy_folder(folder: Path, rep, *, merge: bool, force: bool) -> None:
+    """energy.json, energy.md, energy.png (``merge``: added to a run folder)."""
+    from ._atomic import output_dir
+    from .plots import energy_figure
+
+    with output_dir(folder, force=force, merge=merge, command="energy") as tmp:
+        (tmp / "energy.json").write_text(json.dumps(rep.to_dict(), indent=2) + "\n")
+        (tmp / "energy.md").write_text(rep.markdown())
+        energy_figure(rep, tmp / "energy.png")
+
+
+def write_deploy_folder(folder, net, qnet, report: dict, check: dict | None, *,
+                        force: bool) -> None:
+    """model.nir, model.net (lava-dl netx), quantization.json and deploy.json."""
+    from ._atomic import output_dir
+    from .frontends import save_network
+    from .targets.loihi2 import write_netx
+
+    with output_dir(folder, force=force, command="deploy") as tmp:
+        save_network(net, tmp / "model.nir")
+        write_netx(qnet, tmp / "model.net")
+        (tmp / "quantization.json").write_text(json.dumps(report, indent=2) + "\n")
+        if check is not None:
+            (tmp / "deploy.json").write_text(json.dumps(check, indent=2) + "\n")
+
+
+def prune_summary(out: dict, *, model: str, chip: str, seed: int, sparsity: float,
+                  early_stop: str) -> dict:
+    """summary.json of a prune-on-chip run (:func:`neurocosim.flows.prune_on_chip`)."""
+    res, runs = out["learned"], out["runs"]
+    return {"model": model, "chip": chip, "seed": seed, "sparsity": sparsity,
+            "density_per_layer": res.density, "reset_pairs": len(out["reset_list"]),
+            "reset_operations": out["reset_operations"], "pruned_rows": out["pruned_rows"],
+            "accuracy_before": runs["before"]["accuracy"],
+            "accuracy_after": runs["after"]["accuracy"], "runs": runs,
+            "early_stop": early_stop, "history": res.history}
+
+
+def write_prune_folder(folder, out: dict, summary: dict, *, force: bool) -> None:
+    """mask.npz, reset_list.csv, summary.json and training_curve.png."""
+    from ._atomic import output_dir
+    from .plots import training_figure
+
+    res, ops = out["learned"], list(out["mapped"].ops)
+    with output_dir(folder, force=force, command="prune") as tmp:
+        np.savez(tmp / "mask.npz", **{f"mask_{op}": m for op, m in zip(ops, res.masks, strict=True)},
+                 **{f"scores_{op}": s for op, s in zip(ops, res.scores, strict=True)})
+        with open(tmp / "reset_list.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=["layer", "tile", "row", "col_pos", "col_neg",
+                                               "input", "output"])
+            w.writeheader()
+            w.writerows(out["reset_list"])
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        training_figure(res.history, tmp / "training_curve.png",
+                        f"mask learning on {summary['chip']} ({summary['sparsity']:.0%} pruned)")
+
+
+def deploy_text(qnet, check: dict | None, labelled: bool, folder) -> str:
+    """What ``deploy`` prints: per-layer quantisation, warnings, the Lava comparison."""
+    lines = [f"{ly['neuron']:<10} weight_exp {ly['weight_exp']:>3}  vth {ly['vth']:>6}  "
+             f"du {ly['du']:>4}  dv {ly['dv']:>4}  weight error {ly['weight_rel_rms_error']:.2%}"
+             for ly in qnet.report["layers"]]
+    lines += [f"warning: {w}" for w in qnet.report["warnings"]]
+    if check is not None:
+        lines.append(f"Lava fixed_pt vs hwsim loihi2: {check['spikes_mismatched']} of "
+                     f"{check['spikes_compared']} spikes differ ({check['samples']} samples x "
+                     f"{check['steps']} steps)")
+        if labelled:
+            lines.append(f"accuracy: Lava {check['lava_accuracy']:.4f}, hwsim loihi2 "
+                         f"{check['hwsim_loihi2_accuracy']:.4f}, float SNN "
+                         f"{check['float_accuracy']:.4f}")
+        lines.append(f"wall time: Lava {check['lava_wall_s']:.2f} s, hwsim loihi2 "
+                     f"{check['hwsim_wall_s']:.3f} s")
+    lines.append(f"wrote {folder}/ (model.nir, model.net, quantization.json"
+                 + (", deploy.json)" if check else ")"))
+    return "\n".join(lines)
+
+
+def prune_text(out: dict, early_stop: str, steps: int, folder) -> str:
+    """What ``prune`` prints: the mask, the RESET list and the chip before/after."""
+    runs, es = out["runs"], out["runs"]["after_early_stop"]
+    return "\n".join([
+        f"mask: density {', '.join(f'{d:.3f}' for d in out['learned'].density)}; "
+        f"{len(out['reset_list'])} pairs to RESET ({out['reset_operations']} RESET operations, "
+        "write-once)",
+        f"hwsim accuracy before pruning {runs['before']['accuracy']:.4f}, after "
+        f"{runs['after']['accuracy']:.4f}; with early stop {early_stop}: "
+        f"{es['accuracy']:.4f} at {es['mean_steps']:.1f} of {steps} steps",
+        f"wrote {folder}/ (mask.npz, reset_list.csv, training_curve.png, summary.json)"])
+
+
+def reference_payload(res, *, model: str, dt: float, encoding: str, seed: int, steps: int,
+                      y) -> dict:
+    """The JSON of a reference-engine run (``simulate --json``)."""
+    counts = res.output.reshape(len(res.output), -1)
+    return {"engine": "reference", "model": model, "dt": dt, "encoding": encoding, "seed": seed,
+            "n_samples": int(len(counts)), "steps": int(steps),
+            "accuracy": None if y is None else res.accuracy(y),
+            "output_counts_per_class": counts.sum(axis=0).tolist(),
+            "mean_output_per_class": counts.mean(axis=0).tolist(),
+            "predictions": res.predictions().tolist()}
+
+
+def chip_run_text(run, summary: dict, folder) -> str:
+    """What ``simulate --chip`` prints about a run."""
+    res, energy, c = run.result, run.energy, run.result.counts
+    p = energy.paper_convention
+    lines = [f"simulated {len(res.output)} samples on {run.chip.name} (hwsim, "
+             f"{summary['encoding']} input, early stop {res.early_stop}) in {res.wall_s:.2f} s"]
+    if summary["accuracy"] is not None:
+        lines.append(f"accuracy: {summary['accuracy']:.4f}")
+    lines += [f"mean steps used: {res.mean_steps:.2f} of {summary['steps_max']} (load saving "
+              f"{res.load_saving:.1%}); synaptic events {c.synaptic_events():.3g}",
+              f"energy per inference {energy.energy_per_inference_J * 1e9:.4g} nJ, latency "
+              f"{energy.latency_per_inference_s * 1e6:.4g} us; papers' convention E_snn "
+              f"{p['E_snn_J'] * 1e9:.4g} nJ, E_ann {p['E_ann_J'] * 1e9:.4g} nJ",
+              f"wrote {folder}/ (summary.json, results.npz, energy.json, energy.md, energy.png, "
+              "raster.png, early_stop.png)"]
+    return "\n".join(lines)
+
+
+def write_mapping_folder(folder, mapped, *, force: bool) -> None:
+    """The mapping (network.nir, chip.yaml, arrays.npz, mapping.json), report.json,
+    report.txt and placement.png."""
+    from ._atomic import output_dir
+    from .mapping.mapped import write_mapping_files
+    from .plots import mapping_figure
+
+    with output_dir(folder, force=force, command="map") as tmp:
+        write_mapping_files(mapped, tmp)
+        mapping_figure(mapped, tmp / "placement.png")
+
+
+def write_card(path: Path, chip, fit, report: dict) -> None:
+    """A fitted card (YAML) with its .fit.json and .fit.png beside it."""
+    import yaml
+
+    from ._atomic import atomic_path
+    from .plots import calibration_figure
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(chip.to_dict(), sort_keys=False, allow_unicode=True))
+    with atomic_path(path.with_suffix(".fit.json")) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    calibration_figure(fit, path.with_suffix(".fit.png"))
+
+
+def reference_text(payload: dict, folder_json: str | None) -> str:
+    """What ``simulate`` prints about a reference-engine run."""
+    lines = [f"simulated {payload['n_samples']} samples x {payload['steps']} steps (reference "
+             f"engine, {payload['encoding']} input)"]
+    if payload["accuracy"] is not None:
+        lines.append(f"accuracy: {payload['accuracy']:.4f}")
+    lines.append("mean output per class: "
+                 + " ".join(f"{v:.2f}" for v in payload["mean_output_per_class"]))
+    return "\n".join(lines + ([f"wrote {folder_json}"] if folder_json else []))
