@@ -188,14 +188,14 @@ def hwsim(net, x, chip_name):
         mapped = nc.map_network(net, chip, placement="sequential")
     prog = nc.program_chip(mapped, np.random.default_rng(0))
     from neurocosim.hwsim.encoders import SpikeEncoder
-    from neurocosim.hwsim.program import build_program
+    from neurocosim.hwsim.tables import build_tables
 
-    program = build_program(prog)
+    program = build_tables(prog)
     enc = SpikeEncoder(x.astype(float))
     layers = [n for n in net.layers()]
-    nc.simulate(prog, enc.head(1), 5, rng=np.random.default_rng(1), program=program)  # warm-up
+    nc.simulate(prog, enc.head(1), 5, rng=np.random.default_rng(1), tables=program)  # warm-up
     t0 = time.perf_counter()
-    res = nc.simulate(prog, enc, x.shape[1], rng=np.random.default_rng(1), program=program,
+    res = nc.simulate(prog, enc, x.shape[1], rng=np.random.default_rng(1), tables=program,
                       batch_size=max(1, x.shape[0]))
     wall = time.perf_counter() - t0
     by = res.counts.by_layer()

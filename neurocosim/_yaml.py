@@ -198,3 +198,21 @@ def read_text(path: str | Path, what: str, error: type[NeurocosimError] = Config
 
 def _size(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def input_file(path, what: str, error: type[NeurocosimError], hint: str) -> Path:
+    """``path`` as a readable regular file, or ``error`` naming it: missing, a folder, a
+    device or pipe, or a name the system cannot use. ``hint`` says what to give."""
+    try:
+        p = Path(path)
+        exists, is_dir, is_file = p.exists(), p.is_dir(), p.is_file()
+    except (TypeError, ValueError, OSError) as exc:
+        why = getattr(exc, "strerror", None) or short(str(exc))
+        raise error(f"{short(str(path))}: cannot access the {what}: {why}") from None
+    if not exists:
+        raise error(f"{p}: no such {what}")
+    if is_dir:
+        raise error(f"{p}: is a folder, not a {what}; give {hint}")
+    if not is_file:
+        raise error(f"{p}: is not a regular file (a device or a pipe?); give {hint}")
+    return p

@@ -18,15 +18,11 @@ __all__ = ["run_folder_energy", "PruneOptions", "prune_on_chip", "check_prunable
 
 @dataclass(frozen=True, kw_only=True)
 class PruneOptions:
-    """Options of PRIME's prune-on-chip (``neurocosim prune``)."""
+    """Options of PRIME's prune-on-chip (``neurocosim prune``): the mask training
+    (:class:`~neurocosim.training.prune.MaskTraining`, rate-coded input) and the early-stop
+    policy of the pruned chip's evaluation."""
 
-    sparsity: float = 0.5
-    epochs: int = 20
-    lr: float = 0.1
-    steps: int = 16
-    beta: float = 0.2
-    theta: float = 0.5
-    read_noise: float = 0.0
+    training: Any
     early_stop: str = "confidence:0.8:2"
     progress: bool = False
 
@@ -48,23 +44,20 @@ def prune_on_chip(net, chip, train: tuple, test: tuple, opts: PruneOptions, *,
     from .budget import check_time
     from .hwsim import make_encoder
     from .training import chip_weights, learn_mask, program_random, prune_chip
-    from .training.prune import MaskTraining
 
     seeds = np.random.SeedSequence(seed).spawn(5)  # seeds[0]: the random network's weights
-    mapped = map_onto(net, chip, ChipRunOptions(steps=opts.steps))
+    t = opts.training
+    mapped = map_onto(net, chip, ChipRunOptions(steps=t.steps))
     prog = (program_random(mapped, np.random.default_rng(seeds[1])) if random_weights
             else program_onto(mapped, seeds[1]))
     check_prunable(net, label)
     ws = chip_weights(prog)
     (x, y), (xte, yte) = train, test
-    check_time(float(opts.epochs) * len(x) * opts.steps * 3 * (net.n_synapses() + net.n_neurons()),
-               f"prune: {opts.epochs} epochs x {len(x)} samples x {opts.steps} steps",
+    check_time(float(t.epochs) * len(x) * t.steps * 3 * (net.n_synapses() + net.n_neurons()),
+               f"prune: {t.epochs} epochs x {len(x)} samples x {t.steps} steps",
                "use fewer --epochs, --steps or samples")
     x, xte = x.reshape(len(x), -1), xte.reshape(len(xte), -1)
-    res = learn_mask(ws, x, y, MaskTraining(sparsity=opts.sparsity, epochs=opts.epochs,
-                                            lr=opts.lr, read_noise=opts.read_noise, rate=True,
-                                            steps=opts.steps, beta=opts.beta,
-                                            beta_out=opts.beta, theta=opts.theta),
+    res = learn_mask(ws, x, y, opts.training,
                      rng=np.random.default_rng(seeds[2]), x_val=xte, y_val=yte,
                      progress=opts.progress)
     pruned, reset_list, n_ops = prune_chip(prog, res.masks, np.random.default_rng(seeds[3]))
@@ -72,7 +65,7 @@ def prune_on_chip(net, chip, train: tuple, test: tuple, opts: PruneOptions, *,
     runs = {}
     for name, state, es in (("before", prog, "none"), ("after", pruned, "none"),
                             ("after_early_stop", pruned, opts.early_stop)):
-        r, e = simulate_and_cost(state, enc, ChipRunOptions(steps=opts.steps, early_stop=es),
+        r, e = simulate_and_cost(state, enc, ChipRunOptions(steps=t.steps, early_stop=es),
                                  np.random.SeedSequence(7), paper=False)
         runs[name] = {"accuracy": r.accuracy(yte), "mean_steps": r.mean_steps,
                       "load_saving": r.load_saving,

@@ -77,7 +77,7 @@ def test_functions_and_modules_stay_small():
 #: the steps of the pipeline: only neurocosim/pipeline.py (and the layers below it)
 #: may call them
 PIPELINE_STEPS = {"map_network", "program_chip", "calibrate_adc_ranges", "rebalance_thresholds",
-                  "estimate", "build_program"}
+                  "estimate", "build_tables"}
 #: a building block a folder may use without composing the pipeline: prune-on-chip's
 #: electroforming model programs the mapped tiles first, then overwrites their conductances
 ALLOWED = {"neurocosim/training": {"program_chip"}}

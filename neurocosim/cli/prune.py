@@ -10,6 +10,7 @@ def run(args) -> int:
     from ..flows import PruneOptions, check_prunable, prune_on_chip
     from ..hwsim.early_stop import parse_early_stop
     from ..outputs import prune_summary, prune_text, write_prune_folder
+    from ..training.prune import MaskTraining
 
     C.out_dir(args.output, args)
     parse_early_stop(args.early_stop)
@@ -17,9 +18,10 @@ def run(args) -> int:
     net, random_weights = inputs.prune_network(args.model, seed=args.seed, dt=args.dt)
     check_prunable(net, str(args.model))
     train, test = inputs.prune_sets(net, args.data, args.test, seed=args.seed, steps=args.steps)
-    opts = PruneOptions(sparsity=args.sparsity, epochs=args.epochs, lr=args.lr, steps=args.steps,
-                        beta=args.beta, theta=args.theta, read_noise=args.read_noise,
-                        early_stop=args.early_stop, progress=C.progress(args))
+    training = MaskTraining(sparsity=args.sparsity, epochs=args.epochs, lr=args.lr, rate=True,
+                            steps=args.steps, beta=args.beta, beta_out=args.beta, theta=args.theta,
+                            read_noise=args.read_noise)
+    opts = PruneOptions(training=training, early_stop=args.early_stop, progress=C.progress(args))
     with inputs.about(args.test or args.data):
         out = prune_on_chip(net, chip, train, test, opts, seed=args.seed,
                             random_weights=random_weights, label=str(args.model))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._yaml import input_file
 from ..errors import ModelError
 from ..ir.graph import Network
 from ..ir.nodes import describe
@@ -30,22 +31,7 @@ def load_network(path: str | Path, dt: float | None = None) -> Network:
     :class:`~neurocosim.errors.ModelError` (a :class:`~neurocosim.errors.BudgetError` for
     arrays beyond the memory budget) naming the file and what is wrong.
     """
-    try:
-        path = Path(path)
-    except TypeError:
-        raise ModelError(f"a model path must be a file name, got {describe(path)}") from None
-    try:
-        exists, is_dir, is_file = path.exists(), path.is_dir(), path.is_file()
-    except (OSError, ValueError) as exc:
-        why = getattr(exc, "strerror", None) or describe(str(exc))
-        raise ModelError(f"{describe(str(path))}: cannot access the model file: {why}") from None
-    if not exists:
-        raise ModelError(f"{path}: no such model file")
-    if is_dir:
-        raise ModelError(f"{path}: is a folder, not a model file; give a .nir or .npz file")
-    if not is_file:
-        raise ModelError(f"{path}: is not a regular file (a device or a pipe?); give a .nir or "
-                         ".npz file")
+    path = input_file(path, "model file", ModelError, "a .nir or .npz file")
     if dt is not None:
         ok = isinstance(dt, (int, float, np.number)) and not isinstance(dt, (bool, np.bool_))
         if not (ok and math.isfinite(float(dt)) and float(dt) > 0):

@@ -3,7 +3,7 @@
 :func:`block_reads` gives, in the engine's order, what each tile block of a programmed
 chip reads (the input element of every row of every read, rows RESET by prune-on-chip
 left undriven), its columns and ADC cycles: the engine program
-(:mod:`neurocosim.hwsim.program`) and the expected counts
+(:mod:`neurocosim.hwsim.tables`) and the expected counts
 (:func:`~neurocosim.hwsim.expected_counts`) both start from it. :class:`BlockTable`
 builds the engine's per-block records at the chip's operating point: conductances
 (drifted to the read time), read-noise variances, decode terms (drift compensation

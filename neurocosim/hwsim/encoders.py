@@ -147,23 +147,10 @@ def load_data(path) -> tuple[np.ndarray, np.ndarray | None]:
     checked by :func:`validate_labels` with ``n_classes``, once the network is known.
     Nothing is ever unpickled.
     """
-    from pathlib import Path
-
+    from .._yaml import input_file
     from ..frontends.npz import load_npz_arrays
 
-    try:
-        p = Path(path)
-        exists, is_dir, is_file = p.exists(), p.is_dir(), p.is_file()
-    except (TypeError, ValueError, OSError) as exc:
-        raise DataError(f"{describe(str(path))}: cannot access the data file: "
-                        f"{getattr(exc, 'strerror', None) or describe(str(exc))}") from None
-    if not exists:
-        raise DataError(f"{p}: no such data file")
-    if is_dir:
-        raise DataError(f"{p}: is a folder, not a .npz data file (arrays 'x' and 'y')")
-    if not is_file:
-        raise DataError(f"{p}: is not a regular file (a device or a pipe?); give a .npz data "
-                        "file (arrays 'x' and 'y')")
+    p = input_file(path, "data file", DataError, "a .npz data file (arrays 'x' and 'y')")
     arrays = load_npz_arrays(p, what="data file", error=DataError, keys=("x", "y"),
                              required=("x",))
     x = arrays["x"]

@@ -24,8 +24,8 @@ from .encoders import Encoder
 from .jit import get_threads, max_threads, set_threads
 from .kernels import engine as K
 from .kernels.rng import seed_states
-from .program import EngineProgram, build_program
 from .reference import parse_probe
+from .tables import EngineTables, build_tables
 
 __all__ = ["simulate", "SimResult", "EventCounts"]
 
@@ -97,7 +97,7 @@ def simulate(
     batch_size: int = 256,
     threads: int | None = None,
     progress: bool = False,
-    program: EngineProgram | None = None,
+    tables: EngineTables | None = None,
 ) -> SimResult:
     """Run the programmed chip, at its operating point, on every sample of ``encoder``
     for up to ``steps`` steps.
@@ -121,15 +121,15 @@ def simulate(
         Samples per call of the parallel driver (bounds the input-frame memory).
     threads
         Numba threads (default: Numba's setting).
-    program
-        A prebuilt :class:`EngineProgram` of ``programmed`` (reuse across calls).
+    tables
+        Prebuilt :class:`EngineTables` of ``programmed`` (reuse across calls).
     """
     if int(steps) < 1:
         raise SimulationError(f"steps must be >= 1, got {steps}")
     steps = int(steps)
     es = parse_early_stop(early_stop)
     net = programmed.mapped.network
-    prog = program or build_program(programmed)
+    prog = tables or build_tables(programmed)
     rng = _read_noise_rng(programmed, rng)
     n = encoder.n_samples
     states = seed_states(np.random.SeedSequence(int(rng.integers(2**63))), n)
@@ -194,7 +194,7 @@ class _Buffers:
     probes: np.ndarray
 
     @classmethod
-    def empty(cls, n: int, steps: int, n_out: int, prog: EngineProgram, p_total: int) -> _Buffers:
+    def empty(cls, n: int, steps: int, n_out: int, prog: EngineTables, p_total: int) -> _Buffers:
         return cls(out_sum=np.zeros((n, n_out)), steps_used=np.zeros(n, np.int64),
                    latency=np.zeros(n), blk=np.zeros((n, len(prog.block_op), K.N_BLOCK_COUNTERS)),
                    lay=np.zeros((n, len(prog.layer_names), K.N_LAYER_COUNTERS)),
@@ -206,7 +206,7 @@ class _Buffers:
         return [self.out_sum[sl], self.steps_used[sl], self.latency[sl], self.blk[sl],
                 self.lay[sl], self.inp[sl], self.probes[sl], self.err[sl]]
 
-    def counts(self, prog: EngineProgram) -> EventCounts:
+    def counts(self, prog: EngineTables) -> EventCounts:
         return EventCounts(block=self.blk, layer=self.lay, input=self.inp,
                            steps=self.steps_used.copy(), latency_s=self.latency,
                            block_op=prog.block_op, block_tile=prog.block_tile,
@@ -218,7 +218,7 @@ class _Buffers:
                 for p, (o, s, shape) in shapes.items()}
 
 
-def _run_batches(prog: EngineProgram, encoder: Encoder, steps: int, es, plan, states,
+def _run_batches(prog: EngineTables, encoder: Encoder, steps: int, es, plan, states,
                  buf: _Buffers, chunks, batch_size: int, dac_bits: int) -> None:
     """Call the parallel driver on every chunk of samples; a sample stopped by an input
     the DAC cannot apply → SimulationError naming its layer."""

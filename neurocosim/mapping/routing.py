@@ -7,7 +7,7 @@ its packets all count). Cores sit on a square-ish 2-D mesh (:func:`mesh_position
 packet travels the Manhattan distance between the two cores.
 
 :func:`neuron_routing` gives, per source neuron, its packets per spike, the hops they
-travel together and the longest hop; the engine (:mod:`neurocosim.hwsim.program`) and
+travel together and the longest hop; the engine (:mod:`neurocosim.hwsim.tables`) and
 the analytical energy mode count traffic from it. :func:`op_input_rates` propagates
 per-neuron values (e.g. firing rates) through the digital nodes to every synaptic op's
 input.

@@ -10,7 +10,7 @@ from neurocosim.energy import analytical_counts
 from neurocosim.errors import DataError
 from neurocosim.hwsim import EventCounts, LatencyModel, expected_counts
 from neurocosim.hwsim.counters import EventCounts as CountersEventCounts
-from neurocosim.hwsim.program import build_program
+from neurocosim.hwsim.tables import build_tables
 from tests.conftest import chain, chip_variant
 
 
@@ -63,7 +63,7 @@ def test_the_engine_reads_at_the_chips_operating_point():
     drop = np.abs(later.probes["fc"]).sum() / np.abs(now.probes["fc"]).sum()
     back = np.abs(comp.probes["fc"]).sum() / np.abs(now.probes["fc"]).sum()
     assert drop < 0.98 and abs(back - 1) < abs(drop - 1)  # drift, then compensated
-    p = build_program(prog.at(read_time=7.0))
+    p = build_tables(prog.at(read_time=7.0))
     assert p.read_time == 7.0
 
 
@@ -74,8 +74,8 @@ def test_calibration_returns_the_chip_at_the_calibrated_point():
     fs = cal.operating_point.adc_full_scale
     assert fs.shape == (len(prog.mapped.blocks),) and (fs > 0).all()
     assert cal.operating_point.read_time == 3600.0 and cal.tiles is prog.tiles
-    np.testing.assert_array_equal(build_program(cal).adc_full_scale, fs)
-    full = build_program(prog).adc_full_scale
+    np.testing.assert_array_equal(build_tables(cal).adc_full_scale, fs)
+    full = build_tables(prog).adc_full_scale
     assert (fs <= full * (1 + 1e-12)).all()
     reb = rebalance_thresholds(cal, enc, 6, rng=np.random.default_rng(2))
     assert reb.operating_point is cal.operating_point
@@ -117,7 +117,7 @@ def test_engine_and_analytical_share_the_latency_model():
     res = simulate(prog, make_encoder("spikes", np.ones((1, steps, 4)), (4,)), steps,
                    rng=np.random.default_rng(1))
     model = LatencyModel.of(chip)
-    np.testing.assert_array_equal(build_program(prog).arrays["times"], model.kernel_times())
+    np.testing.assert_array_equal(build_tables(prog).arrays["times"], model.kernel_times())
     worst = expected_counts(prog, steps, worst_case=True)
     assert worst.latency_s[0] == pytest.approx(res.counts.latency_s[0], rel=1e-12)
     reads = res.counts.block[0, :, 6].sum() / steps  # one read per block per step

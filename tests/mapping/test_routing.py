@@ -49,14 +49,14 @@ def test_neuron_routing_by_hand(core, expect):
 
 
 def test_engine_program_uses_the_routing(rng):
-    from neurocosim.hwsim.program import build_program
+    from neurocosim.hwsim.tables import build_tables
 
     net = all_types_network(rng)
     mapped = map_network(net, chip_variant("ideal", macro__rows=12, macro__cols=16,
                                            tiles_per_core=4, neurons_per_core=128),
                          conv_regions=2)
     routes = neuron_routing(mapped)
-    a = build_program(program_chip(mapped, np.random.default_rng(0))).arrays
+    a = build_tables(program_chip(mapped, np.random.default_rng(0))).arrays
     layers = net.layers()
     for key, attr in (("r_packets", "packets"), ("r_hops", "hops"), ("r_maxhop", "max_hop")):
         np.testing.assert_array_equal(a[key], np.concatenate([getattr(routes[n], attr)

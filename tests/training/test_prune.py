@@ -142,9 +142,9 @@ def test_fully_pruned_rows_are_skipped(chip_flow):
     masks = [m.copy() for m in res.masks]
     masks[0][:, 5] = False  # input 5 loses every synapse
     pruned, _, _ = prune_chip(prog, masks, np.random.default_rng(4))
-    from neurocosim.hwsim.program import build_program
+    from neurocosim.hwsim.tables import build_tables
 
-    assert build_program(pruned).extras["pruned_rows"] >= 1
+    assert build_tables(pruned).extras["pruned_rows"] >= 1
     x = np.zeros((1, 3, 64))
     x[0, :, 5] = 1.0  # only the pruned input spikes
     r = nc.simulate(pruned, nc.make_encoder("spikes", x, (64,)), 3, rng=np.random.default_rng(0))

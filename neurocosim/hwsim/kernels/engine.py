@@ -1,8 +1,9 @@
-"""The cycle-level engine's kernels over the flat program of :mod:`neurocosim.hwsim.program`.
+"""The cycle-level engine's kernels over the tables of :mod:`neurocosim.hwsim.tables`.
 
-Layer 3 of DESIGN §4.4: small serial ``@njit`` kernels (:func:`syn_eval`,
-:func:`neuron_eval`, :func:`csr_eval`, :func:`run_sample`) and one driver parallel over
-samples (:func:`run_batch`). Every sample has its own buffers and its own random
+Layers 2 and 3 of DESIGN §4.4: the driver parallel over samples (:func:`run_batch`,
+layer 2) and small serial ``@njit`` kernels (:func:`syn_eval`, :func:`neuron_eval`,
+:func:`csr_eval`, :func:`run_sample`, layer 3); layer 1 is
+:func:`neurocosim.hwsim.simulate` with :mod:`neurocosim.hwsim.tables`. Every sample has its own buffers and its own random
 stream, so results do not depend on the number of threads.
 
 Per step, for each node in network order: gather the node's input (sum of its sources,

@@ -1,7 +1,9 @@
-"""Flatten a programmed chip into the typed arrays the engine kernels run on.
+"""The engine's tables: a programmed chip flattened into the typed arrays the kernels run
+on ("tables", so that "program" keeps one meaning: the chip after programming).
 
-Layer 2 of DESIGN §4.4 is :mod:`neurocosim.hwsim.simulator`; this module shapes its data,
-one builder per record: nodes in network order with their value offsets
+Part of layer 1 of DESIGN §4.4 (the public side that validates and shapes; the parallel
+driver ``run_batch`` is layer 2 and the serial kernels layer 3, both in
+:mod:`neurocosim.hwsim.kernels.engine`). One builder per record: nodes in network order with their value offsets
 (:func:`_nodes`), incoming edges with back edges flagged (:func:`_edges`), digital nodes
 as sparse matrices (:func:`_digital`), neuron parameters per neuron, discretised at the
 network's ``dt``, with the chip's analog mismatch (:func:`_neurons`), per-neuron routing
@@ -30,12 +32,12 @@ from .blocks import BlockTable, block_reads
 from .kernels import engine as K
 from .latency import LatencyModel
 
-__all__ = ["EngineProgram", "build_program", "mesh_position"]
+__all__ = ["EngineTables", "build_tables", "mesh_position"]
 
 _NTYPE = {N.IF: K.T_IF, N.LIF: K.T_LIF, N.CubaLIF: K.T_CUBALIF, N.LI: K.T_LI,
           N.CubaLI: K.T_CUBALI, N.ILIF: K.T_ILIF}
 
-#: Names of the program arrays, in the order the batch driver takes them.
+#: Names of the table arrays, in the order the batch driver takes them.
 _PARAMS = [p for p in inspect.signature(K.run_batch.py_func).parameters][2:]
 _OUTPUTS = ("rstates", "out_sum", "steps_used", "latency", "blk_cnt", "lay_cnt", "in_cnt",
             "probes", "err")
@@ -45,7 +47,7 @@ _PROGRAM_ARGS = [p for p in _PARAMS if p not in _OUTPUTS and p not in
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class EngineProgram:
+class EngineTables:
     """Arrays of one programmed chip, ready for :func:`~.kernels.engine.run_batch`."""
 
     arrays: dict[str, Any]
@@ -63,7 +65,7 @@ class EngineProgram:
         return [self.arrays[name] for name in _PROGRAM_ARGS]
 
 
-def build_program(prog: ProgrammedChip) -> EngineProgram:
+def build_tables(prog: ProgrammedChip) -> EngineTables:
     """Flatten ``prog`` at its operating point (see the module docstring).
 
     The operating point's ``read_time`` is the time after programming (seconds) at which
@@ -88,7 +90,7 @@ def build_program(prog: ProgrammedChip) -> EngineProgram:
         fs[b.index] = a["b_adc_fs"][j]
     pruned = sum(int(t.pruned.all(axis=1).sum()) for t in prog.tiles
                  if t is not None and t.pruned is not None)
-    return EngineProgram(
+    return EngineTables(
         arrays=a, node_names=tuple(net.order), layer_names=tuple(net.layers()),
         block_op=tuple(b.op for b in blocks), block_tile=a["b_tile"], block_outs=a["b_outs"],
         n_tiles=int(mapped.n_tiles), adc_full_scale=fs,
