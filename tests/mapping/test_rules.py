@@ -158,3 +158,22 @@ def test_per_group_rules_run_group_by_group():
         drc.check_rules(context(net, chip))
     with pytest.raises(MappingError, match="design rule 'tiles_per_core': layer 'fc1'"):
         drc.rule_tiles_per_core(context(net, chip))
+
+
+def test_partition_into_too_few_cores_is_skipped_not_a_crash(rng):
+    """Asked for k cores that cannot hold the load, the partitioner reports no partition
+    (Mt-KaHyPar itself would raise InvalidInputError, which reached users as exit 3)."""
+    from neurocosim.mapping.placement import partition_placement, sequential_placement
+
+    net = network_from_weights([rng.normal(size=(40, 30)), rng.normal(size=(10, 40))],
+                               dt=1e-3, neuron="IF")
+    chip = chip_variant("ideal", neurons_per_core=16, tiles_per_core=4, cores=16,
+                        macro__rows=16, macro__cols=16)
+    mapped = map_network(net, chip, placement="partition")
+    neurons = np.array([cg.neurons for cg in mapped.colgroups], np.int64)
+    base = sequential_placement(list(mapped.blocks), neurons, chip, True)
+    need = int(base.max()) + 1
+    assert need >= 3
+    assert partition_placement(list(mapped.blocks), neurons, mapped.traffic, chip, 2, True) is None
+    part = partition_placement(list(mapped.blocks), neurons, mapped.traffic, chip, need + 1, True)
+    assert part is None or part.max() < need + 1
