@@ -230,3 +230,19 @@ def test_cli_deploy_run(tmp_path, digits_mlp):
         assert key in d
     assert d["spikes_mismatched"] == 0 and d["samples"] == 12
     assert (out / "model.net").exists() and (out / "model.nir").exists()
+
+
+def test_one_bit_mixed_sign_weights_are_refused_with_the_fix(rng):
+    """Mixed-sign weights spend one bit on the sign: 1-bit weights keep no magnitude, and
+    the quantiser said so with a ZeroDivisionError before."""
+    from neurocosim import network_from_weights
+    from neurocosim.errors import ModelError
+    from neurocosim.targets.loihi2 import quantize_loihi2
+
+    net = network_from_weights([rng.normal(0, 0.5, (8, 6)), rng.normal(0, 0.5, (3, 8))],
+                               dt=1e-3, neuron="IF")
+    with pytest.raises(ModelError, match="num-weight-bits 2"):
+        quantize_loihi2(net, num_weight_bits=1)
+    pos = network_from_weights([np.abs(rng.normal(0, 0.5, (8, 6))),
+                                np.abs(rng.normal(0, 0.5, (3, 8)))], dt=1e-3, neuron="IF")
+    assert quantize_loihi2(pos, num_weight_bits=1).layers[0].weight.max() > 0

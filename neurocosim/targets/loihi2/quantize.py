@@ -68,7 +68,7 @@ def _quantize_layer(net: Network, syn_name: str, neu_name: str, num_weight_bits:
     for msg in _deploy_notes(net.nodes[neu_name], neu_name):
         _warn(report, msg)
     w_eff, b_eff, wmax, worst = _effective(net.nodes[syn_name], syn_name, neu)
-    g = _weight_grid(w_eff, wmax, worst, neu.theta, num_weight_bits)
+    g = _weight_grid(w_eff, wmax, worst, neu.theta, num_weight_bits, neu_name)
     vth = _threshold(neu.theta, g.scale, wmax, neu_name)
     if vth > VTH_MAX:
         vth = VTH_MAX
@@ -212,13 +212,17 @@ class _Grid:
 
 
 def _weight_grid(w_eff: np.ndarray, wmax: float, worst: float, theta: float,
-                 num_weight_bits: int) -> _Grid:
+                 num_weight_bits: int, layer: str = "") -> _Grid:
     """The largest ``weight_exp`` that keeps the worst-case input inside the 24-bit ``u``
     and the threshold inside 17 bits, and the weights rounded to the grid."""
     mode = sign_mode(w_eff)
     for _ in range(3):  # the sign mode Lava will see is that of the integer weights
         k = 8 - num_weight_bits + (1 if mode == "mixed" else 0)
         top = (255 >> k) << k  # the largest weight on the truncation grid
+        if top == 0:  # mixed signs take one bit: a 1-bit weight has no magnitude left
+            raise ModelError(f"Loihi 2 deployment: layer '{layer}' has weights of both signs; "
+                             "with 1-bit weights Loihi 2 keeps only the sign: use "
+                             "--num-weight-bits 2 or more")
         m = top / wmax
         s_max = min(U_MAX / worst, VTH_MAX * 64 / theta)
         e = math.floor(math.log2(s_max / (64 * m)))
