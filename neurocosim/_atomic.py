@@ -41,7 +41,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{path.name}.", suffix=".tmp",
+                               dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -57,6 +58,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def _unwritable_parent(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it cannot be written into."""
+    for p in path.parents:
+        if p.exists():
+            return None if os.access(p, os.W_OK | os.X_OK) else p
+    return None
+
+
 def _file_in_the_way(path: Path) -> Path | None:
     """The first existing non-folder among ``path``'s ancestors (a file under a file)."""
     for p in path.parents:
@@ -70,6 +79,9 @@ def check_output_file(path: str | Path, *, force: bool = False, option: str = "-
     path = Path(path)
     if str(path) in ("", "."):
         raise OutputError(f"{option} {str(path)!r}: give a file name")
+    if path.is_symlink() and not force:
+        raise OutputError(f"{path}: is a symbolic link; give a new file name for {option}, or "
+                          "pass --force to replace the link (its target is not touched)")
     blocker = _file_in_the_way(path)
     if blocker is not None:
         raise OutputError(f"{path}: cannot write it: {blocker} is a file, not a folder")
@@ -78,6 +90,9 @@ def check_output_file(path: str | Path, *, force: bool = False, option: str = "-
     if path.exists() and not force:
         raise OutputError(f"{path}: file exists; choose another name for {option}, or pass "
                           "--force to overwrite it")
+    locked = _unwritable_parent(path)
+    if locked is not None:
+        raise OutputError(f"{path}: cannot write there: the folder {locked} is not writable")
     return path
 
 
@@ -90,11 +105,32 @@ def written_files(folder: str | Path) -> set[str] | None:
         return None
     out = set()
     for name, digest in files.items():
-        if digest:
-            p = Path(folder) / name
-            if p.is_file() and not p.is_symlink() and _sha256(p) == digest:
-                out.add(name)
+        p = Path(folder) / name
+        if digest and _inside(folder, p) and p.is_file() and not p.is_symlink():
+            try:
+                if _sha256(p) in digest.split("|"):
+                    out.add(name)
+            except OSError:  # unreadable: not provably ours, so the user's
+                continue
     return out
+
+
+def _inside(folder, p: Path) -> bool:
+    """``p`` lies in ``folder`` once every symbolic link is followed (a marker entry under
+    a linked subfolder must not reach outside)."""
+    try:
+        return Path(os.path.realpath(p)).is_relative_to(os.path.realpath(folder))
+    except (OSError, ValueError):
+        return False
+
+
+def marker_command(folder: str | Path) -> str | None:
+    """The command that wrote ``folder`` (from its marker), or None."""
+    try:
+        cmd = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8")).get("command")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    return cmd if isinstance(cmd, str) else None
 
 
 def marker_entries(folder: str | Path) -> dict[str, str] | None:
@@ -107,8 +143,12 @@ def marker_entries(folder: str | Path) -> dict[str, str] | None:
         return None
     if not isinstance(files, dict):
         return None
-    return {k: v if isinstance(v, str) else "" for k, v in files.items()
-            if isinstance(k, str) and _safe_relative(k)}
+    def digests(v) -> str:  # one digest, or several while a write is under way
+        if isinstance(v, list):
+            return "|".join(d for d in v if isinstance(d, str))
+        return v if isinstance(v, str) else ""
+
+    return {k: digests(v) for k, v in files.items() if isinstance(k, str) and _safe_relative(k)}
 
 
 def mark_written(folder: str | Path, names: list[str], command: str,
@@ -143,9 +183,15 @@ def _safe_relative(name: str) -> bool:
 def check_output_dir(path: str | Path, *, force: bool = False, option: str = "-o") -> Path:
     """Refuse an output folder holding files neurocosim did not write (without ``force``)."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise OutputError(f"{path}: is a broken symbolic link (or a loop); give a folder for "
+                          f"{option}")
     blocker = _file_in_the_way(path)
     if blocker is not None:
         raise OutputError(f"{path}: cannot create the folder: {blocker} is a file")
+    locked = _unwritable_parent(path) if not path.exists() else None
+    if locked is not None:
+        raise OutputError(f"{path}: cannot create the folder: {locked} is not writable")
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: is a file, not a folder; give a folder name for {option}")
     if path.is_dir():
@@ -179,6 +225,30 @@ def _write_marker(folder: Path, files: dict[str, str], command: str) -> None:
                                   indent=1) + "\n")
 
 
+def _refuse_unsafe(path: Path, new: dict, old: set, *, force: bool, merge: bool,
+                   command: str) -> None:
+    """Refuse a write that would overwrite a user's file, write through a link out of the
+    folder, replace a folder, or replace another command's results (without --force)."""
+    clash = [f for f in new if f not in old and (path / f).exists()]
+    if clash and not force:
+        raise OutputError(f"{path / clash[0]}: exists and was not written by neurocosim "
+                          "(or was changed since); pass --force to overwrite it, or choose "
+                          "another folder")
+    for f in new:
+        if not _inside(path, (path / f).parent):
+            raise OutputError(f"{path / f}: lies under a link that leads out of {path}; "
+                              "remove the link or choose another folder")
+        if (path / f).is_dir() and not (path / f).is_symlink():
+            raise OutputError(f"{path / f}: is a folder where neurocosim writes a file; "
+                              "move it away or choose another folder")
+    before = marker_command(path)
+    if old and not (force or merge) and before and command and before.split()[0] != \
+            command.split()[0]:
+        raise OutputError(f"{path}: holds the results of 'neurocosim {before}', which "
+                          f"'neurocosim {command}' would replace; choose another folder, or "
+                          "pass --force")
+
+
 @contextlib.contextmanager
 def output_dir(path: str | Path, *, force: bool = False, merge: bool = False,
                command: str = "") -> Iterator[Path]:
@@ -197,17 +267,13 @@ def output_dir(path: str | Path, *, force: bool = False, merge: bool = False,
         yield tmp
         new = {f: _sha256(tmp / f) for f in _files_under(tmp)}
         old = written_files(path) or set()
-        clash = [f for f in new if f not in old and (path / f).exists()]
-        if clash and not force:
-            raise OutputError(f"{path / clash[0]}: exists and was not written by neurocosim "
-                              "(or was changed since); pass --force to overwrite it, or choose "
-                              "another folder")
-        for f in new:
-            if (path / f).is_dir() and not (path / f).is_symlink():
-                raise OutputError(f"{path / f}: is a folder where neurocosim writes a file; "
-                                  "move it away or choose another folder")
+        _refuse_unsafe(path, new, old, force=force, merge=merge, command=command)
         kept = {f: _sha256(path / f) for f in old if f not in new}
-        _write_marker(path, {**kept, **new}, command)  # a kill from here on leaves no orphans
+        # a kill from here on leaves no orphans: while files are replaced one by one, the
+        # marker accepts the old or the new content of each, so a re-run needs no --force
+        during = {f: [d for d in (_sha256(path / f) if f in old else None, h) if d]
+                  for f, h in new.items()}
+        _write_marker(path, {**kept, **during}, command)
         for f in new:
             (path / f).parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp / f, path / f)

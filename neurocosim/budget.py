@@ -86,9 +86,10 @@ def check_memory(nbytes: float, what: str, fix: str = "") -> None:
                           f"{format_bytes(limit)} allowed (NEUROCOSIM_MAX_MEMORY){tail}")
 
 
-def check_time(ops: float, what: str, fix: str = "") -> None:
-    """Refuse work whose ``ops`` elementary operations exceed :func:`time_limit`."""
-    seconds = ops / OPS_PER_SECOND
+def check_time(ops: float, what: str, fix: str = "", rate: float = OPS_PER_SECOND) -> None:
+    """Refuse work whose ``ops`` operations, at ``rate`` per second (an upper bound on the
+    engine's speed), exceed :func:`time_limit`."""
+    seconds = ops / rate
     limit = time_limit()
     if not seconds <= limit:
         tail = f"; {fix}" if fix else ""

@@ -53,6 +53,11 @@ def prune_on_chip(net, chip, train: tuple, test: tuple, opts: PruneOptions, *,
     check_prunable(net, label)
     ws = chip_weights(prog)
     (x, y), (xte, yte) = train, test
+    from .budget import check_memory
+
+    check_memory(8.0 * 4 * t.batch * t.steps * (net.n_neurons() + int(np.prod(net.input_shape))),
+                 f"prune: {t.steps} steps x batches of {t.batch} samples (spikes, membranes "
+                 "and their gradients)", "use fewer --steps")
     check_time(float(t.epochs) * len(x) * t.steps * 3 * (net.n_synapses() + net.n_neurons()),
                f"prune: {t.epochs} epochs x {len(x)} samples x {t.steps} steps",
                "use fewer --epochs, --steps or samples")
@@ -121,10 +126,13 @@ def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None
               "quantization": qnet.report, "cores": cores.report.to_dict()}
     if spikes is None:
         return qnet, report, None
+    from .budget import check_time
     from .hwsim.encoders import SpikeEncoder
     from .pipeline import reference_run
 
     n, steps = spikes.shape[:2]
+    check_time(float(n) * steps, f"Lava: {n} samples x {steps} steps",  # Lava: ~2 ms a step
+               "use fewer --steps or --samples", rate=1000.0)
     hw, lv = simulate_loihi2(qnet, spikes), run_lava(qnet, spikes)
     fl = reference_run(net, SpikeEncoder(spikes.reshape(n, steps, *net.input_shape)), steps)
     compared = sum(int(hw.spikes[L.name].size) for L in qnet.layers)

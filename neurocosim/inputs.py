@@ -97,6 +97,32 @@ def sweep_executor(dask: str | None, workers: int | None) -> str:
     return executor
 
 
+def simulate_flags(*, chip, output, sets, json) -> None:
+    """``simulate``: --chip goes with -o and --set; the reference engine with --json."""
+    if bool(chip) != bool(output):
+        raise ConfigError("simulate --chip writes a run folder: give -o RUN/" if chip else
+                          "-o/--output needs --chip (the reference engine writes --json)")
+    if sets and not chip:
+        raise ConfigError("--set changes the card of --chip: give --chip")
+    if json and chip:
+        raise ConfigError("--json is for the reference engine; with --chip the results are "
+                          "in RUN/summary.json")
+
+
+def distinct_outputs(**paths) -> None:
+    """Two output options (``plot=..., json=...``) must not name the same file."""
+    from pathlib import Path
+
+    seen: dict = {}
+    for flag, p in paths.items():
+        if p:
+            key = Path(p).resolve()
+            if key in seen:
+                raise ConfigError(f"--{seen[key]} and --{flag} name the same file {p}: give "
+                                  "two names")
+            seen[key] = flag
+
+
 def read_time(text: str, flag: str = "--read-time") -> float:
     """A finite time after programming, ≥ 0 (``"1d"``, ``"30 s"``)."""
     from .units import parse_duration
@@ -141,6 +167,7 @@ def prune_sets(net, data: str, test: str | None, *, seed: int, steps: int):
     if y is None:
         raise DataError(f"{data}: labels 'y' are needed to learn a mask")
     y = labels_for(y, net, len(x), data)
+    encoder_for("rate", x, net, np.random.default_rng(0), data, steps)  # x fits the network
     if not test:
         x, xte, y, yte = split_for_pruning(x, y, seed, data)
         return (x, y), (xte, yte)

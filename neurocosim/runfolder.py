@@ -81,6 +81,7 @@ def read_run_folder(src: Path, chip_override: str | None = None):
     if missing:
         raise DataError(f"{src}: not a simulation folder (missing {', '.join(missing)}); "
                         "make one with 'neurocosim simulate ... --chip ... -o DIR'")
+    _check_unchanged(src, [p.name for p in need])
     summary = _read_summary(src / "summary.json", read_text)
     chip = load_chip(chip_override or src / "chip.yaml")
     net = read_nir(src / "network.nir")
@@ -113,3 +114,15 @@ def _read_summary(path: Path, read_text) -> dict:
         raise DataError(f"{path}: field mapping.tiles/mapping.cores is missing or not a "
                         "positive integer; re-run 'neurocosim simulate --chip'")
     return summary
+
+
+def _check_unchanged(src: Path, names: list[str]) -> None:
+    """The run's files are as ``simulate`` wrote them (its marker's sha256): a file edited
+    or swapped in from another run would give figures that belong to no run."""
+    from ._atomic import marker_entries, written_files
+
+    listed, ours = marker_entries(src) or {}, written_files(src) or set()
+    changed = [n for n in names if n in listed and n not in ours]
+    if changed:
+        raise DataError(f"{src / changed[0]}: changed since 'neurocosim simulate' wrote it (the "
+                        "run folder's files no longer belong to one run); re-run the simulation")

@@ -25,6 +25,8 @@ def build_parser():
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command (see the module docstring for the exit status)."""
+    for stream in (sys.stdout, sys.stderr):  # a path the terminal cannot show: escaped
+        getattr(stream, "reconfigure", lambda **_: None)(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -15,15 +15,14 @@ FORCE_HELP = ("write even where the output holds files neurocosim did not write 
               "(those it would overwrite are replaced; nothing else is touched)")
 
 
-def progress(args) -> bool:
-    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+def progress(args) -> bool: return not getattr(args, "quiet", False) and sys.stderr.isatty()  # noqa: E704,E501
 
 
 def out_file(path: str | None, args, option: str = "-o") -> None:
     """Refuse an output file before any work: exists (without --force), folder, under a file."""
     from .._atomic import check_output_file
 
-    if path:
+    if path is not None:
         check_output_file(path, force=getattr(args, "force", False), option=option)
 
 
@@ -62,7 +61,7 @@ def _number(text: str, cast, ok, want: str, what: str):
     return v
 
 
-def positive_float(t): return _number(t, float, lambda v: v > 0, "> 0", "a number")  # noqa: E704
+def positive_float(t): return _number(t, float, lambda v: 0 < v < 1e300, "> 0 and finite", "a number")  # noqa: E704,E501
 def positive_int(t): return _number(t, int, lambda v: v >= 1, ">= 1", "an integer")  # noqa: E704
 def non_negative_int(t): return _number(t, int, lambda v: v >= 0, ">= 0", "an integer")  # noqa: E704
 def seed(t): return _number(t, int, lambda v: 0 <= v < 2**63, "an integer in 0..2^63-1", "an integer")  # noqa: E704,E501

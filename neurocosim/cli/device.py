@@ -10,10 +10,11 @@ from . import _common as C
 def run(args) -> int:
     from ..devices.describe import describe_device_report
     from ..devices.report import characterise
-    from ..inputs import times_after_programming
+    from ..inputs import distinct_outputs, times_after_programming
 
     C.out_file(args.plot, args, "--plot")
     C.out_file(args.json, args, "--json")
+    distinct_outputs(plot=args.plot, json=args.json)
     times = times_after_programming(args.times)
     card = C.chip(args, args.preset)
     rep = characterise(card.macro, np.random.default_rng(args.seed), n_cells=args.cells,

@@ -29,6 +29,7 @@ def run(args) -> int:
                                 multilevel=args.multilevel)
     print(rep.text())
     if out is not None:
-        write_energy_folder(out, rep, merge=out == src, force=args.force)
+        write_energy_folder(out, rep, merge=src.is_dir() and out.resolve() == src.resolve(),
+                            force=args.force)
         print(f"wrote {out}/ (energy.json, energy.md, energy.png)")
     return 0

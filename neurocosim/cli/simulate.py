@@ -7,7 +7,6 @@ import sys
 import numpy as np
 
 from .. import inputs
-from ..errors import ConfigError
 from . import _common as C
 
 
@@ -16,9 +15,7 @@ def run(args) -> int:
     from ..outputs import reference_payload, reference_text
     from ..pipeline import reference_run
 
-    if bool(args.chip) != bool(args.output):
-        raise ConfigError("simulate --chip writes a run folder: give -o RUN/" if args.chip else
-                          "-o/--output needs --chip (the reference engine writes --json)")
+    inputs.simulate_flags(chip=args.chip, output=args.output, sets=args.set, json=args.json)
     C.out_dir(args.output, args)
     C.out_file(args.json, args, "--json")
     if args.chip:
@@ -51,8 +48,8 @@ def _on_chip(args, net, enc, y, seeds) -> int:
                           threads=args.threads, progress=C.progress(args))
     r = run_on_chip(net, C.chip(args), enc, opts, streams=RunStreams(seeds[1], seeds[2]),
                     map_seed=args.seed)
-    for w in r.mapped.report.warnings:  # soft design rules: the run goes on, the user hears
-        print(f"neurocosim: warning: {w}", file=sys.stderr)
+    print(*(f"neurocosim: warning: {w}" for w in r.mapped.report.warnings), sep="\n",
+          file=sys.stderr, end="\n" if r.mapped.report.warnings else "")  # soft design rules
     summary = run_summary(r, model=str(args.model), encoding=args.encoding, seed=args.seed,
                           steps=args.steps, y=y)
     write_run_folder(args.output, r, summary, sample_probes(r, enc, opts, seeds[2]), y=y,

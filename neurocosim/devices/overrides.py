@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import re
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -79,6 +80,9 @@ def apply_overrides(card: ChipCard | Mapping[str, Any], overrides: Mapping[str, 
     return chip_from_dict(data, source=source)
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def parse_set(items: Iterable[str], *, flag: str = "--set") -> dict[str, Any]:
     """``KEY=VALUE`` texts → ``{KEY: value}`` (a later key wins); each value parsed as YAML,
     each key checked with :func:`check_path`."""
@@ -93,7 +97,14 @@ def parse_set(items: Iterable[str], *, flag: str = "--set") -> dict[str, Any]:
         if len(text) > MAX_VALUE_CHARS:
             raise ConfigError(f"{where}: a value of {len(text):,} characters (at most "
                               f"{MAX_VALUE_CHARS:,})")
-        out[key] = load_yaml(text, where, ConfigError)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(f"{where}: the value is not valid UTF-8 text") from None
+        value = load_yaml(text, where, ConfigError)
+        if isinstance(value, str) and _FLOAT.fullmatch(value):
+            value = float(value)  # YAML 1.1 reads 1e-1 as text; a user means the number
+        out[key] = value
     return out
 
 

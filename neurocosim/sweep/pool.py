@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .. import errors as _errors
-from ..errors import ConfigError, NeurocosimError, SimulationError
+from ..errors import ConfigError, NeurocosimError, SimulationError, short
 from .lock import worker_init
 from .runs import RunSpec
 from .study import Study
@@ -54,7 +54,13 @@ def _executor(kind: str, workers: int | None):
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                processes=True, dashboard_address=None)
         return Client(cluster), cluster
-    return Client(kind.removeprefix("dask:")), None
+    address = kind.removeprefix("dask:")
+    try:
+        return Client(address, timeout="10s"), None
+    except (OSError, ValueError, TypeError, TimeoutError, MemoryError) as exc:
+        raise ConfigError(f"--dask {short(address)}: cannot reach a dask.distributed "
+                          f"scheduler there ({type(exc).__name__}: {short(str(exc), 80)}); "
+                          "give tcp://HOST:PORT of a running scheduler, or 'local'") from None
 
 
 def _waiter(executor: str):
