@@ -89,6 +89,10 @@ def analytical_energy(net, chip, *, steps: int, rate: float | None, paper_preset
                       multilevel: str):
     """Energy of ``net`` on ``chip`` from a firing rate (None: worst case), no simulation."""
     from .energy import analytical_counts, estimate, paper_convention
+    from .errors import ConfigError
+
+    if not 1 <= steps <= 10**12:
+        raise ConfigError(f"--steps {steps}: an inference of 1 to 10^12 steps")
 
     mapped = map_onto(net, chip, ChipRunOptions(steps=steps))
     programmed = program_onto(mapped, np.random.SeedSequence(0))

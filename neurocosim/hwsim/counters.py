@@ -145,7 +145,8 @@ def _check_arrays(path: Path, a: dict[str, np.ndarray]) -> None:
         if a[k].shape != shape or a[k].dtype.kind not in "iuf":
             raise DataError(f"{path}: field '{k}' has shape {a[k].shape} ({a[k].dtype}); "
                             f"expected {shape} numbers; the file is damaged")
-        if not (np.isfinite(a[k]).all() and (a[k] >= 0).all()):
-            raise DataError(f"{path}: field '{k}' holds negative, NaN or infinite counts")
+        if not (np.isfinite(a[k]).all() and (a[k] >= 0).all() and (a[k] <= 1e18).all()):
+            raise DataError(f"{path}: field '{k}' holds negative, NaN, infinite or absurdly "
+                            "large (> 1e18) counts; the file is damaged")
     if a["block_op"].dtype.kind != "U" or a["layer_names"].dtype.kind != "U":
         raise DataError(f"{path}: fields 'block_op'/'layer_names' must be strings")
