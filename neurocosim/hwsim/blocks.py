@@ -26,8 +26,10 @@ from ..mapping.lowering import GATHER_PAD
 
 __all__ = ["BlockReads", "block_order", "block_reads", "BlockTable"]
 
-_INT_FIELDS = ("b_same", "b_ch_outs", "b_rows", "b_cols", "b_outs", "b_reads", "b_gat_off",
-               "b_sca_off", "b_g_off", "b_s_off", "b_adc_bits", "b_cycles", "b_tile", "b_ideal")
+#: the integer per-block columns :meth:`BlockTable.build` fills (named as the fields of the
+#: engine's ``Synapses`` and ``Readout`` records, :mod:`neurocosim.hwsim.tables`)
+_INT_FIELDS = ("same", "ch_outs", "rows", "cols", "outs", "reads", "gat_off", "sca_off", "g_off",
+               "s_off", "adc_bits", "cycles", "tile", "ideal")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -115,17 +117,17 @@ class BlockTable:
         self.size[key] += arr.size
 
     def build(self) -> dict[str, Any]:
-        """The block arrays the kernels take."""
+        """The per-block columns, by the name of their field in the engine's records."""
         for j, br in enumerate(self.blocks):
             f = self.fields
-            f["b_rows"][j], f["b_outs"][j], f["b_ch_outs"][j] = br.rows, br.outs, br.outs
-            f["b_reads"][j], f["b_tile"][j] = br.gather.shape[0], br.tile
-            f["b_gat_off"][j], f["b_sca_off"][j] = self.size["gat"], self.size["sca"]
-            f["b_g_off"][j] = self.size["g"]
+            f["rows"][j], f["outs"][j], f["ch_outs"][j] = br.rows, br.outs, br.outs
+            f["reads"][j], f["tile"][j] = br.gather.shape[0], br.tile
+            f["gat_off"][j], f["sca_off"][j] = self.size["gat"], self.size["sca"]
+            f["g_off"][j] = self.size["g"]
             if j > 0:  # same rows, reads and driven rows as the previous block: share its reads
                 prev = self.blocks[j - 1]
-                f["b_same"][j] = int(prev.chunk == br.chunk
-                                     and np.array_equal(br.gather, prev.gather))
+                f["same"][j] = int(prev.chunk == br.chunk
+                                   and np.array_equal(br.gather, prev.gather))
             self._put("gat", br.gather.ravel().astype(np.int64))
             tile = self.programmed.tiles[br.index]
             if tile is None:
@@ -138,9 +140,9 @@ class BlockTable:
         """An ideal macro's block: the float weights themselves; the whole row chunk as
         one matrix (rows × all its outputs) and one scatter, on its first block."""
         f = self.fields
-        f["b_cols"][j], f["b_ideal"][j], f["b_s_off"][j] = br.outs, 1, -1
+        f["cols"][j], f["ideal"][j], f["s_off"][j] = br.outs, 1, -1
         self.term_ptr.append(self.term_ptr[-1])
-        if f["b_same"][j]:
+        if f["same"][j]:
             return  # computed with its row chunk's first block
         span = [br]
         for nxt in self.blocks[j + 1:]:
@@ -149,7 +151,7 @@ class BlockTable:
             span.append(nxt)
         w = np.hstack([block_weights(self.programmed.mapped, s.index) for s in span])
         sc = np.hstack([s.scatter for s in span])
-        f["b_ch_outs"][j] = w.shape[1]
+        f["ch_outs"][j] = w.shape[1]
         self._put("g", np.ascontiguousarray(w).ravel())
         self._put("sca", sc.ravel().astype(np.int64))
 
@@ -159,18 +161,18 @@ class BlockTable:
         f, macro, point = self.fields, self.macro, self.point
         self._put("sca", br.scatter.ravel().astype(np.int64))
         g = drifted(tile, point.read_time)
-        f["b_cols"][j] = g.shape[1]
+        f["cols"][j] = g.shape[1]
         self._put("g", np.ascontiguousarray(g).ravel())
         if self.read_model.name != "none":
-            f["b_s_off"][j] = self.size["s2"]
+            f["s_off"][j] = self.size["s2"]
             self._put("s2", (self.read_model.sigma(g, self.read_params) ** 2).ravel())
         else:
-            f["b_s_off"][j] = -1
+            f["s_off"][j] = -1
         comp = (compensation_scale(tile, point.read_time)
                 if point.drift_compensation and point.read_time > 0 else 1.0)
         self._terms(br, tile, comp)
         if macro.adc_bits is not None:
-            f["b_adc_bits"][j], f["b_cycles"][j] = macro.adc_bits, br.adc_cycles
+            f["adc_bits"][j], f["cycles"][j] = macro.adc_bits, br.adc_cycles
             if point.adc_full_scale is not None:
                 self.adc_fs[j] = float(point.adc_full_scale[br.index])
             else:
@@ -193,8 +195,8 @@ class BlockTable:
 
     def _arrays(self) -> dict[str, Any]:
         p, t = self.parts, self.terms
-        return {**self.fields, "b_adc_fs": self.adc_fs,
-                "b_term_ptr": np.array(self.term_ptr, np.int64),
+        return {**self.fields, "adc_fs": self.adc_fs,
+                "term_ptr": np.array(self.term_ptr, np.int64),
                 "gat": np.concatenate(p["gat"]) if p["gat"] else np.zeros(1, np.int64),
                 "sca": np.concatenate(p["sca"]) if p["sca"] else np.zeros(1, np.int64),
                 "g": np.concatenate(p["g"]) if p["g"] else np.zeros(1),

@@ -25,7 +25,7 @@ from .jit import get_threads, max_threads, set_threads
 from .kernels import engine as K
 from .kernels.rng import seed_states
 from .reference import parse_probe
-from .tables import EngineTables, build_tables
+from .tables import EngineTables, Outputs, Probes, build_tables, run_policy
 
 __all__ = ["simulate", "SimResult", "EventCounts"]
 
@@ -202,7 +202,8 @@ class _Buffers:
                    probes=np.zeros((n, steps, p_total)) if p_total else np.zeros((n, 1, 1)))
 
     def outputs(self, sl: slice) -> list[np.ndarray]:
-        """The driver's output arguments for the samples ``sl``."""
+        """The driver's outputs for the samples ``sl`` (:class:`~.tables.Outputs` after
+        the random streams)."""
         return [self.out_sum[sl], self.steps_used[sl], self.latency[sl], self.blk[sl],
                 self.lay[sl], self.inp[sl], self.probes[sl], self.err[sl]]
 
@@ -222,16 +223,14 @@ def _run_batches(prog: EngineTables, encoder: Encoder, steps: int, es, plan, sta
                  buf: _Buffers, chunks, batch_size: int, dac_bits: int) -> None:
     """Call the parallel driver on every chunk of samples; a sample stopped by an input
     the DAC cannot apply → SimulationError naming its layer."""
-    p_node, p_mode, p_off, p_size = plan[:4]
-    args = prog.args()
+    records, policy, probes = prog.records(), run_policy(es, steps), Probes(*plan[:4])
     n = encoder.n_samples
     for lo in chunks:
         hi = min(n, lo + batch_size)
         frames = np.ascontiguousarray(encoder.block(lo, hi, steps), dtype=np.float64)
         frames = frames.reshape(hi - lo, steps, -1)
         sl = slice(lo, hi)
-        K.run_batch(frames, steps, *args, es.code, es.theta, es.temperature, es.margin,
-                    es.min_steps, p_node, p_mode, p_off, p_size, states[sl], *buf.outputs(sl))
+        K.run_batch(frames, *records, policy, probes, Outputs(states[sl], *buf.outputs(sl)))
         bad = np.flatnonzero(buf.err[sl, 0])
         if bad.size:
             node = prog.node_names[int(buf.err[lo + bad[0], 1])]

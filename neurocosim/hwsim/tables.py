@@ -1,25 +1,35 @@
-"""The engine's tables: a programmed chip flattened into the typed arrays the kernels run
+"""The engine's tables: a programmed chip flattened into the typed records the kernels run
 on ("tables", so that "program" keeps one meaning: the chip after programming).
 
 Part of layer 1 of DESIGN §4.4 (the public side that validates and shapes; the parallel
 driver ``run_batch`` is layer 2 and the serial kernels layer 3, both in
-:mod:`neurocosim.hwsim.kernels.engine`). One builder per record: nodes in network order with their value offsets
-(:func:`_nodes`), incoming edges with back edges flagged (:func:`_edges`), digital nodes
-as sparse matrices (:func:`_digital`), neuron parameters per neuron, discretised at the
-network's ``dt``, with the chip's analog mismatch (:func:`_neurons`), per-neuron routing
-costs (remote cores and mesh hops) from the placement (:func:`_routing`), synaptic ops
-(:func:`_synaptic_ops`) and their tile blocks with reads (gather/scatter), conductances
-at the chip's read time, read-noise variances, ADC settings and decode terms
-(:class:`~neurocosim.hwsim.blocks.BlockTable`), and the latency constants
-(:class:`~neurocosim.hwsim.latency.LatencyModel`). Everything the chip's operating point
-sets is read from ``programmed.operating_point``.
+:mod:`neurocosim.hwsim.kernels.engine`). Each record is a ``NamedTuple`` of arrays and
+scalars (Numba passes and caches them as typed tuples) built by one function:
+
+* :class:`Topology` (:func:`_topology`): nodes in network order with their value offsets,
+  incoming edges with back edges flagged, input and output node;
+* :class:`Digital` (:func:`_digital`): digital nodes (pooling, scale) as sparse matrices;
+* :class:`Neurons` (:func:`_neurons`): neuron layers and per-neuron parameters,
+  discretised at the network's ``dt``, with the chip's analog mismatch;
+* :class:`Routing` (:func:`_routing`): per-neuron routing costs (remote cores and mesh
+  hops) from the placement;
+* :class:`Synapses` (:func:`_synapses`): synaptic ops and their tile blocks with reads
+  (gather/scatter), conductances at the chip's read time and decode terms
+  (:class:`~neurocosim.hwsim.blocks.BlockTable`);
+* :class:`Readout` (:func:`_readout`): read-noise variances, ADC settings, read voltage
+  and DAC;
+* :class:`Timing` (:func:`_timing`): the latency constants
+  (:class:`~neurocosim.hwsim.latency.LatencyModel`);
+* per run: :class:`Policy` (:func:`run_policy`: steps and early stop), :class:`Probes`
+  (what is recorded) and :class:`Outputs` (the per-sample outputs and counters).
+
+Everything the chip's operating point sets is read from ``programmed.operating_point``.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,25 +42,176 @@ from .blocks import BlockTable, block_reads
 from .kernels import engine as K
 from .latency import LatencyModel
 
-__all__ = ["EngineTables", "build_tables", "mesh_position"]
+__all__ = ["EngineTables", "build_tables", "mesh_position", "Topology", "Digital", "Neurons",
+           "Routing", "Synapses", "Readout", "Timing", "Policy", "Probes", "Outputs",
+           "run_policy"]
 
 _NTYPE = {N.IF: K.T_IF, N.LIF: K.T_LIF, N.CubaLIF: K.T_CUBALIF, N.LI: K.T_LI,
           N.CubaLI: K.T_CUBALI, N.ILIF: K.T_ILIF}
 
-#: Names of the table arrays, in the order the batch driver takes them.
-_PARAMS = [p for p in inspect.signature(K.run_batch.py_func).parameters][2:]
-_OUTPUTS = ("rstates", "out_sum", "steps_used", "latency", "blk_cnt", "lay_cnt", "in_cnt",
-            "probes", "err")
-_PROGRAM_ARGS = [p for p in _PARAMS if p not in _OUTPUTS and p not in
-                 ("policy", "theta", "temp", "margin", "min_steps", "p_node", "p_mode", "p_off",
-                  "p_size")]
+
+class Topology(NamedTuple):
+    """The network graph in evaluation order (``nodes`` entries, int64 arrays)."""
+
+    kind: np.ndarray  # (nodes,) K_INPUT, K_SYN, K_NEURON, K_DIGITAL or K_COPY
+    size: np.ndarray  # (nodes,) output elements
+    off: np.ndarray  # (nodes,) offset of the node's output in the value buffer
+    ref: np.ndarray  # (nodes,) index of its synaptic op, neuron layer or digital node
+    e_ptr: np.ndarray  # (nodes + 1,) incoming edges of node n: e_ptr[n] .. e_ptr[n + 1]
+    e_src: np.ndarray  # (edges,) source node of each edge
+    e_back: np.ndarray  # (edges,) 1: a back edge (reads the previous step's value)
+    has_back: bool  # any back edge
+    val_size: int  # size of the value buffer
+    in_node: int
+    out_node: int
+    evid_mean: bool  # early-stop evidence: the mean output so far (not a spike count)
+
+
+class Digital(NamedTuple):
+    """Digital nodes (pooling, scale) as CSR blocks, one per node."""
+
+    iptr_off: np.ndarray  # (digital nodes,) first indptr entry of each block
+    nnz_off: np.ndarray  # (digital nodes,) first non-zero of each block
+    indptr: np.ndarray  # int64, blocks one after another
+    indices: np.ndarray  # int64
+    data: np.ndarray  # float64
+    div: np.ndarray  # (digital nodes,) window size of an average pool, else 1
+
+
+class Neurons(NamedTuple):
+    """Neuron layers (per layer) and their neurons' parameters (per neuron, layer after
+    layer)."""
+
+    type: np.ndarray  # (layers,) T_IF, T_LIF, T_CUBALIF, T_LI, T_CUBALI or T_ILIF
+    off: np.ndarray  # (layers,) first neuron of the layer
+    reset: np.ndarray  # (layers,) 1: reset by subtraction, 0: to v_reset
+    ge: np.ndarray  # (layers,) 1: fire at v >= threshold, 0: at v > threshold
+    maxlvl: np.ndarray  # (layers,) float: highest level of an ILIF layer
+    count: int  # neurons in all
+    alpha: np.ndarray  # (neurons,) membrane leak per step (with the chip's mismatch)
+    gain: np.ndarray
+    asyn: np.ndarray  # synaptic-current decay per step (CUBA)
+    win: np.ndarray  # input weight of the synaptic current (CUBA)
+    vleak: np.ndarray
+    vth: np.ndarray  # threshold (with mismatch and re-balancing)
+    vreset: np.ndarray
+
+
+class Routing(NamedTuple):
+    """Packets, hops and longest route per spike of every neuron, and per input element."""
+
+    packets: np.ndarray  # (neurons,)
+    hops: np.ndarray  # (neurons,)
+    max_hop: np.ndarray  # (neurons,)
+    in_packets: np.ndarray  # (input elements,)
+    in_hops: np.ndarray  # (input elements,)
+
+
+class Synapses(NamedTuple):
+    """Synaptic ops (per op) and their tile blocks (per block, op by op, the blocks of
+    one row chunk next to each other); see :class:`~neurocosim.hwsim.blocks.BlockTable`."""
+
+    bias_off: np.ndarray  # (ops,) offset of the op's bias in ``bias``
+    bias: np.ndarray
+    blk_ptr: np.ndarray  # (ops + 1,) blocks of op k: blk_ptr[k] .. blk_ptr[k + 1]
+    prev_off: np.ndarray  # (ops,) offset of the op's delayed input in the delay buffer
+    prev_size: int  # size of the delay buffer
+    delay: bool  # every synapse delays by one step
+    same: np.ndarray  # (blocks,) 1: same rows and reads as the previous block
+    ch_outs: np.ndarray  # outputs of the row chunk (an ideal block: the chunk's matrix)
+    rows: np.ndarray
+    cols: np.ndarray  # columns read
+    outs: np.ndarray  # outputs decoded
+    reads: np.ndarray  # reads per step
+    tile: np.ndarray
+    ideal: np.ndarray  # 1: float weights, no device
+    gat_off: np.ndarray  # offset in ``gat`` (reads × rows: the op input driving each row)
+    sca_off: np.ndarray  # offset in ``sca`` (reads × outs: the op output of each output)
+    g_off: np.ndarray  # offset in ``g`` (rows × cols, row-major)
+    term_ptr: np.ndarray  # (blocks + 1,) decode terms of block b
+    gat: np.ndarray
+    sca: np.ndarray
+    g: np.ndarray  # conductances at the read time (an ideal block: the weights)
+    t_out: np.ndarray  # decode term: output += t_coef * (curr[t_pos] - curr[t_neg])
+    t_pos: np.ndarray
+    t_neg: np.ndarray  # -1: no minus column
+    t_coef: np.ndarray
+
+
+#: the per-block fields of :class:`Synapses` (after its six per-op fields)
+_BLOCK_FIELDS = Synapses._fields[6:]
+
+
+class Readout(NamedTuple):
+    """How the columns are read: drive, noise, conversion."""
+
+    s_off: np.ndarray  # (blocks,) offset in ``s2``; -1: no read noise
+    s2: np.ndarray  # float32 read-noise variance of each cell
+    adc_bits: np.ndarray  # (blocks,) 0: no ADC
+    adc_fs: np.ndarray  # (blocks,) ADC full scale (A)
+    cycles: np.ndarray  # (blocks,) conversion cycles per read
+    volt: float  # read voltage (V)
+    dac_bits: int  # input DAC resolution (analog inputs)
+
+
+class Timing(NamedTuple):
+    """Latency constants (s) and the tiles that run in parallel."""
+
+    row_drive: float
+    array_read: float
+    adc: float  # one conversion cycle
+    accumulate: float
+    neuron: float
+    hop: float
+    n_tiles: int
+
+
+class Policy(NamedTuple):
+    """Steps to run and the early-stop policy (``code`` 0 none, 1 confidence, 2 margin)."""
+
+    steps: int
+    code: int
+    theta: float
+    temp: float
+    margin: float
+    min_steps: int
+
+
+class Probes(NamedTuple):
+    """Recorded values: node ``node[p]`` (index in network order), ``mode[p]`` 0 output,
+    1 membrane, 2 synaptic current, at ``off[p]`` .. ``off[p] + size[p]`` of a step."""
+
+    node: np.ndarray
+    mode: np.ndarray
+    off: np.ndarray
+    size: np.ndarray
+
+
+class Outputs(NamedTuple):
+    """What the driver writes, per sample ``s`` (first axis)."""
+
+    state: np.ndarray  # (n, 4) uint64 random stream, advanced in place
+    out_sum: np.ndarray  # (n, outputs) output summed over the steps run
+    steps_used: np.ndarray  # (n,) int64
+    latency: np.ndarray  # (n,) s
+    blk_cnt: np.ndarray  # (n, blocks, N_BLOCK_COUNTERS)
+    lay_cnt: np.ndarray  # (n, layers, N_LAYER_COUNTERS)
+    in_cnt: np.ndarray  # (n, 2) host input packets and hops
+    probes: np.ndarray  # (n, steps, recorded)
+    err: np.ndarray  # (n, 2) int64 error code and node
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class EngineTables:
-    """Arrays of one programmed chip, ready for :func:`~.kernels.engine.run_batch`."""
+    """The records of one programmed chip, ready for :func:`~.kernels.engine.run_batch`."""
 
-    arrays: dict[str, Any]
+    topology: Topology
+    digital: Digital
+    neurons: Neurons
+    routing: Routing
+    synapses: Synapses
+    readout: Readout
+    timing: Timing
     node_names: tuple[str, ...]
     layer_names: tuple[str, ...]
     block_op: tuple[str, ...]
@@ -61,8 +222,18 @@ class EngineTables:
     read_time: float
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def args(self) -> list[Any]:
-        return [self.arrays[name] for name in _PROGRAM_ARGS]
+    def records(self) -> tuple:
+        """The chip's records in the order :func:`~.kernels.engine.run_batch` takes them."""
+        return (self.topology, self.digital, self.neurons, self.routing, self.synapses,
+                self.readout, self.timing)
+
+    @property
+    def arrays(self) -> dict[str, Any]:
+        """The routing arrays under their former flat names (``r_packets``, ``r_hops``,
+        ``r_maxhop``, ``in_packets``, ``in_hops``); use :attr:`routing`."""
+        r = self.routing
+        return {"r_packets": r.packets, "r_hops": r.hops, "r_maxhop": r.max_hop,
+                "in_packets": r.in_packets, "in_hops": r.in_hops}
 
 
 def build_tables(prog: ProgrammedChip) -> EngineTables:
@@ -74,25 +245,20 @@ def build_tables(prog: ProgrammedChip) -> EngineTables:
     """
     mapped = prog.mapped
     net = mapped.network
-    a, digital = _nodes(mapped)
-    a.update(_edges(net))
-    a.update(_digital(net, digital))
-    a.update(_neurons(net, prog.mismatch))
-    a.update(_routing(mapped))
+    topo, digital = _topology(mapped)
     blocks = block_reads(prog)
-    a.update(_synaptic_ops(mapped, [b.op for b in blocks]))
-    a.update(BlockTable(prog, blocks).build())
-    macro = mapped.chip.macro
-    a.update(volt=float(macro.read_voltage), dac_bits=int(macro.dac_bits),
-             n_tiles=int(mapped.n_tiles), times=LatencyModel.of(mapped.chip).kernel_times())
+    cols = BlockTable(prog, blocks).build()
+    syn = _synapses(mapped, [b.op for b in blocks], cols)
     fs = np.zeros(len(mapped.blocks))
     for j, b in enumerate(blocks):
-        fs[b.index] = a["b_adc_fs"][j]
+        fs[b.index] = cols["adc_fs"][j]
     pruned = sum(int(t.pruned.all(axis=1).sum()) for t in prog.tiles
                  if t is not None and t.pruned is not None)
     return EngineTables(
-        arrays=a, node_names=tuple(net.order), layer_names=tuple(net.layers()),
-        block_op=tuple(b.op for b in blocks), block_tile=a["b_tile"], block_outs=a["b_outs"],
+        topology=topo, digital=_digital(net, digital), neurons=_neurons(net, prog.mismatch),
+        routing=_routing(mapped), synapses=syn, readout=_readout(mapped.chip.macro, cols),
+        timing=_timing(mapped), node_names=tuple(net.order), layer_names=tuple(net.layers()),
+        block_op=tuple(b.op for b in blocks), block_tile=syn.tile, block_outs=syn.outs,
         n_tiles=int(mapped.n_tiles), adc_full_scale=fs,
         read_time=float(prog.operating_point.read_time),
         extras={"block_order": np.array([b.index for b in blocks], np.int64),
@@ -100,53 +266,53 @@ def build_tables(prog: ProgrammedChip) -> EngineTables:
     )
 
 
-def _nodes(mapped) -> tuple[dict[str, Any], list[str]]:
-    """Kind, size, value offset and reference (op, layer or digital index) of each node;
-    the digital nodes in order."""
+def run_policy(early_stop, steps: int) -> Policy:
+    """The run's :class:`Policy` from an :class:`~neurocosim.hwsim.early_stop.EarlyStop`."""
+    return Policy(steps=int(steps), code=int(early_stop.code), theta=float(early_stop.theta),
+                  temp=float(early_stop.temperature), margin=float(early_stop.margin),
+                  min_steps=int(early_stop.min_steps))
+
+
+def _topology(mapped) -> tuple[Topology, list[str]]:
+    """Kind, size, value offset and reference (op, layer or digital index) of each node,
+    its incoming edges (back edges flagged); the digital nodes in order."""
     net = mapped.network
     order, layers, ops = list(net.order), net.layers(), list(mapped.ops)
-    n_kind, n_size, n_off, n_ref = (np.zeros(len(order), np.int64) for _ in range(4))
+    kind, size, off, ref = (np.zeros(len(order), np.int64) for _ in range(4))
     digital: list[str] = []
-    off = 0
+    index = {n: i for i, n in enumerate(order)}
+    e_ptr, e_src, e_back = [0], [], []
     for i, name in enumerate(order):
         node = net.nodes[name]
-        n_size[i] = int(np.prod(net.out_shapes[name]))
-        n_off[i] = off
-        off += n_size[i]
+        size[i] = int(np.prod(net.out_shapes[name]))
+        off[i] = off[i - 1] + size[i - 1] if i else 0
         if isinstance(node, N.Input):
-            n_kind[i] = K.K_INPUT
+            kind[i] = K.K_INPUT
         elif name in mapped.ops:
-            n_kind[i], n_ref[i] = K.K_SYN, ops.index(name)
+            kind[i], ref[i] = K.K_SYN, ops.index(name)
         elif isinstance(node, N.Neuron):
-            n_kind[i], n_ref[i] = K.K_NEURON, layers.index(name)
+            kind[i], ref[i] = K.K_NEURON, layers.index(name)
         elif isinstance(node, (N.SumPool2d, N.AvgPool2d, N.Scale)):
-            n_kind[i], n_ref[i] = K.K_DIGITAL, len(digital)
+            kind[i], ref[i] = K.K_DIGITAL, len(digital)
             digital.append(name)
         else:
-            n_kind[i] = K.K_COPY
-    a = {"n_kind": n_kind, "n_size": n_size, "n_off": n_off, "n_ref": n_ref,
-         "val_size": int(off)}
-    return a, digital
-
-
-def _edges(net) -> dict[str, Any]:
-    """Incoming edges of every node (CSR), back edges flagged; input, output, evidence."""
-    index = {n: i for i, n in enumerate(net.order)}
-    e_ptr, e_src, e_back = [0], [], []
-    for name in net.order:
+            kind[i] = K.K_COPY
         for src, back in net.predecessors(name):
             e_src.append(index[src])
             e_back.append(1 if back else 0)
         e_ptr.append(len(e_src))
     out_src = [s for s, _ in net.predecessors(net.output_name)]
-    return {"e_ptr": np.array(e_ptr, np.int64), "e_src": np.array(e_src or [0], np.int64),
-            "e_back": np.array(e_back or [0], np.int64), "has_back": bool(net.back_edges),
-            "in_node": index[net.input_name], "out_node": index[net.output_name],
-            "evid_mean": not all(isinstance(net.nodes[s], N.Neuron) and net.nodes[s].spiking
-                                 for s in out_src)}
+    topo = Topology(
+        kind=kind, size=size, off=off, ref=ref, e_ptr=np.array(e_ptr, np.int64),
+        e_src=np.array(e_src or [0], np.int64), e_back=np.array(e_back or [0], np.int64),
+        has_back=bool(net.back_edges), val_size=int(size.sum()),
+        in_node=index[net.input_name], out_node=index[net.output_name],
+        evid_mean=not all(isinstance(net.nodes[s], N.Neuron) and net.nodes[s].spiking
+                          for s in out_src))
+    return topo, digital
 
 
-def _digital(net, digital: list[str]) -> dict[str, Any]:
+def _digital(net, digital: list[str]) -> Digital:
     """Digital nodes (pooling, scale) as CSR blocks with their divisors."""
     ip_off, nz_off, indptr, indices, data, div = [], [], [], [], [], []
     nnz = nip = 0
@@ -167,20 +333,20 @@ def _digital(net, digital: list[str]) -> dict[str, Any]:
         div.append(d)
         nip += len(mat.indptr)
         nnz += mat.nnz
-    return {"d_iptr_off": np.array(ip_off or [0], np.int64),
-            "d_nnz_off": np.array(nz_off or [0], np.int64),
-            "d_indptr": np.concatenate(indptr) if indptr else np.zeros(1, np.int64),
-            "d_indices": np.concatenate(indices) if indices else np.zeros(1, np.int64),
-            "d_data": np.concatenate(data) if data else np.zeros(1),
-            "d_div": np.array(div or [1.0])}
+    return Digital(iptr_off=np.array(ip_off or [0], np.int64),
+                   nnz_off=np.array(nz_off or [0], np.int64),
+                   indptr=np.concatenate(indptr) if indptr else np.zeros(1, np.int64),
+                   indices=np.concatenate(indices) if indices else np.zeros(1, np.int64),
+                   data=np.concatenate(data) if data else np.zeros(1),
+                   div=np.array(div or [1.0]))
 
 
-def _neurons(net, mismatch) -> dict[str, Any]:
+def _neurons(net, mismatch) -> Neurons:
     """Per-layer neuron type and options; per-neuron parameters with the chip's mismatch
     (and threshold re-balancing, stored as threshold factors)."""
     l_type, l_off, l_reset, l_ge, l_maxlvl = [], [], [], [], []
-    cols: dict[str, list] = {k: [] for k in ("p_alpha", "p_gain", "p_asyn", "p_win", "p_vleak",
-                                             "p_vth", "p_vreset")}
+    cols: dict[str, list] = {k: [] for k in ("alpha", "gain", "asyn", "win", "vleak", "vth",
+                                             "vreset")}
     noff = 0
     for name in net.layers():
         node = net.nodes[name]
@@ -193,50 +359,65 @@ def _neurons(net, mismatch) -> dict[str, Any]:
         l_reset.append(1 if getattr(node, "reset", "zero") == "subtract" else 0)
         l_ge.append(1 if getattr(node, "compare", ">") == ">=" else 0)
         l_maxlvl.append(float(getattr(node, "max_level", 0)))
-        cols["p_alpha"].append(d.alpha.reshape(-1) * mm.leak.reshape(-1))
-        cols["p_gain"].append(d.gain.reshape(-1))
-        cols["p_asyn"].append((d.alpha_syn if d.alpha_syn is not None else np.zeros(n)).reshape(-1))
-        cols["p_win"].append(node.w_in.reshape(-1) if hasattr(node, "w_in") else np.ones(n))
-        cols["p_vleak"].append(node.v_leak.reshape(-1) if hasattr(node, "v_leak") else np.zeros(n))
+        cols["alpha"].append(d.alpha.reshape(-1) * mm.leak.reshape(-1))
+        cols["gain"].append(d.gain.reshape(-1))
+        cols["asyn"].append((d.alpha_syn if d.alpha_syn is not None else np.zeros(n)).reshape(-1))
+        cols["win"].append(node.w_in.reshape(-1) if hasattr(node, "w_in") else np.ones(n))
+        cols["vleak"].append(node.v_leak.reshape(-1) if hasattr(node, "v_leak") else np.zeros(n))
         th = getattr(node, "v_threshold", None)
-        cols["p_vth"].append(np.ones(n) if th is None else th.reshape(-1) * mm.threshold.reshape(-1))
+        cols["vth"].append(np.ones(n) if th is None else th.reshape(-1) * mm.threshold.reshape(-1))
         vr = getattr(node, "v_reset", None)
-        cols["p_vreset"].append(np.zeros(n) if vr is None else vr.reshape(-1))
-    a = {"l_type": np.array(l_type, np.int64), "l_off": np.array(l_off, np.int64),
-         "l_reset": np.array(l_reset, np.int64), "l_ge": np.array(l_ge, np.int64),
-         "l_maxlvl": np.array(l_maxlvl), "n_neurons": int(noff)}
-    a.update({k: np.concatenate(v) if v else np.zeros(1) for k, v in cols.items()})
-    return a
+        cols["vreset"].append(np.zeros(n) if vr is None else vr.reshape(-1))
+    return Neurons(type=np.array(l_type, np.int64), off=np.array(l_off, np.int64),
+                   reset=np.array(l_reset, np.int64), ge=np.array(l_ge, np.int64),
+                   maxlvl=np.array(l_maxlvl), count=int(noff),
+                   **{k: np.concatenate(v) if v else np.zeros(1) for k, v in cols.items()})
 
 
-def _routing(mapped) -> dict[str, Any]:
+def _routing(mapped) -> Routing:
     """Packets, hops and longest route per neuron (spiking layers) and input element."""
     net = mapped.network
     layers = net.layers()
     routes = neuron_routing(mapped)
-    a = {key: (np.concatenate([getattr(routes[n], attr) for n in layers]) if layers
-               else np.zeros(1))
-         for key, attr in (("r_packets", "packets"), ("r_hops", "hops"), ("r_maxhop", "max_hop"))}
-    a.update(in_packets=routes[net.input_name].packets, in_hops=routes[net.input_name].hops)
-    return a
+    per_neuron = {attr: (np.concatenate([getattr(routes[n], attr) for n in layers]) if layers
+                         else np.zeros(1))
+                  for attr in ("packets", "hops", "max_hop")}
+    return Routing(**per_neuron, in_packets=routes[net.input_name].packets,
+                   in_hops=routes[net.input_name].hops)
 
 
-def _synaptic_ops(mapped, block_ops: list[str]) -> dict[str, Any]:
+def _synapses(mapped, block_ops: list[str], cols: dict[str, Any]) -> Synapses:
     """Bias and input offsets of every synaptic op and its range of blocks (``block_ops``:
-    the op of each block in the engine's order, op by op)."""
-    net = mapped.network
-    s_bias_off, bias, s_blk_ptr, s_prev_off = [], [], [0], []
+    the op of each block in the engine's order, op by op), with the blocks' columns
+    ``cols`` (:meth:`~neurocosim.hwsim.blocks.BlockTable.build`)."""
+    bias_off, bias, blk_ptr, prev_off = [], [], [0], []
     boff = poff = 0
     for name in mapped.ops:
         sop = mapped.ops[name]
-        s_bias_off.append(boff)
+        bias_off.append(boff)
         bias.append(sop.bias)
         boff += sop.out_size
-        s_prev_off.append(poff)
+        prev_off.append(poff)
         poff += sop.in_size
-        s_blk_ptr.append(s_blk_ptr[-1] + block_ops.count(name))
-    return {"s_bias_off": np.array(s_bias_off or [0], np.int64),
-            "bias": np.concatenate(bias) if bias else np.zeros(1),
-            "s_blk_ptr": np.array(s_blk_ptr, np.int64),
-            "s_prev_off": np.array(s_prev_off or [0], np.int64),
-            "prev_size": int(max(poff, 1)), "delay": bool(net.synaptic_delay)}
+        blk_ptr.append(blk_ptr[-1] + block_ops.count(name))
+    return Synapses(bias_off=np.array(bias_off or [0], np.int64),
+                    bias=np.concatenate(bias) if bias else np.zeros(1),
+                    blk_ptr=np.array(blk_ptr, np.int64),
+                    prev_off=np.array(prev_off or [0], np.int64), prev_size=int(max(poff, 1)),
+                    delay=bool(mapped.network.synaptic_delay),
+                    **{f: cols[f] for f in _BLOCK_FIELDS})
+
+
+def _readout(macro, cols: dict[str, Any]) -> Readout:
+    """Read noise, ADC and DAC of the blocks (``cols`` as in :func:`_synapses`)."""
+    return Readout(s_off=cols["s_off"], s2=cols["s2"], adc_bits=cols["adc_bits"],
+                   adc_fs=cols["adc_fs"], cycles=cols["cycles"],
+                   volt=float(macro.read_voltage), dac_bits=int(macro.dac_bits))
+
+
+def _timing(mapped) -> Timing:
+    """The chip's latency constants, as the kernels take them."""
+    row_drive, array_read, adc, acc, neuron, hop = LatencyModel.of(mapped.chip).kernel_times()
+    return Timing(row_drive=float(row_drive), array_read=float(array_read), adc=float(adc),
+                  accumulate=float(acc), neuron=float(neuron), hop=float(hop),
+                  n_tiles=int(mapped.n_tiles))

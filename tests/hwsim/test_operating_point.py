@@ -117,7 +117,9 @@ def test_engine_and_analytical_share_the_latency_model():
     res = simulate(prog, make_encoder("spikes", np.ones((1, steps, 4)), (4,)), steps,
                    rng=np.random.default_rng(1))
     model = LatencyModel.of(chip)
-    np.testing.assert_array_equal(build_tables(prog).arrays["times"], model.kernel_times())
+    timing = build_tables(prog).timing
+    np.testing.assert_array_equal(timing[:6], model.kernel_times())
+    assert timing.n_tiles == prog.mapped.n_tiles
     worst = expected_counts(prog, steps, worst_case=True)
     assert worst.latency_s[0] == pytest.approx(res.counts.latency_s[0], rel=1e-12)
     reads = res.counts.block[0, :, 6].sum() / steps  # one read per block per step

@@ -1,10 +1,13 @@
-"""The cycle-level engine's kernels over the tables of :mod:`neurocosim.hwsim.tables`.
+"""The cycle-level engine's kernels over the records of :mod:`neurocosim.hwsim.tables`.
 
-Layers 2 and 3 of DESIGN §4.4: the driver parallel over samples (:func:`run_batch`,
-layer 2) and small serial ``@njit`` kernels (:func:`syn_eval`, :func:`neuron_eval`,
-:func:`csr_eval`, :func:`run_sample`, layer 3); layer 1 is
-:func:`neurocosim.hwsim.simulate` with :mod:`neurocosim.hwsim.tables`. Every sample has its own buffers and its own random
-stream, so results do not depend on the number of threads.
+Layers 2 and 3 of DESIGN §4.4 (layer 1 is :func:`neurocosim.hwsim.simulate`): the driver
+parallel over samples (:func:`run_batch`) and serial ``@njit`` kernels, one per node kind
+— :func:`syn_eval` (crossbar op), :func:`neuron_eval` (neuron layer), :func:`csr_eval`
+(digital op) — walked by :func:`run_sample`, which also counts packets and hops. A
+kernel takes the typed records it needs (``NamedTuple``\\ s of arrays and scalars), so
+a new node kind adds its kernel and its record without changing the other kernels'
+signatures. Every sample has its own buffers (:class:`Work`) and random stream: results
+do not depend on the number of threads.
 
 Per step, for each node in network order: gather the node's input (sum of its sources,
 the previous step's values along back edges), then
@@ -25,6 +28,7 @@ whose value is at least ``k``. Analog inputs go through the macro's DAC
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,27 +49,63 @@ N_LAYER_COUNTERS = 4
 E_OK, E_DAC = 0, 1
 
 
+class Work(NamedTuple):
+    """One sample's scratch buffers for the synaptic kernels (sized by :func:`work_for`)."""
+
+    act_i: np.ndarray  # (max rows,) int64: active rows of a read
+    act_v: np.ndarray  # (max rows,) their drive
+    lvl_i: np.ndarray  # (max rows,) int64: rows of one thermometer level
+    lvl_v: np.ndarray  # (max rows,)
+    curr: np.ndarray  # (max columns,) column currents, then ADC output
+    var: np.ndarray  # (max columns,) read-noise variance per column
+    outl: np.ndarray  # (max outputs,) decoded partial sums of one block
+
+
 @njit
-def csr_eval(indptr, indices, data, ip0, nz0, n_out, div, x, y):
-    """y = (A @ x) / div for the CSR block at offsets ``ip0`` (indptr) and ``nz0`` (nnz).
+def work_for(syn):
+    """Scratch buffers large enough for every block of ``syn``."""
+    max_rows = 1
+    max_cols = 1
+    max_outs = 1
+    for b in range(syn.rows.shape[0]):
+        max_rows = max(max_rows, syn.rows[b])
+        max_cols = max(max_cols, syn.cols[b])
+        max_outs = max(max_outs, syn.outs[b], syn.ch_outs[b])
+    return Work(np.zeros(max_rows, np.int64), np.zeros(max_rows),
+                np.zeros(max_rows, np.int64), np.zeros(max_rows),
+                np.zeros(max_cols), np.zeros(max_cols), np.zeros(max_outs))
+
+
+@njit
+def csr_eval(dig, k, x, y):
+    """y = (A @ x) / div for digital node ``k`` (a CSR block of ``dig``, one row per
+    element of ``y``).
 
     ``div`` is the window size of an average pool (1 otherwise): dividing the sum, as the
     reference does, keeps the two bit-identical."""
-    for r in range(n_out):
+    indptr, indices, data = dig.indptr, dig.indices, dig.data
+    ip0 = dig.iptr_off[k]
+    nz0 = dig.nnz_off[k]
+    div = dig.div[k]
+    for r in range(y.shape[0]):
         acc = 0.0
-        for k in range(indptr[ip0 + r], indptr[ip0 + r + 1]):
-            acc += data[nz0 + k] * x[indices[nz0 + k]]
+        for j in range(indptr[ip0 + r], indptr[ip0 + r + 1]):
+            acc += data[nz0 + j] * x[indices[nz0 + j]]
         y[r] = acc / div if div != 1.0 else acc
 
 
 @njit
-def neuron_eval(ntype, reset_sub, ge, maxlvl, off, n, alpha, gain, asyn, win, vleak, vth,
-                vreset, v, cur, x, y):
-    """One step of a neuron layer (state ``v``/``cur`` in place); output into ``y``.
+def neuron_eval(neu, k, v, cur, x, y):
+    """One step of neuron layer ``k`` of ``neu`` (state ``v``/``cur`` in place, indexed
+    from the layer's first neuron); input ``x``, output into ``y`` (one per neuron).
 
     Returns the number of spikes (sum of integer levels for ILIF)."""
+    ntype, reset_sub, ge = neu.type[k], neu.reset[k], neu.ge[k]
+    maxlvl, off = neu.maxlvl[k], neu.off[k]
+    alpha, gain, asyn, win = neu.alpha, neu.gain, neu.asyn, neu.win
+    vleak, vth, vreset = neu.vleak, neu.vth, neu.vreset
     spikes = 0.0
-    for i in range(n):
+    for i in range(y.shape[0]):
         j = off + i
         drive = x[i]
         if ntype == T_CUBALIF or ntype == T_CUBALI:
@@ -102,15 +142,16 @@ def neuron_eval(ntype, reset_sub, ge, maxlvl, off, n, alpha, gain, asyn, win, vl
 
 
 @njit
-def _read_columns(g, s2, goff, soff, rows, cols, act_i, act_v, nact, volt, noisy, rstate,
-                  adc_bits, adc_fs, curr, var):
-    """Column currents of one read (with aggregated noise and ADC); returns clipped count.
+def _read_columns(g, s2, goff, soff, cols, act_i, act_v, nact, volt, rstate, curr, var):
+    """Column currents ``curr`` of one read of a block (conductances ``g`` from ``goff``,
+    read-noise variances ``s2`` from ``soff``, -1: no noise; rows ``act_i`` driven at
+    ``volt * act_v``), with the aggregated read noise.
 
     Rows outer, columns inner (contiguous in the row-major conductance block); current
     and noise variance accumulate in one pass; normals are drawn in pairs."""
     for c in range(cols):
         curr[c] = 0.0
-    if noisy:
+    if soff >= 0:
         for c in range(cols):
             var[c] = 0.0
         for a in range(nact):
@@ -134,107 +175,124 @@ def _read_columns(g, s2, goff, soff, rows, cols, act_i, act_v, nact, volt, noisy
             base = goff + act_i[a] * cols
             for c in range(cols):
                 curr[c] += dv * g[base + c]
+
+
+@njit
+def _convert(curr, cols, adc_bits, adc_fs):
+    """The ADC (``adc_bits`` > 0, full scale ``adc_fs``) on the column currents ``curr``
+    in place; returns the number of clipped conversions."""
     clipped = 0
-    if adc_bits > 0:
-        top = float((1 << adc_bits) - 1)
-        lsb = adc_fs / top
-        inv = 1.0 / lsb
-        for c in range(cols):
-            code = np.rint(curr[c] * inv)
-            if code > top:
-                code = top
-                clipped += 1
-            elif code < 0.0:
-                code = 0.0
-                clipped += 1
-            curr[c] = code * lsb
+    top = float((1 << adc_bits) - 1)
+    lsb = adc_fs / top
+    inv = 1.0 / lsb
+    for c in range(cols):
+        code = np.rint(curr[c] * inv)
+        if code > top:
+            code = top
+            clipped += 1
+        elif code < 0.0:
+            code = 0.0
+            clipped += 1
+        curr[c] = code * lsb
     return clipped
 
 
 @njit
-def syn_eval(k, x, y, s_bias_off, bias, s_blk_ptr, b_same, b_ch_outs, b_rows, b_cols, b_outs,
-             b_reads,
-             b_gat_off, b_sca_off, b_g_off, b_s_off, b_term_ptr, b_adc_bits, b_adc_fs,
-             b_cycles, b_tile, b_ideal, gat, sca, g, s2, t_out, t_pos, t_neg, t_coef,
-             volt, dac_bits, rstate, blk_cnt, tile_time, t_read_fixed, t_adc,
-             act_i, act_v, lvl_i, lvl_v, curr, var, outl):
+def _active_rows(syn, b0, r, x, work):
+    """The rows of read ``r`` of block ``b0`` with a non-zero input (into ``work.act_i``
+    / ``work.act_v``); returns (count, all of them non-negative integers, largest)."""
+    act_i, act_v, gat = work.act_i, work.act_v, syn.gat
+    rows = syn.rows[b0]
+    nact = 0
+    integer = True
+    maxlvl = 0.0
+    gbase = syn.gat_off[b0] + r * rows
+    for i in range(rows):
+        gi = gat[gbase + i]
+        if gi == -1:
+            continue
+        xv = 1.0 if gi == -2 else x[gi]
+        if xv != 0.0:
+            act_i[nact] = i
+            act_v[nact] = xv
+            nact += 1
+            if xv < 0.0 or xv != np.floor(xv):
+                integer = False
+            elif xv > maxlvl:
+                maxlvl = xv
+    return nact, integer, maxlvl
+
+
+@njit
+def syn_eval(k, x, y, syn, rdo, timing, rstate, cnt, tile_time, work):
     """Evaluate synaptic op ``k`` on input ``x`` into ``y``; returns an error code.
 
-    Blocks flagged ``b_same`` share the previous block's rows and reads (the column
-    chunks of one row chunk): the active rows of a read are found once for all of them."""
+    ``cnt``: the sample's block counters; ``tile_time``: busy time of every tile this
+    step. Blocks flagged ``same`` share the previous block's rows and reads (the column
+    chunks of one row chunk): the active rows of a read are found once for all of them.
+    An ideal block reads the float weights of its whole row chunk as one matrix; a
+    programmed block reads its columns once per thermometer level of an integer input,
+    or once through the DAC, then decodes its terms."""
+    act_i, act_v, lvl_i, lvl_v = work.act_i, work.act_v, work.lvl_i, work.lvl_v
+    curr, var, outl = work.curr, work.var, work.outl
+    g, sca, b_cols, b_outs, b_tile = syn.g, syn.sca, syn.cols, syn.outs, syn.tile
+    t_out, t_pos, t_neg, t_coef, term_ptr = syn.t_out, syn.t_pos, syn.t_neg, syn.t_coef, syn.term_ptr
+    s2, s_off, volt, dac_bits = rdo.s2, rdo.s_off, rdo.volt, rdo.dac_bits
+    adc_bits, adc_fs, cycles = rdo.adc_bits, rdo.adc_fs, rdo.cycles
+    t_read = timing.row_drive + timing.array_read
     n_out = y.shape[0]
-    bo = s_bias_off[k]
+    bo = syn.bias_off[k]
     for j in range(n_out):
-        y[j] = bias[bo + j]
-    end = s_blk_ptr[k + 1]
-    b0 = s_blk_ptr[k]
+        y[j] = syn.bias[bo + j]
+    end = syn.blk_ptr[k + 1]
+    b0 = syn.blk_ptr[k]
     while b0 < end:
         b1 = b0 + 1
-        while b1 < end and b_same[b1]:
+        while b1 < end and syn.same[b1]:
             b1 += 1
-        rows = b_rows[b0]
-        for r in range(b_reads[b0]):
-            nact = 0
-            integer = True
-            maxlvl = 0.0
-            gbase = b_gat_off[b0] + r * rows
-            for i in range(rows):
-                gi = gat[gbase + i]
-                if gi == -1:
-                    continue
-                xv = 1.0 if gi == -2 else x[gi]
-                if xv != 0.0:
-                    act_i[nact] = i
-                    act_v[nact] = xv
-                    nact += 1
-                    if xv < 0.0 or xv != np.floor(xv):
-                        integer = False
-                    elif xv > maxlvl:
-                        maxlvl = xv
+        for r in range(syn.reads[b0]):
+            nact, integer, maxlvl = _active_rows(syn, b0, r, x, work)
             if nact == 0:
                 continue  # event driven: no spike on this read's rows, nothing is read
-            if not b_ideal[b0]:
-                if integer:
-                    n_sub = int(maxlvl)
-                else:
-                    # analog drive through the DAC: values in [0, 1], 2^dac_bits - 1 levels
-                    if dac_bits < 2:
-                        return E_DAC
-                    lv = (1 << dac_bits) - 1
-                    for a in range(nact):
-                        if act_v[a] < 0.0 or act_v[a] > 1.0:
-                            return E_DAC
-                        act_v[a] = np.rint(act_v[a] * lv) / lv
-                    n_sub = 1
-            if b_ideal[b0]:
-                # ideal macro: the float weights of the whole row chunk in one matrix
-                outs = b_ch_outs[b0]
-                so = b_sca_off[b0] + r * outs
+            if syn.ideal[b0]:
+                outs = syn.ch_outs[b0]
+                so = syn.sca_off[b0] + r * outs
                 for j in range(outs):
                     outl[j] = 0.0
                 for a in range(nact):
                     xv = act_v[a]
-                    base = b_g_off[b0] + act_i[a] * outs
+                    base = syn.g_off[b0] + act_i[a] * outs
                     for j in range(outs):
                         outl[j] += xv * g[base + j]
                 for j in range(outs):
                     y[sca[so + j]] += outl[j]
                 for b in range(b0, b1):
-                    blk_cnt[b, C_ROWS] += nact
-                    blk_cnt[b, C_INPUTS] += nact
-                    blk_cnt[b, C_CELLS] += nact * b_cols[b]
-                    blk_cnt[b, C_ACC] += b_outs[b]
-                    blk_cnt[b, C_READS] += 1
-                    tile_time[b_tile[b]] += t_read_fixed
+                    cnt[b, C_ROWS] += nact
+                    cnt[b, C_INPUTS] += nact
+                    cnt[b, C_CELLS] += nact * b_cols[b]
+                    cnt[b, C_ACC] += b_outs[b]
+                    cnt[b, C_READS] += 1
+                    tile_time[b_tile[b]] += t_read
                 continue
+            if integer:
+                n_sub = int(maxlvl)
+            else:
+                # analog drive through the DAC: values in [0, 1], 2^dac_bits - 1 levels
+                if dac_bits < 2:
+                    return E_DAC
+                lv = (1 << dac_bits) - 1
+                for a in range(nact):
+                    if act_v[a] < 0.0 or act_v[a] > 1.0:
+                        return E_DAC
+                    act_v[a] = np.rint(act_v[a] * lv) / lv
+                n_sub = 1
             for b in range(b0, b1):
                 cols = b_cols[b]
                 outs = b_outs[b]
-                so = b_sca_off[b] + r * outs
+                so = syn.sca_off[b] + r * outs
                 for j in range(outs):
                     outl[j] = 0.0
-                blk_cnt[b, C_INPUTS] += nact
-                noisy = b_s_off[b] >= 0
+                cnt[b, C_INPUTS] += nact
                 for lvl in range(1, n_sub + 1):
                     if integer:
                         m = 0
@@ -243,104 +301,122 @@ def syn_eval(k, x, y, s_bias_off, bias, s_blk_ptr, b_same, b_ch_outs, b_rows, b_
                                 lvl_i[m] = act_i[a]
                                 lvl_v[m] = 1.0
                                 m += 1
-                        clipped = _read_columns(g, s2, b_g_off[b], b_s_off[b], rows, cols,
-                                                lvl_i, lvl_v, m, volt, noisy, rstate,
-                                                b_adc_bits[b], b_adc_fs[b], curr, var)
+                        _read_columns(g, s2, syn.g_off[b], s_off[b], cols, lvl_i, lvl_v, m, volt,
+                                      rstate, curr, var)
                     else:
                         m = nact
-                        clipped = _read_columns(g, s2, b_g_off[b], b_s_off[b], rows, cols,
-                                                act_i, act_v, nact, volt, noisy, rstate,
-                                                b_adc_bits[b], b_adc_fs[b], curr, var)
-                    for t in range(b_term_ptr[b], b_term_ptr[b + 1]):
+                        _read_columns(g, s2, syn.g_off[b], s_off[b], cols, act_i, act_v, nact,
+                                      volt, rstate, curr, var)
+                    clipped = _convert(curr, cols, adc_bits[b], adc_fs[b]) if adc_bits[b] > 0 else 0
+                    for t in range(term_ptr[b], term_ptr[b + 1]):
                         dif = curr[t_pos[t]]
                         if t_neg[t] >= 0:
                             dif -= curr[t_neg[t]]
                         outl[t_out[t]] += t_coef[t] * dif
-                    blk_cnt[b, C_ROWS] += m
-                    blk_cnt[b, C_CELLS] += m * cols
-                    blk_cnt[b, C_READS] += 1
-                    tile_time[b_tile[b]] += t_read_fixed
-                    if b_adc_bits[b] > 0:
-                        blk_cnt[b, C_CONV] += cols
-                        blk_cnt[b, C_CYCLES] += b_cycles[b]
-                        blk_cnt[b, C_CLIP] += clipped
-                        tile_time[b_tile[b]] += b_cycles[b] * t_adc
+                    cnt[b, C_ROWS] += m
+                    cnt[b, C_CELLS] += m * cols
+                    cnt[b, C_READS] += 1
+                    tile_time[b_tile[b]] += t_read
+                    if adc_bits[b] > 0:
+                        cnt[b, C_CONV] += cols
+                        cnt[b, C_CYCLES] += cycles[b]
+                        cnt[b, C_CLIP] += clipped
+                        tile_time[b_tile[b]] += cycles[b] * timing.adc
                 for j in range(outs):
                     y[sca[so + j]] += outl[j]
-                blk_cnt[b, C_ACC] += outs
+                cnt[b, C_ACC] += outs
         b0 = b1
     return E_OK
 
 
 @njit
-def run_sample(s, frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_back, has_back,
-               val_size,
-               in_node, out_node, evid_mean, in_packets, in_hops,
-               # digital
-               d_iptr_off, d_nnz_off, d_indptr, d_indices, d_data, d_div,
-               # neurons
-               l_type, l_off, l_reset, l_ge, l_maxlvl, n_neurons, p_alpha, p_gain, p_asyn,
-               p_win, p_vleak, p_vth, p_vreset, r_packets, r_hops, r_maxhop,
-               # synapses
-               s_bias_off, bias, s_blk_ptr, s_prev_off, prev_size, delay, b_same, b_ch_outs, b_rows, b_cols,
-               b_outs, b_reads, b_gat_off, b_sca_off, b_g_off, b_s_off, b_term_ptr, b_adc_bits,
-               b_adc_fs, b_cycles, b_tile, b_ideal, gat, sca, g, s2, t_out, t_pos, t_neg,
-               t_coef, volt, dac_bits, n_tiles, times,
-               # early stop
-               policy, theta, temp, margin, min_steps,
-               # probes
-               p_node, p_mode, p_off, p_size,
-               # outputs
-               rstate, out_sum, steps_used, latency, blk_cnt, lay_cnt, in_cnt, probes, err):
-    """Simulate sample ``s`` (its own buffers and random stream)."""
-    val = np.zeros(val_size)
-    prev = np.zeros(val_size)
-    v = np.zeros(n_neurons)
-    cur = np.zeros(n_neurons)
-    synprev = np.zeros(prev_size)
+def _record(pr, topo, neu, s, t, val, v, cur, out):
+    """The probed values of step ``t`` (node outputs, membranes, synaptic currents)."""
+    probes = out.probes
+    for p in range(pr.node.shape[0]):
+        pn = pr.node[p]
+        if pr.mode[p] == 0:
+            for j in range(pr.size[p]):
+                probes[s, t, pr.off[p] + j] = val[topo.off[pn] + j]
+        else:
+            buf = v if pr.mode[p] == 1 else cur
+            lo = neu.off[topo.ref[pn]]
+            for j in range(pr.size[p]):
+                probes[s, t, pr.off[p] + j] = buf[lo + j]
+
+
+@njit
+def _stop(pol, evid_mean, cum, t):
+    """Whether the early-stop policy ``pol`` ends the sample after step ``t``."""
+    if pol.code == 0 or t + 1 < pol.min_steps:
+        return False
+    n_out = cum.shape[0]
+    scale = 1.0 / (t + 1) if evid_mean else 1.0
+    top1 = -np.inf
+    top2 = -np.inf
+    for j in range(n_out):
+        e = cum[j] * scale
+        if e > top1:
+            top2 = top1
+            top1 = e
+        elif e > top2:
+            top2 = e
+    if pol.code == 1:
+        z = 0.0
+        for j in range(n_out):
+            z += math.exp((cum[j] * scale - top1) / pol.temp)
+        return 1.0 / z > pol.theta
+    if pol.code == 2:
+        return top1 - top2 >= pol.margin
+    return False
+
+
+@njit
+def _input(rt, s, frame, y, out):
+    """The input node's value ``y`` of one step (``frame``), its host packets and hops."""
+    in_cnt = out.in_cnt
+    for j in range(y.shape[0]):
+        xv = frame[j]
+        y[j] = xv
+        if xv != 0.0:
+            in_cnt[s, 0] += rt.in_packets[j]
+            in_cnt[s, 1] += rt.in_hops[j]
+
+
+@njit
+def run_sample(s, frames, topo, dig, neu, rt, syn, rdo, timing, pol, pr, out):
+    """Simulate sample ``s`` (``frames``: its input per step; its own buffers and random
+    stream ``out.state[s]``) into the outputs and counters ``out``."""
+    n_kind, n_size, n_off, n_ref = topo.kind, topo.size, topo.off, topo.ref
+    e_ptr, e_src, e_back = topo.e_ptr, topo.e_src, topo.e_back
+    rstate, blk_cnt, lay_cnt = out.state[s], out.blk_cnt[s], out.lay_cnt[s]
+    packets, hops, max_hop = rt.packets, rt.hops, rt.max_hop
+    val = np.zeros(topo.val_size)
+    prev = np.zeros(topo.val_size)
+    v = np.zeros(neu.count)
+    cur = np.zeros(neu.count)
+    synprev = np.zeros(syn.prev_size)
     max_in = 1
-    max_rows = 1
-    max_cols = 1
-    max_outs = 1
     for n in range(n_kind.shape[0]):
         if n_size[n] > max_in:
             max_in = n_size[n]
-    for b in range(b_rows.shape[0]):
-        max_rows = max(max_rows, b_rows[b])
-        max_cols = max(max_cols, b_cols[b])
-        max_outs = max(max_outs, b_outs[b], b_ch_outs[b])
     x = np.zeros(max_in + 1)
-    act_i = np.zeros(max_rows, np.int64)
-    act_v = np.zeros(max_rows)
-    lvl_i = np.zeros(max_rows, np.int64)
-    lvl_v = np.zeros(max_rows)
-    curr = np.zeros(max_cols)
-    var = np.zeros(max_cols)
-    outl = np.zeros(max_outs)
-    tile_time = np.zeros(max(n_tiles, 1))
-    n_out = n_size[out_node]
+    work = work_for(syn)
+    tile_time = np.zeros(max(timing.n_tiles, 1))
+    n_out = n_size[topo.out_node]
     cum = np.zeros(n_out)
-    t_read_fixed = times[0] + times[1]
-    t_adc, t_acc, t_neuron, t_hop = times[2], times[3], times[4], times[5]
-    for t in range(steps):
+    for t in range(pol.steps):
         for q in range(tile_time.shape[0]):
             tile_time[q] = 0.0
         maxhop = 0.0
         for n in range(n_kind.shape[0]):
             kind = n_kind[n]
-            size = n_size[n]
-            off = n_off[n]
+            y = val[n_off[n]:n_off[n] + n_size[n]]
             if kind == K_INPUT:
-                for j in range(size):
-                    xv = frames[t, j]
-                    val[off + j] = xv
-                    if xv != 0.0:
-                        in_cnt[s, 0] += in_packets[j]
-                        in_cnt[s, 1] += in_hops[j]
+                _input(rt, s, frames[t], y, out)
                 continue
             # input of the node: sum of its sources (previous step along back edges)
-            src0 = e_src[e_ptr[n]]
-            in_size = n_size[src0]
+            in_size = n_size[e_src[e_ptr[n]]]
             for j in range(in_size):
                 x[j] = 0.0
             for e in range(e_ptr[n], e_ptr[n + 1]):
@@ -351,118 +427,60 @@ def run_sample(s, frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_b
                 else:
                     for j in range(in_size):
                         x[j] = x[j] + val[so + j]
-            y = val[off:off + size]
+            k = n_ref[n]
             if kind == K_SYN:
-                k = n_ref[n]
                 xin = x[:in_size]
-                if delay:
-                    po = s_prev_off[k]
+                if syn.delay:
+                    po = syn.prev_off[k]
                     tmp = np.empty(in_size)
                     for j in range(in_size):
                         tmp[j] = synprev[po + j]
                         synprev[po + j] = x[j]
                     xin = tmp
-                code = syn_eval(k, xin, y, s_bias_off, bias, s_blk_ptr, b_same, b_ch_outs, b_rows, b_cols, b_outs,
-                                b_reads, b_gat_off, b_sca_off, b_g_off, b_s_off, b_term_ptr,
-                                b_adc_bits, b_adc_fs, b_cycles, b_tile, b_ideal, gat, sca, g, s2,
-                                t_out, t_pos, t_neg, t_coef, volt, dac_bits, rstate, blk_cnt[s],
-                                tile_time, t_read_fixed, t_adc, act_i, act_v, lvl_i, lvl_v,
-                                curr, var, outl)
+                code = syn_eval(k, xin, y, syn, rdo, timing, rstate, blk_cnt, tile_time, work)
                 if code != E_OK:
-                    err[s, 0] = code
-                    err[s, 1] = n
-                    steps_used[s] = t + 1
+                    out.err[s, 0] = code
+                    out.err[s, 1] = n
+                    out.steps_used[s] = t + 1
                     return
             elif kind == K_NEURON:
-                k = n_ref[n]
-                lo = l_off[k]
-                spikes = neuron_eval(l_type[k], l_reset[k], l_ge[k], l_maxlvl[k], lo, size,
-                                     p_alpha, p_gain, p_asyn, p_win, p_vleak, p_vth, p_vreset,
-                                     v, cur, x, y)
-                lay_cnt[s, k, L_UPDATES] += size
-                lay_cnt[s, k, L_SPIKES] += spikes
+                spikes = neuron_eval(neu, k, v, cur, x, y)
+                lay_cnt[k, L_UPDATES] += n_size[n]
+                lay_cnt[k, L_SPIKES] += spikes
                 if spikes > 0.0:
-                    for i in range(size):
+                    lo = neu.off[k]
+                    for i in range(n_size[n]):  # packets and hops of its spikes
                         if y[i] != 0.0:
-                            lay_cnt[s, k, L_PACKETS] += y[i] * r_packets[lo + i]
-                            lay_cnt[s, k, L_HOPS] += y[i] * r_hops[lo + i]
-                            if r_maxhop[lo + i] > maxhop:
-                                maxhop = r_maxhop[lo + i]
+                            lay_cnt[k, L_PACKETS] += y[i] * packets[lo + i]
+                            lay_cnt[k, L_HOPS] += y[i] * hops[lo + i]
+                            if max_hop[lo + i] > maxhop:
+                                maxhop = max_hop[lo + i]
             elif kind == K_DIGITAL:
-                k = n_ref[n]
-                csr_eval(d_indptr, d_indices, d_data, d_iptr_off[k], d_nnz_off[k], size, d_div[k],
-                         x, y)
+                csr_eval(dig, k, x, y)
             else:  # K_COPY: Output, Flatten
-                for j in range(size):
+                for j in range(n_size[n]):
                     y[j] = x[j]
         # step latency: slowest tile, then accumulate, neuron update and routing
         slow = 0.0
         for q in range(tile_time.shape[0]):
             if tile_time[q] > slow:
                 slow = tile_time[q]
-        latency[s] += slow + t_acc + t_neuron + maxhop * t_hop
-        oo = n_off[out_node]
+        out.latency[s] += slow + timing.accumulate + timing.neuron + maxhop * timing.hop
+        oo = n_off[topo.out_node]
         for j in range(n_out):
             cum[j] += val[oo + j]
-            out_sum[s, j] = cum[j]
-        for p in range(p_node.shape[0]):
-            pn = p_node[p]
-            if p_mode[p] == 0:
-                for j in range(p_size[p]):
-                    probes[s, t, p_off[p] + j] = val[n_off[pn] + j]
-            else:
-                buf = v if p_mode[p] == 1 else cur
-                lo = l_off[n_ref[pn]]
-                for j in range(p_size[p]):
-                    probes[s, t, p_off[p] + j] = buf[lo + j]
-        if has_back:
-            for j in range(val_size):
+            out.out_sum[s, j] = cum[j]
+        _record(pr, topo, neu, s, t, val, v, cur, out)
+        if topo.has_back:
+            for j in range(topo.val_size):
                 prev[j] = val[j]
-        steps_used[s] = t + 1
-        if policy != 0 and t + 1 >= min_steps:
-            scale = 1.0 / (t + 1) if evid_mean else 1.0
-            top1 = -np.inf
-            top2 = -np.inf
-            for j in range(n_out):
-                e = cum[j] * scale
-                if e > top1:
-                    top2 = top1
-                    top1 = e
-                elif e > top2:
-                    top2 = e
-            if policy == 1:
-                z = 0.0
-                for j in range(n_out):
-                    z += math.exp((cum[j] * scale - top1) / temp)
-                if 1.0 / z > theta:
-                    return
-            elif policy == 2:
-                if top1 - top2 >= margin:
-                    return
+        out.steps_used[s] = t + 1
+        if _stop(pol, topo.evid_mean, cum, t):
+            return
 
 
 @pjit
-def run_batch(frames, steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_back, has_back,
-              val_size,
-              in_node, out_node, evid_mean, in_packets, in_hops, d_iptr_off, d_nnz_off, d_indptr,
-              d_indices, d_data, d_div, l_type, l_off, l_reset, l_ge, l_maxlvl, n_neurons, p_alpha,
-              p_gain, p_asyn, p_win, p_vleak, p_vth, p_vreset, r_packets, r_hops, r_maxhop,
-              s_bias_off, bias, s_blk_ptr, s_prev_off, prev_size, delay, b_same, b_ch_outs, b_rows, b_cols, b_outs,
-              b_reads, b_gat_off, b_sca_off, b_g_off, b_s_off, b_term_ptr, b_adc_bits, b_adc_fs,
-              b_cycles, b_tile, b_ideal, gat, sca, g, s2, t_out, t_pos, t_neg, t_coef, volt,
-              dac_bits, n_tiles, times, policy, theta, temp, margin, min_steps, p_node, p_mode,
-              p_off, p_size, rstates, out_sum, steps_used, latency, blk_cnt, lay_cnt, in_cnt,
-              probes, err):
+def run_batch(frames, topo, dig, neu, rt, syn, rdo, timing, pol, pr, out):
     """Every sample of the batch, in parallel (each with its own state and stream)."""
     for s in prange(frames.shape[0]):
-        run_sample(s, frames[s], steps, n_kind, n_size, n_off, n_ref, e_ptr, e_src, e_back,
-                   has_back, val_size, in_node, out_node, evid_mean, in_packets, in_hops, d_iptr_off,
-                   d_nnz_off, d_indptr, d_indices, d_data, d_div, l_type, l_off, l_reset, l_ge, l_maxlvl,
-                   n_neurons, p_alpha, p_gain, p_asyn, p_win, p_vleak, p_vth, p_vreset,
-                   r_packets, r_hops, r_maxhop, s_bias_off, bias, s_blk_ptr, s_prev_off,
-                   prev_size, delay, b_same, b_ch_outs, b_rows, b_cols, b_outs, b_reads, b_gat_off, b_sca_off,
-                   b_g_off, b_s_off, b_term_ptr, b_adc_bits, b_adc_fs, b_cycles, b_tile, b_ideal,
-                   gat, sca, g, s2, t_out, t_pos, t_neg, t_coef, volt, dac_bits, n_tiles, times,
-                   policy, theta, temp, margin, min_steps, p_node, p_mode, p_off, p_size,
-                   rstates[s], out_sum, steps_used, latency, blk_cnt, lay_cnt, in_cnt, probes,
-                   err)
+        run_sample(s, frames[s], topo, dig, neu, rt, syn, rdo, timing, pol, pr, out)
