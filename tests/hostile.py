@@ -50,3 +50,32 @@ def bounded_call(fn: Callable[[], Any], limit_s: float, limit_bytes: int) -> Any
         msg = str(out)
         assert "\n" not in msg and len(msg) < 1000, msg[:300]
     return out
+
+
+def npz_declaring(path, name: str, shape: tuple, others: dict):
+    """An ``.npz`` whose member ``name`` declares ``shape`` in its header, stores no data."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(path, "w") as z:
+        for k, v in others.items():
+            buf = io.BytesIO()
+            np.save(buf, v)
+            z.writestr(f"{k}.npy", buf.getvalue())
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                                   "shape": shape})
+        z.writestr(f"{name}.npy", buf.getvalue())
+    return path
+
+
+def write(folder: Path, name: str, content: str | bytes) -> Path:
+    """``content`` (text as UTF-8, or bytes) written to ``folder / name``."""
+    p = folder / name
+    if isinstance(content, bytes):
+        p.write_bytes(content)
+    else:
+        p.write_text(content, encoding="utf-8")
+    return p

@@ -50,7 +50,7 @@ import yaml
 
 from neurocosim import cli
 from neurocosim.cli import main
-from tests.hostile import write_nir_tree
+from tests.hostile import npz_declaring, write_nir_tree
 
 pytestmark = pytest.mark.timeout(600, method="thread")  # last resort; cases have an alarm
 
@@ -548,20 +548,7 @@ def _(ws):
     return ["info", path]
 
 
-def _npz_declaring(path: str, name: str, shape: tuple, others: dict) -> str:
-    """An .npz whose member ``name`` declares ``shape`` in its header but stores no data."""
-    import zipfile
-
-    with zipfile.ZipFile(path, "w") as z:
-        for k, v in others.items():
-            buf = io.BytesIO()
-            np.save(buf, v)
-            z.writestr(f"{k}.npy", buf.getvalue())
-        buf = io.BytesIO()
-        np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
-                                                   "shape": shape})
-        z.writestr(f"{name}.npy", buf.getvalue())
-    return path
+_npz_declaring = npz_declaring
 
 
 case("info-npz-huge-declared-weight", "hugew.npz", fast=5)(

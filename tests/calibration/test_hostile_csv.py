@@ -24,7 +24,7 @@ from neurocosim.calibration import fit_device, read_measurements
 from neurocosim.calibration.fit import Measurements, synthetic_measurements, write_measurements
 from neurocosim.devices import load_chip
 from neurocosim.errors import BudgetError, DataError
-from tests.hostile import bounded_call
+from tests.hostile import bounded_call, write
 
 LIMIT_S = 2.0
 LIMIT_BYTES = 200 << 20
@@ -42,13 +42,6 @@ def valid_text(tmp_path_factory) -> str:
     return p.read_text()
 
 
-def write(folder: Path, name: str, content: str | bytes) -> Path:
-    p = folder / name
-    if isinstance(content, bytes):
-        p.write_bytes(content)
-    else:
-        p.write_text(content, encoding="utf-8")
-    return p
 
 
 def refused(p: Path, *fragments: str, error: type[Exception] = DataError) -> str:

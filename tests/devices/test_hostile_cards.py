@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from neurocosim.devices import ChipCard, load_chip, preset_path
 from neurocosim.errors import BudgetError, ConfigError, NeurocosimError
-from tests.hostile import bounded_call
+from tests.hostile import bounded_call, write
 
 LIMIT_S = 2.0
 LIMIT_BYTES = 200 << 20
@@ -57,13 +57,6 @@ def edited(path: str, value) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def write(folder: Path, name: str, content: str | bytes) -> Path:
-    p = folder / name
-    if isinstance(content, bytes):
-        p.write_bytes(content)
-    else:
-        p.write_text(content, encoding="utf-8")
-    return p
 
 
 def refused(p: Path, *fragments: str, memory: bool = False) -> str:

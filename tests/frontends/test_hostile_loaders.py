@@ -28,7 +28,7 @@ from neurocosim import ir, load_network, network_from_weights, save_network
 from neurocosim.errors import BudgetError, DataError, ModelError, NeurocosimError
 from neurocosim.frontends import nir_sandbox
 from neurocosim.hwsim.encoders import load_data, validate_labels
-from tests.hostile import write_nir_tree
+from tests.hostile import npz_declaring, write_nir_tree
 
 N_IN, N_HID, N_OUT, N_SAMPLES = 3, 4, 2, 6
 
@@ -121,18 +121,6 @@ def data_file(path: Path, **arrays) -> Path:
     return path
 
 
-def npz_declaring(path: Path, name: str, shape: tuple, others: dict) -> Path:
-    """An ``.npz`` whose member ``name`` declares ``shape`` in its header, stores no data."""
-    with zipfile.ZipFile(path, "w") as z:
-        for k, v in others.items():
-            buf = io.BytesIO()
-            np.save(buf, v)
-            z.writestr(f"{k}.npy", buf.getvalue())
-        buf = io.BytesIO()
-        np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
-                                                   "shape": shape})
-        z.writestr(f"{name}.npy", buf.getvalue())
-    return path
 
 
 # -- valid files still load ---------------------------------------------------------------
