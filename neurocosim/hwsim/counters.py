@@ -22,7 +22,9 @@ __all__ = ["EventCounts", "BLOCK_COUNTERS", "LAYER_COUNTERS"]
 BLOCK_COUNTERS = ("rows_driven", "cell_reads", "conversions", "conversion_cycles",
                   "clipped_conversions", "accumulates", "reads", "active_inputs")
 LAYER_COUNTERS = ("neuron_updates", "spikes", "packets", "packet_hops")
-assert len(BLOCK_COUNTERS) == K.N_BLOCK_COUNTERS and len(LAYER_COUNTERS) == K.N_LAYER_COUNTERS
+if len(BLOCK_COUNTERS) != K.N_BLOCK_COUNTERS or len(LAYER_COUNTERS) != K.N_LAYER_COUNTERS:
+    raise ImportError("neurocosim bug: the counter names and the engine kernels' counter "
+                      "arrays disagree (hwsim/counters.py vs hwsim/kernels/engine.py)")
 
 _COUNT_KEYS = ("block", "layer", "input", "steps_used", "latency_s", "block_op", "block_tile",
                "block_outs", "layer_names")
