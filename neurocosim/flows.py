@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError, short
 from .pipeline import ChipRunOptions, map_onto, program_onto, simulate_and_cost
 
-__all__ = ["run_folder_energy", "PruneOptions", "prune_on_chip", "check_prunable", "analytical_energy", "deploy_loihi2",
+__all__ = ["simulate_on_chip", "run_folder_energy", "PruneOptions", "prune_on_chip", "check_prunable", "analytical_energy", "deploy_loihi2",
            "fitted_card"]
 
 
@@ -25,6 +25,25 @@ class PruneOptions:
     training: Any
     early_stop: str = "confidence:0.8:2"
     progress: bool = False
+    precision: str = "float64"  # of the engine that scores the chip (ChipRunOptions)
+
+
+def simulate_on_chip(net, chip, encoder, opts: ChipRunOptions, seeds, *, y, label: str,
+                     seed: int, folder, force: bool = False, executor=None):
+    """``simulate --chip``: run ``net`` on ``chip`` (:func:`~neurocosim.pipeline.run_on_chip`;
+    ``seeds[1]``, ``seeds[2]``: the programming and read-noise streams; ``executor``: a
+    ``distributed.Client`` running the samples) and write its run folder; (run, summary)."""
+    from .pipeline import RunStreams, run_on_chip, sample_probes
+    from .runfolder import run_summary, write_run_folder
+
+    run = run_on_chip(net, chip, encoder, opts, streams=RunStreams(seeds[1], seeds[2]),
+                      map_seed=seed, executor=executor)
+    summary = run_summary(run, model=label, encoding=opts.encoding, seed=seed, steps=opts.steps,
+                          y=y)
+    summary["precision"] = run.result.options["precision"]
+    write_run_folder(folder, run, summary, sample_probes(run, encoder, opts, seeds[2]), y=y,
+                     force=force)
+    return run, summary
 
 
 def check_prunable(net, label: str) -> None:
@@ -43,8 +62,11 @@ def prune_on_chip(net, chip, train: tuple, test: tuple, opts: PruneOptions, *,
     chip's read-back weights, RESET the dropped pairs and score the chip before/after."""
     from .budget import check_time
     from .hwsim import make_encoder
+    from .hwsim.simulator import PRECISIONS
     from .training import chip_weights, learn_mask, program_random, prune_chip
 
+    if not isinstance(opts.precision, str) or opts.precision not in PRECISIONS:  # before training
+        raise ConfigError(f"precision: {short(opts.precision)} is not one of float32, float64")
     seeds = np.random.SeedSequence(seed).spawn(5)  # seeds[0]: the random network's weights
     t = opts.training
     mapped = map_onto(net, chip, ChipRunOptions(steps=t.steps))
@@ -70,8 +92,8 @@ def prune_on_chip(net, chip, train: tuple, test: tuple, opts: PruneOptions, *,
     runs = {}
     for name, state, es in (("before", prog, "none"), ("after", pruned, "none"),
                             ("after_early_stop", pruned, opts.early_stop)):
-        r, e = simulate_and_cost(state, enc, ChipRunOptions(steps=t.steps, early_stop=es),
-                                 np.random.SeedSequence(7), paper=False)
+        run_opts = ChipRunOptions(steps=t.steps, early_stop=es, precision=opts.precision)
+        r, e = simulate_and_cost(state, enc, run_opts, np.random.SeedSequence(7), paper=False)
         runs[name] = {"accuracy": r.accuracy(yte), "mean_steps": r.mean_steps,
                       "load_saving": r.load_saving,
                       "energy_per_inference_J": e.energy_per_inference_J}
@@ -89,7 +111,6 @@ def analytical_energy(net, chip, *, steps: int, rate: float | None, paper_preset
                       multilevel: str):
     """Energy of ``net`` on ``chip`` from a firing rate (None: worst case), no simulation."""
     from .energy import analytical_counts, estimate, paper_convention
-    from .errors import ConfigError
 
     if not 1 <= steps <= 10**12:
         raise ConfigError(f"--steps {steps}: an inference of 1 to 10^12 steps")

@@ -64,12 +64,22 @@ def check_run(net, n_samples: int, steps: int, *, batch: int = 256, engine: str 
                      synapses=net.n_synapses(), per_sample=int(np.prod(net.output_shape)))
 
 
-def chip_run_options(early_stop: str, read_time_text: str) -> float:
-    """Check a chip run's early-stop policy and read time before any work; the read time."""
-    from .hwsim.early_stop import parse_early_stop
+def chip_run_options(flags, *, progress: bool = False):
+    """The :class:`~neurocosim.pipeline.ChipRunOptions` of a command's flags (an argparse
+    namespace whose names are the fields; ``read_time`` as text, e.g. ``1d``), checked
+    before any work: early-stop policy, read time, precision."""
+    from dataclasses import fields
 
-    parse_early_stop(early_stop)
-    return read_time(read_time_text)
+    from .hwsim.early_stop import parse_early_stop
+    from .pipeline import ChipRunOptions
+
+    given = {f.name: getattr(flags, f.name) for f in fields(ChipRunOptions)
+             if getattr(flags, f.name, None) is not None}
+    parse_early_stop(given.get("early_stop", "none"))
+    if given.get("precision", "float64") not in ("float32", "float64"):
+        raise ConfigError(f"--precision {short(given['precision'])}: use float32 or float64")
+    return ChipRunOptions(**given | {"read_time": read_time(str(given.get("read_time", 0))),
+                                     "progress": progress})
 
 
 def card_output(path, force: bool) -> None:
@@ -97,8 +107,14 @@ def sweep_executor(dask: str | None, workers: int | None) -> str:
     return executor
 
 
-def simulate_flags(*, chip, output, sets, json) -> None:
-    """``simulate``: --chip goes with -o and --set; the reference engine with --json."""
+def simulate_flags(flags) -> None:
+    """``simulate`` (its argparse namespace): --chip goes with -o, --set, --precision and
+    --dask; the reference engine with --json."""
+    chip, output, sets, json = flags.chip, flags.output, flags.set, flags.json
+    for flag, value in (("--precision", flags.precision), ("--dask", flags.dask)):
+        if value and not chip:
+            raise ConfigError(f"{flag} is an option of the cycle-level engine: give --chip CARD "
+                              "(the reference engine runs here, in float64)")
     if bool(chip) != bool(output):
         raise ConfigError("simulate --chip writes a run folder: give -o RUN/" if chip else
                           "-o/--output needs --chip (the reference engine writes --json)")

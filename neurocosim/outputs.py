@@ -116,6 +116,11 @@ def reference_payload(res, *, model: str, dt: float, encoding: str, seed: int, s
             "predictions": res.predictions().tolist()}
 
 
+def mapping_warnings(run) -> str:
+    """The mapping's soft design-rule warnings, one ``neurocosim: warning:`` line each."""
+    return "".join(f"neurocosim: warning: {w}\n" for w in run.mapped.report.warnings)
+
+
 def chip_run_text(run, summary: dict, folder) -> str:
     """What ``simulate --chip`` prints about a run."""
     res, energy, c = run.result, run.energy, run.result.counts

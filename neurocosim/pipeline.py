@@ -44,6 +44,7 @@ class ChipRunOptions:
     batch_size: int = 256
     threads: int | None = None
     progress: bool = False
+    precision: str = "float64"        # the engine's values: "float64" (reference) or "float32"
 
 
 @dataclass(frozen=True)
@@ -112,16 +113,18 @@ def calibrate(programmed, encoder, opts: ChipRunOptions, read_seed: np.random.Se
 
 
 def simulate_and_cost(programmed, encoder, opts: ChipRunOptions, read_seed, *,
-                      probes: Sequence[str] = (), paper: bool = True):
+                      probes: Sequence[str] = (), paper: bool = True, executor=None):
     """Simulate the programmed chip at its operating point (:func:`calibrate`) and
     estimate the run's energy; (SimResult, report). ``paper``: also the papers' SOP/MAC
-    convention (:func:`~neurocosim.energy.paper_convention`)."""
+    convention (:func:`~neurocosim.energy.paper_convention`). ``executor``: a
+    ``distributed.Client`` sharding the samples over its cluster (same result)."""
     from .energy import estimate, paper_convention
     from .hwsim import simulate
 
     res = simulate(programmed, encoder, opts.steps, early_stop=opts.early_stop,
                    rng=np.random.default_rng(read_seed), batch_size=opts.batch_size,
-                   threads=opts.threads, progress=opts.progress, probes=probes)
+                   threads=opts.threads, progress=opts.progress, probes=probes,
+                   precision=opts.precision, executor=executor)
     mapped = programmed.mapped
     rep = mapped.report
     conv = (paper_convention(mapped.network, res.counts, first_layer_mac=opts.encoding == "current")
@@ -131,12 +134,13 @@ def simulate_and_cost(programmed, encoder, opts: ChipRunOptions, read_seed, *,
 
 
 def run_on_chip(net, chip, encoder, opts: ChipRunOptions, *, streams: RunStreams,
-                map_seed: int = 0) -> RunResult:
-    """Map, program, calibrate, simulate and cost ``net`` on ``chip``."""
+                map_seed: int = 0, executor=None) -> RunResult:
+    """Map, program, calibrate, simulate and cost ``net`` on ``chip`` (``executor``: see
+    :func:`simulate_and_cost`)."""
     mapped = map_onto(net, chip, opts, seed=map_seed)
     programmed = program_onto(mapped, streams.program)
     programmed = calibrate(programmed, encoder, opts, streams.read)
-    res, energy = simulate_and_cost(programmed, encoder, opts, streams.read)
+    res, energy = simulate_and_cost(programmed, encoder, opts, streams.read, executor=executor)
     return RunResult(network=net, chip=chip, mapped=mapped, programmed=programmed,
                      result=res, energy=energy)
 
@@ -150,7 +154,8 @@ def sample_probes(run: RunResult, encoder, opts: ChipRunOptions, read_seed) -> d
     if not spiking:
         return {}
     one = simulate(run.programmed, encoder.head(1), opts.steps, early_stop="none",
-                   rng=np.random.default_rng(read_seed), probes=spiking)
+                   rng=np.random.default_rng(read_seed), probes=spiking,
+                   precision=opts.precision)
     return {k: one.probes[k][0] for k in spiking}
 
 

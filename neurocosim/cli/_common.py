@@ -4,6 +4,7 @@ checks themselves are :mod:`neurocosim.inputs`)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -39,6 +40,19 @@ def write_json(path: str | Path, payload: dict) -> None:
 
     with atomic_path(Path(path)) as tmp:
         tmp.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def dask_client(address: str | None):  # --dask ADDRESS|local: the sweep's client, then closed
+    from ..sweep.pool import close_executor, open_executor
+
+    kind = inputs.sweep_executor(address, None) if address else None
+    client, cluster = open_executor(kind, None) if kind else (None, None)
+    try:
+        yield client
+    finally:
+        if kind:
+            close_executor(client, cluster, kind, True)
 
 
 def check_run(net, n_samples: int, args) -> None:

@@ -25,6 +25,8 @@ SEED = _o("--seed", type=C.seed, default=0)
 SET = _o("--set", "change a card field, e.g. --set macro.adc_bits=6 (dotted path, repeatable; "
                   "'a+b=V' sets both)", action="append", metavar="KEY=VALUE")
 OUT = _o("-o --output", "output directory", required=True)
+PREC = _o("--precision", "cycle-level engine values (default float64: the reference)", choices=("float32", "float64"))
+DASK = _o("--dask", "a dask.distributed scheduler ADDRESS, or 'local' for a LocalCluster", metavar="ADDRESS")
 
 
 def _add(sub, name: str, help_: str, *opts, force: bool = True):
@@ -48,12 +50,11 @@ def _commands(sub, commands: dict) -> None:
          _o("--chip", "simulate on this chip with the cycle-level engine instead"), SET,
          _o("-o --output", "run directory (with --chip)"),
          _o("--early-stop", "none | confidence:THETA[:T][@MIN] | margin:M[@MIN]", default="none"),
-         _o("--placement", choices=PLACE, default="partition"),
-         _o("--conv-regions", type=C.positive_int, default=1),
+         _o("--placement", choices=PLACE, default="partition"), _o("--conv-regions", type=C.positive_int, default=1),
          _o("--read-time", "time after programming, e.g. 1d (drift)", default="0"),
          _o("--adc-calibration", "samples of DATA calibrating the ADC ranges (0: full range)",
             type=C.non_negative_int, default=64),
-         _o("--threads", "Numba threads (at most the cores here)", type=C.threads))
+         _o("--threads", "Numba threads (at most the cores here)", type=C.threads), PREC, DASK)
     _add(sub, "convert", "convert a scikit-learn MLPClassifier (ReLU) to an SNN",
          _o("model", "fitted MLPClassifier: MLP.skops (safe), or .joblib/.pkl with --trust-pickle"),
          _o("--trust-pickle", "allow loading a pickle/joblib file: it can run any code it holds, "
@@ -100,8 +101,7 @@ def _more_commands(sub) -> None:
          _o("--samples", "samples run in Lava", type=C.positive_int, default=50), SEED)
     _add(sub, "sweep", "run a robustness / design-space study (YAML)", _o("study", "STUDY.yaml"),
          _o("-o --output", "output directory (results.csv)", required=True),
-         _o("--dask", "a dask.distributed scheduler ADDRESS, or 'local' for a LocalCluster",
-            metavar="ADDRESS"),
+         DASK,
          _o("--workers", "local processes / LocalCluster workers", type=C.positive_int),
          _o("--resume", "continue an interrupted sweep", **B),
          _o("--max-runs", "run at most this many new runs", type=C.positive_int),
@@ -125,7 +125,7 @@ def _more_commands(sub) -> None:
          _o("--theta", "hidden threshold", type=C.positive_float, default=0.5),
          _o("--read-noise", "weight noise while training", type=C.within(0, 10), default=0.0),
          _o("--early-stop", default="confidence:0.8:2"), _o("--dt", type=C.positive_float), SEED,
-         OUT, QUIET)
+         OUT, QUIET, PREC)
     _add(sub, "device", "characterise a chip's device models (text + plot)", _o("preset", CHIP), SET,
          _o("--plot", "conductance histograms and sigma(g) curve", metavar="OUT.png"),
          _o("--json", "write the measured statistics", metavar="OUT.json"),

@@ -21,7 +21,8 @@ def run(args) -> int:
     training = MaskTraining(sparsity=args.sparsity, epochs=args.epochs, lr=args.lr, rate=True,
                             steps=args.steps, beta=args.beta, beta_out=args.beta, theta=args.theta,
                             read_noise=args.read_noise)
-    opts = PruneOptions(training=training, early_stop=args.early_stop, progress=C.progress(args))
+    opts = PruneOptions(training=training, early_stop=args.early_stop, progress=C.progress(args),
+                        precision=args.precision or "float64")
     with inputs.about(args.test or args.data):
         out = prune_on_chip(net, chip, train, test, opts, seed=args.seed,
                             random_weights=random_weights, label=str(args.model))

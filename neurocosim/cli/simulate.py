@@ -11,22 +11,27 @@ from . import _common as C
 
 
 def run(args) -> int:
+    from ..flows import simulate_on_chip
     from ..frontends import load_network
-    from ..outputs import reference_payload, reference_text
+    from ..outputs import chip_run_text, mapping_warnings, reference_payload, reference_text
     from ..pipeline import reference_run
 
-    inputs.simulate_flags(chip=args.chip, output=args.output, sets=args.set, json=args.json)
+    inputs.simulate_flags(args)
     C.out_dir(args.output, args)
     C.out_file(args.json, args, "--json")
-    if args.chip:
-        inputs.chip_run_options(args.early_stop, args.read_time)
+    opts = inputs.chip_run_options(args, progress=C.progress(args)) if args.chip else None
     net = load_network(args.model, dt=args.dt)
     x, y = inputs.labelled_data(args.data, net)
     C.check_run(net, len(x), args)
     seeds = np.random.SeedSequence(args.seed).spawn(3)  # encoding, programming, read noise
     enc = inputs.encoder_for(args.encoding, x, net, np.random.default_rng(seeds[0]), args.data, args.steps)
     if args.chip:
-        return _on_chip(args, net, enc, y, seeds)
+        with C.dask_client(args.dask) as client:
+            r, summary = simulate_on_chip(net, C.chip(args), enc, opts, seeds, y=y, label=str(args.model),
+                                          seed=args.seed, folder=args.output, force=args.force, executor=client)
+        print(mapping_warnings(r), file=sys.stderr, end="")  # soft design rules
+        print(chip_run_text(r, summary, args.output))
+        return 0
     res = reference_run(net, enc, args.steps, batch_size=args.batch_size, progress=C.progress(args))
     payload = reference_payload(res, model=str(args.model), dt=net.dt, encoding=args.encoding,
                                 seed=args.seed, steps=args.steps, y=y)
@@ -35,24 +40,3 @@ def run(args) -> int:
     print(reference_text(payload, args.json))
     return 0
 
-
-def _on_chip(args, net, enc, y, seeds) -> int:
-    from ..outputs import chip_run_text
-    from ..pipeline import ChipRunOptions, RunStreams, run_on_chip, sample_probes
-    from ..runfolder import run_summary, write_run_folder
-
-    opts = ChipRunOptions(steps=args.steps, encoding=args.encoding, early_stop=args.early_stop,
-                          read_time=inputs.read_time(args.read_time),
-                          adc_calibration=args.adc_calibration, placement=args.placement,
-                          conv_regions=args.conv_regions, batch_size=args.batch_size,
-                          threads=args.threads, progress=C.progress(args))
-    r = run_on_chip(net, C.chip(args), enc, opts, streams=RunStreams(seeds[1], seeds[2]),
-                    map_seed=args.seed)
-    print(*(f"neurocosim: warning: {w}" for w in r.mapped.report.warnings), sep="\n",
-          file=sys.stderr, end="\n" if r.mapped.report.warnings else "")  # soft design rules
-    summary = run_summary(r, model=str(args.model), encoding=args.encoding, seed=args.seed,
-                          steps=args.steps, y=y)
-    write_run_folder(args.output, r, summary, sample_probes(r, enc, opts, seeds[2]), y=y,
-                     force=args.force)
-    print(chip_run_text(r, summary, args.output))
-    return 0

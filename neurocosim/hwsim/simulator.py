@@ -8,6 +8,7 @@ drift compensation); :meth:`~neurocosim.devices.program.ProgrammedChip.at` chang
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..budget import check_simulation
 from ..devices.program import ProgrammedChip
-from ..errors import SimulationError
+from ..errors import SimulationError, short
 from .counters import EventCounts
 from .early_stop import EarlyStop, parse_early_stop
 from .encoders import Encoder
@@ -25,9 +26,10 @@ from .jit import get_threads, max_threads, set_threads
 from .kernels import engine as K
 from .kernels.rng import seed_states
 from .reference import parse_probe
-from .tables import EngineTables, Outputs, Probes, build_tables, run_policy
+from .shards import Buffers, ChunkJob, engine_dtype, run_dask, run_local
+from .tables import EngineTables, Probes, build_tables, run_policy
 
-__all__ = ["simulate", "SimResult", "EventCounts"]
+__all__ = ["simulate", "SimResult", "EventCounts", "PRECISIONS"]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -86,6 +88,9 @@ def _probe_plan(net, order: tuple[str, ...], probes: Sequence[str]):
 
 
 
+PRECISIONS = ("float32", "float64")
+
+
 def simulate(
     programmed: ProgrammedChip,
     encoder: Encoder,
@@ -98,6 +103,8 @@ def simulate(
     threads: int | None = None,
     progress: bool = False,
     tables: EngineTables | None = None,
+    precision: str = "float64",
+    executor: Any = None,
 ) -> SimResult:
     """Run the programmed chip, at its operating point, on every sample of ``encoder``
     for up to ``steps`` steps.
@@ -114,22 +121,68 @@ def simulate(
         ``"none"``, ``"confidence:θ[:T][@min]"`` or ``"margin:m[@min]"`` (DESIGN §3.5).
     rng
         Seeds the read-noise streams (one per sample); required when the chip has read
-        noise. Same seed → same spikes, whatever ``threads`` and ``batch_size``.
+        noise. Same seed → same spikes, whatever ``threads``, ``batch_size`` and
+        ``executor``.
     probes
         ``"node"``, ``"neuron.v"``, ``"cuba.i"``; memory ``n × steps × size`` each.
     batch_size
-        Samples per call of the parallel driver (bounds the input-frame memory).
+        Samples per call of the parallel driver (bounds the input-frame memory); with
+        ``executor``, samples per task.
     threads
-        Numba threads (default: Numba's setting).
+        Numba threads (default: Numba's setting here; 1 per task on Dask workers).
     tables
-        Prebuilt :class:`EngineTables` of ``programmed`` (reuse across calls).
+        Prebuilt :class:`EngineTables` of ``programmed`` (reuse across calls), built
+        with the same ``precision``.
+    precision
+        ``"float64"`` (the reference mode) or ``"float32"`` (the engine's values in
+        single precision: faster; spikes differ only where a membrane is within about
+        1e-5 of its threshold).
+    executor
+        A ``distributed.Client``: each chunk of ``batch_size`` samples runs as one task
+        on its cluster (the tables are sent to each worker once) and the results stream
+        back; bit for bit the result of the local run.
     """
+    if executor is not None and not all(hasattr(executor, a) for a in ("submit", "scatter")):
+        raise SimulationError(f"executor: {short(executor)} is not a dask.distributed Client; "
+                              "pass Client(ADDRESS) (or None to run here)")
+    job, states, buf, es, plan = _plan_run(
+        programmed, encoder, steps, early_stop=early_stop, rng=rng, probes=probes,
+        batch_size=batch_size, threads=threads, tables=tables, precision=precision)
+    prog, n, batch = job.tables, encoder.n_samples, int(batch_size)
+    threads = threads or (get_threads() if executor is None else 1)
+    t0 = time.perf_counter()
+    with _progress(n, batch, progress) as bar, _numba_threads(threads, executor):
+        def done(lo: int, hi: int) -> None:
+            _check_dac(prog, buf, lo, hi, programmed.chip.macro.dac_bits)
+            bar(1)
+
+        if executor is None:
+            run_local(job, states, buf, range(0, n, batch), batch, done)
+        else:
+            run_dask(executor, job, states, buf, range(0, n, batch), batch, done, threads)
+    wall = time.perf_counter() - t0
+    net = programmed.mapped.network
+    return SimResult(output=buf.out_sum.reshape(n, *net.output_shape), steps_used=buf.steps_used,
+                     steps_max=job.steps, counts=buf.counts(prog),
+                     probes=buf.probe_dict(plan[-2]), wall_s=wall, early_stop=str(es),
+                     options={"read_time": prog.read_time, "threads": threads,
+                              "batch_size": batch, "precision": engine_dtype(prog).name,
+                              "executor": "local" if executor is None else "dask"})
+
+
+def _plan_run(programmed: ProgrammedChip, encoder: Encoder, steps: int, *, early_stop, rng,
+              probes, batch_size, threads, tables, precision):
+    """Check the run (options, memory and time budget) before any work; the shared
+    :class:`~.shards.ChunkJob`, the per-sample random states, the empty buffers, the
+    early-stop policy and the probe plan."""
     if int(steps) < 1:
         raise SimulationError(f"steps must be >= 1, got {steps}")
+    if int(batch_size) < 1:
+        raise SimulationError(f"batch_size must be >= 1, got {batch_size}")
     steps = int(steps)
     es = parse_early_stop(early_stop)
     net = programmed.mapped.network
-    prog = tables or build_tables(programmed)
+    prog = _engine_tables(programmed, precision, tables)
     rng = _read_noise_rng(programmed, rng)
     n = encoder.n_samples
     states = seed_states(np.random.SeedSequence(int(rng.integers(2**63))), n)
@@ -143,24 +196,25 @@ def simulate(
     if threads is not None and not 1 <= int(threads) <= max_threads():
         raise SimulationError(f"threads: {threads} is outside 1..{max_threads()} (this "
                               "machine's cores); use --threads 1.." + str(max_threads()))
-    buf = _Buffers.empty(n, steps, n_out, prog, plan[-1])
-    old = get_threads()
-    if threads is not None:
-        set_threads(threads)
-    chunks = _chunks(n, batch_size, progress)
-    t0 = time.perf_counter()
-    try:
-        _run_batches(prog, encoder, steps, es, plan, states, buf, chunks, batch_size,
-                     programmed.chip.macro.dac_bits)
-    finally:
-        if threads is not None:
-            set_threads(old)
-    wall = time.perf_counter() - t0
-    return SimResult(output=buf.out_sum.reshape(n, *net.output_shape), steps_used=buf.steps_used,
-                     steps_max=steps, counts=buf.counts(prog), probes=buf.probe_dict(plan[-2]),
-                     wall_s=wall, early_stop=str(es),
-                     options={"read_time": prog.read_time, "threads": threads or old,
-                              "batch_size": batch_size})
+    job = ChunkJob(tables=prog, encoder=encoder, policy=run_policy(es, steps),
+                   probes=Probes(*plan[:4]), n_out=n_out, recorded=plan[-1])
+    return job, states, Buffers.empty(n, steps, n_out, prog, plan[-1]), es, plan
+
+
+def _engine_tables(programmed: ProgrammedChip, precision, tables: EngineTables | None):
+    """The engine tables in ``precision`` (prebuilt ``tables`` must match it)."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise SimulationError(f"precision: {short(precision)} is not one of float32, float64 "
+                              "(float64: the reference mode; float32: faster); use "
+                              "--precision float32 or float64")
+    if tables is None:
+        return build_tables(programmed, precision=precision)
+    have = engine_dtype(tables).name
+    if have != precision:
+        raise SimulationError(f"tables: built in {have} but precision {precision!r} was asked; "
+                              f"pass precision={have!r} or build the tables with "
+                              f"build_tables(programmed, precision={precision!r})")
+    return tables
 
 
 def _read_noise_rng(programmed: ProgrammedChip, rng: np.random.Generator | None):
@@ -171,72 +225,42 @@ def _read_noise_rng(programmed: ProgrammedChip, rng: np.random.Generator | None)
     return np.random.default_rng(0)
 
 
-def _chunks(n: int, batch_size: int, progress: bool):
-    chunks = range(0, n, max(1, int(batch_size)))
-    if progress:
-        from tqdm.auto import tqdm
-
-        return tqdm(chunks, desc="hwsim", unit="batch")
-    return chunks
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class _Buffers:
-    """What the batch driver writes, for every sample."""
-
-    out_sum: np.ndarray
-    steps_used: np.ndarray
-    latency: np.ndarray
-    blk: np.ndarray
-    lay: np.ndarray
-    inp: np.ndarray
-    err: np.ndarray
-    probes: np.ndarray
-
-    @classmethod
-    def empty(cls, n: int, steps: int, n_out: int, prog: EngineTables, p_total: int) -> _Buffers:
-        return cls(out_sum=np.zeros((n, n_out)), steps_used=np.zeros(n, np.int64),
-                   latency=np.zeros(n), blk=np.zeros((n, len(prog.block_op), K.N_BLOCK_COUNTERS)),
-                   lay=np.zeros((n, len(prog.layer_names), K.N_LAYER_COUNTERS)),
-                   inp=np.zeros((n, 2)), err=np.zeros((n, 2), np.int64),
-                   probes=np.zeros((n, steps, p_total)) if p_total else np.zeros((n, 1, 1)))
-
-    def outputs(self, sl: slice) -> list[np.ndarray]:
-        """The driver's outputs for the samples ``sl`` (:class:`~.tables.Outputs` after
-        the random streams)."""
-        return [self.out_sum[sl], self.steps_used[sl], self.latency[sl], self.blk[sl],
-                self.lay[sl], self.inp[sl], self.probes[sl], self.err[sl]]
-
-    def counts(self, prog: EngineTables) -> EventCounts:
-        return EventCounts(block=self.blk, layer=self.lay, input=self.inp,
-                           steps=self.steps_used.copy(), latency_s=self.latency,
-                           block_op=prog.block_op, block_tile=prog.block_tile,
-                           block_outs=prog.block_outs, layer_names=prog.layer_names)
-
-    def probe_dict(self, shapes: dict) -> dict[str, np.ndarray]:
-        n, steps = self.probes.shape[:2]
-        return {p: self.probes[:, :, o:o + s].reshape(n, steps, *shape)
-                for p, (o, s, shape) in shapes.items()}
+@contextlib.contextmanager
+def _numba_threads(threads: int, executor):
+    """Numba's thread count here for a local run (restored after)."""
+    old = get_threads()
+    if executor is None:
+        set_threads(threads)
+    try:
+        yield
+    finally:
+        set_threads(old)
 
 
-def _run_batches(prog: EngineTables, encoder: Encoder, steps: int, es, plan, states,
-                 buf: _Buffers, chunks, batch_size: int, dac_bits: int) -> None:
-    """Call the parallel driver on every chunk of samples; a sample stopped by an input
-    the DAC cannot apply → SimulationError naming its layer."""
-    records, policy, probes = prog.records(), run_policy(es, steps), Probes(*plan[:4])
-    n = encoder.n_samples
-    for lo in chunks:
-        hi = min(n, lo + batch_size)
-        frames = np.ascontiguousarray(encoder.block(lo, hi, steps), dtype=np.float64)
-        frames = frames.reshape(hi - lo, steps, -1)
-        sl = slice(lo, hi)
-        K.run_batch(frames, *records, policy, probes, Outputs(states[sl], *buf.outputs(sl)))
-        bad = np.flatnonzero(buf.err[sl, 0])
-        if bad.size:
-            node = prog.node_names[int(buf.err[lo + bad[0], 1])]
-            raise SimulationError(
-                f"layer '{node}' receives a non-binary, non-integer input that the "
-                f"macro's {dac_bits}-bit DAC cannot apply (analog values "
-                "need dac_bits >= 2 and values in [0, 1]): use --encoding rate or spikes, "
-                "or a chip card with more DAC bits"
-            )
+@contextlib.contextmanager
+def _progress(n: int, batch_size: int, progress: bool):
+    """``update(k)``: k more chunks done (a tqdm bar when ``progress``)."""
+    if not progress:
+        yield lambda k: None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=-(-n // max(1, int(batch_size))), desc="hwsim", unit="batch")
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def _check_dac(prog: EngineTables, buf: Buffers, lo: int, hi: int, dac_bits: int) -> None:
+    """A sample stopped by an input the DAC cannot apply → SimulationError naming its
+    layer."""
+    bad = np.flatnonzero(buf.err[lo:hi, 0])
+    if bad.size:
+        node = prog.node_names[int(buf.err[lo + bad[0], 1])]
+        raise SimulationError(
+            f"layer '{node}' receives a non-binary, non-integer input that the "
+            f"macro's {dac_bits}-bit DAC cannot apply (analog values "
+            "need dac_bits >= 2 and values in [0, 1]): use --encoding rate or spikes, "
+            "or a chip card with more DAC bits"
+        )

@@ -13,17 +13,19 @@ scalars (Numba passes and caches them as typed tuples) built by one function:
   discretised at the network's ``dt``, with the chip's analog mismatch;
 * :class:`Routing` (:func:`_routing`): per-neuron routing costs (remote cores and mesh
   hops) from the placement;
-* :class:`Synapses` (:func:`_synapses`): synaptic ops and their tile blocks with reads
-  (gather/scatter), conductances at the chip's read time and decode terms
-  (:class:`~neurocosim.hwsim.blocks.BlockTable`);
-* :class:`Readout` (:func:`_readout`): read-noise variances, ADC settings, read voltage
-  and DAC;
+* :class:`Synapses` (:func:`~neurocosim.hwsim.synapses.synapses`): synaptic ops and their tile blocks with reads
+  (gather/scatter), conductances at the chip's read time (with their read-noise
+  variances) and decode terms (:class:`~neurocosim.hwsim.blocks.BlockTable`), and how
+  each op finds its active rows (:mod:`neurocosim.hwsim.paths`);
+* :class:`Readout` (the same function): ADC ranges, read voltage and DAC;
 * :class:`Timing` (:func:`_timing`): the latency constants
   (:class:`~neurocosim.hwsim.latency.LatencyModel`);
 * per run: :class:`Policy` (:func:`run_policy`: steps and early stop), :class:`Probes`
   (what is recorded) and :class:`Outputs` (the per-sample outputs and counters).
 
 Everything the chip's operating point sets is read from ``programmed.operating_point``.
+The engine's values (weights, conductances, neuron parameters) have the tables'
+precision, float64 (the reference) or float32; counters and outputs are float64.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..devices.program import ProgrammedChip
+from ..errors import SimulationError
 from ..ir import nodes as N
 from ..mapping.lowering import dependency
 from ..mapping.routing import mesh_position, neuron_routing
 from .blocks import BlockTable, block_reads
 from .kernels import engine as K
 from .latency import LatencyModel
+from .synapses import Readout, Synapses, synapses
 
 __all__ = ["EngineTables", "build_tables", "mesh_position", "Topology", "Digital", "Neurons",
            "Routing", "Synapses", "Readout", "Timing", "Policy", "Probes", "Outputs",
@@ -105,53 +109,6 @@ class Routing(NamedTuple):
     max_hop: np.ndarray  # (neurons,)
     in_packets: np.ndarray  # (input elements,)
     in_hops: np.ndarray  # (input elements,)
-
-
-class Synapses(NamedTuple):
-    """Synaptic ops (per op) and their tile blocks (per block, op by op, the blocks of
-    one row chunk next to each other); see :class:`~neurocosim.hwsim.blocks.BlockTable`."""
-
-    bias_off: np.ndarray  # (ops,) offset of the op's bias in ``bias``
-    bias: np.ndarray
-    blk_ptr: np.ndarray  # (ops + 1,) blocks of op k: blk_ptr[k] .. blk_ptr[k + 1]
-    prev_off: np.ndarray  # (ops,) offset of the op's delayed input in the delay buffer
-    prev_size: int  # size of the delay buffer
-    delay: bool  # every synapse delays by one step
-    same: np.ndarray  # (blocks,) 1: same rows and reads as the previous block
-    ch_outs: np.ndarray  # outputs of the row chunk (an ideal block: the chunk's matrix)
-    rows: np.ndarray
-    cols: np.ndarray  # columns read
-    outs: np.ndarray  # outputs decoded
-    reads: np.ndarray  # reads per step
-    tile: np.ndarray
-    ideal: np.ndarray  # 1: float weights, no device
-    gat_off: np.ndarray  # offset in ``gat`` (reads × rows: the op input driving each row)
-    sca_off: np.ndarray  # offset in ``sca`` (reads × outs: the op output of each output)
-    g_off: np.ndarray  # offset in ``g`` (rows × cols, row-major)
-    term_ptr: np.ndarray  # (blocks + 1,) decode terms of block b
-    gat: np.ndarray
-    sca: np.ndarray
-    g: np.ndarray  # conductances at the read time (an ideal block: the weights)
-    t_out: np.ndarray  # decode term: output += t_coef * (curr[t_pos] - curr[t_neg])
-    t_pos: np.ndarray
-    t_neg: np.ndarray  # -1: no minus column
-    t_coef: np.ndarray
-
-
-#: the per-block fields of :class:`Synapses` (after its six per-op fields)
-_BLOCK_FIELDS = Synapses._fields[6:]
-
-
-class Readout(NamedTuple):
-    """How the columns are read: drive, noise, conversion."""
-
-    s_off: np.ndarray  # (blocks,) offset in ``s2``; -1: no read noise
-    s2: np.ndarray  # float32 read-noise variance of each cell
-    adc_bits: np.ndarray  # (blocks,) 0: no ADC
-    adc_fs: np.ndarray  # (blocks,) ADC full scale (A)
-    cycles: np.ndarray  # (blocks,) conversion cycles per read
-    volt: float  # read voltage (V)
-    dac_bits: int  # input DAC resolution (analog inputs)
 
 
 class Timing(NamedTuple):
@@ -220,6 +177,7 @@ class EngineTables:
     n_tiles: int
     adc_full_scale: np.ndarray
     read_time: float
+    dtype: type = np.float64
     extras: dict[str, Any] = field(default_factory=dict)
 
     def records(self) -> tuple:
@@ -236,31 +194,42 @@ class EngineTables:
                 "in_packets": r.in_packets, "in_hops": r.in_hops}
 
 
-def build_tables(prog: ProgrammedChip) -> EngineTables:
-    """Flatten ``prog`` at its operating point (see the module docstring).
+#: the engine's precisions
+PRECISIONS = {"float64": np.float64, "float32": np.float32}
+
+
+def build_tables(prog: ProgrammedChip, precision: str = "float64") -> EngineTables:
+    """Flatten ``prog`` at its operating point (see the module docstring), its values in
+    ``precision`` (``"float64"``, the reference, or ``"float32"``).
 
     The operating point's ``read_time`` is the time after programming (seconds) at which
     the conductances are read (drift); its ``adc_full_scale`` the per-block ADC range in
     amperes (None: the largest column current the block can carry, so nothing clips).
     """
+    if precision not in PRECISIONS:
+        raise SimulationError(f"precision: {precision!r} is not one of "
+                              f"{', '.join(PRECISIONS)}; use float64 (the reference) or float32")
+    dt = PRECISIONS[precision]
     mapped = prog.mapped
     net = mapped.network
     topo, digital = _topology(mapped)
     blocks = block_reads(prog)
     cols = BlockTable(prog, blocks).build()
-    syn = _synapses(mapped, [b.op for b in blocks], cols)
+    syn, readout = synapses(mapped, [b.op for b in blocks], cols, dt)
     fs = np.zeros(len(mapped.blocks))
     for j, b in enumerate(blocks):
         fs[b.index] = cols["adc_fs"][j]
     pruned = sum(int(t.pruned.all(axis=1).sum()) for t in prog.tiles
                  if t is not None and t.pruned is not None)
     return EngineTables(
-        topology=topo, digital=_digital(net, digital), neurons=_neurons(net, prog.mismatch),
-        routing=_routing(mapped), synapses=syn, readout=_readout(mapped.chip.macro, cols),
+        topology=topo, digital=_digital(net, digital, dt),
+        neurons=_neurons(net, prog.mismatch, dt),
+        routing=_routing(mapped), synapses=syn, readout=readout,
         timing=_timing(mapped), node_names=tuple(net.order), layer_names=tuple(net.layers()),
-        block_op=tuple(b.op for b in blocks), block_tile=syn.tile, block_outs=syn.outs,
+        block_op=tuple(b.op for b in blocks), block_tile=syn.blk[:-1, K.B_TILE],
+        block_outs=syn.blk[:-1, K.B_OUTS],
         n_tiles=int(mapped.n_tiles), adc_full_scale=fs,
-        read_time=float(prog.operating_point.read_time),
+        read_time=float(prog.operating_point.read_time), dtype=dt,
         extras={"block_order": np.array([b.index for b in blocks], np.int64),
                 "pruned_rows": pruned},
     )
@@ -312,7 +281,7 @@ def _topology(mapped) -> tuple[Topology, list[str]]:
     return topo, digital
 
 
-def _digital(net, digital: list[str]) -> Digital:
+def _digital(net, digital: list[str], dt) -> Digital:
     """Digital nodes (pooling, scale) as CSR blocks with their divisors."""
     ip_off, nz_off, indptr, indices, data, div = [], [], [], [], [], []
     nnz = nip = 0
@@ -337,11 +306,11 @@ def _digital(net, digital: list[str]) -> Digital:
                    nnz_off=np.array(nz_off or [0], np.int64),
                    indptr=np.concatenate(indptr) if indptr else np.zeros(1, np.int64),
                    indices=np.concatenate(indices) if indices else np.zeros(1, np.int64),
-                   data=np.concatenate(data) if data else np.zeros(1),
+                   data=(np.concatenate(data) if data else np.zeros(1)).astype(dt),
                    div=np.array(div or [1.0]))
 
 
-def _neurons(net, mismatch) -> Neurons:
+def _neurons(net, mismatch, dt) -> Neurons:
     """Per-layer neuron type and options; per-neuron parameters with the chip's mismatch
     (and threshold re-balancing, stored as threshold factors)."""
     l_type, l_off, l_reset, l_ge, l_maxlvl = [], [], [], [], []
@@ -371,7 +340,8 @@ def _neurons(net, mismatch) -> Neurons:
     return Neurons(type=np.array(l_type, np.int64), off=np.array(l_off, np.int64),
                    reset=np.array(l_reset, np.int64), ge=np.array(l_ge, np.int64),
                    maxlvl=np.array(l_maxlvl), count=int(noff),
-                   **{k: np.concatenate(v) if v else np.zeros(1) for k, v in cols.items()})
+                   **{k: (np.concatenate(v) if v else np.zeros(1)).astype(dt)
+                      for k, v in cols.items()})
 
 
 def _routing(mapped) -> Routing:
@@ -384,35 +354,6 @@ def _routing(mapped) -> Routing:
                   for attr in ("packets", "hops", "max_hop")}
     return Routing(**per_neuron, in_packets=routes[net.input_name].packets,
                    in_hops=routes[net.input_name].hops)
-
-
-def _synapses(mapped, block_ops: list[str], cols: dict[str, Any]) -> Synapses:
-    """Bias and input offsets of every synaptic op and its range of blocks (``block_ops``:
-    the op of each block in the engine's order, op by op), with the blocks' columns
-    ``cols`` (:meth:`~neurocosim.hwsim.blocks.BlockTable.build`)."""
-    bias_off, bias, blk_ptr, prev_off = [], [], [0], []
-    boff = poff = 0
-    for name in mapped.ops:
-        sop = mapped.ops[name]
-        bias_off.append(boff)
-        bias.append(sop.bias)
-        boff += sop.out_size
-        prev_off.append(poff)
-        poff += sop.in_size
-        blk_ptr.append(blk_ptr[-1] + block_ops.count(name))
-    return Synapses(bias_off=np.array(bias_off or [0], np.int64),
-                    bias=np.concatenate(bias) if bias else np.zeros(1),
-                    blk_ptr=np.array(blk_ptr, np.int64),
-                    prev_off=np.array(prev_off or [0], np.int64), prev_size=int(max(poff, 1)),
-                    delay=bool(mapped.network.synaptic_delay),
-                    **{f: cols[f] for f in _BLOCK_FIELDS})
-
-
-def _readout(macro, cols: dict[str, Any]) -> Readout:
-    """Read noise, ADC and DAC of the blocks (``cols`` as in :func:`_synapses`)."""
-    return Readout(s_off=cols["s_off"], s2=cols["s2"], adc_bits=cols["adc_bits"],
-                   adc_fs=cols["adc_fs"], cycles=cols["cycles"],
-                   volt=float(macro.read_voltage), dac_bits=int(macro.dac_bits))
 
 
 def _timing(mapped) -> Timing:

@@ -37,7 +37,10 @@ def raise_remote(err: dict) -> None:
     raise SweepRunError(err["message"])
 
 
-def _executor(kind: str, workers: int | None):
+def open_executor(kind: str, workers: int | None):
+    """(pool, cluster) for ``kind``: ``local`` (processes), ``dask-local`` (a LocalCluster
+    of one-thread workers, its dashboard on a free port) or ``dask:ADDRESS``; close with
+    :func:`close_executor`."""
     if kind == "local":
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
@@ -52,7 +55,7 @@ def _executor(kind: str, workers: int | None):
 
     if kind == "dask-local":
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=True, dashboard_address=None)
+                               processes=True, dashboard_address=":0")
         return Client(cluster), cluster
     address = kind.removeprefix("dask:")
     try:
@@ -78,7 +81,7 @@ def _waiter(executor: str):
     return wait_any, "FIRST_COMPLETED"
 
 
-def _stop(pool, cluster, executor: str, ok: bool) -> None:
+def close_executor(pool, cluster, executor: str, ok: bool) -> None:
     if executor != "local":
         with contextlib.suppress(Exception):
             pool.close()
@@ -102,7 +105,7 @@ def run_pending(study: Study, table: Path, pending: Iterator[RunSpec], n: int, d
     """Run ``n`` runs from ``pending`` as ``task(payload, index, params, seed)``, appending
     each finished run's row to ``table`` and to ``done`` (by run_id)."""
     n_workers = min(workers or os.cpu_count() or 1, n)
-    pool, cluster = _executor(executor, n_workers)
+    pool, cluster = open_executor(executor, n_workers)
     wait_any, first_completed = _waiter(executor)
     window = max(2 * n_workers, n_workers + 2)
     bar = None
@@ -145,7 +148,7 @@ def run_pending(study: Study, table: Path, pending: Iterator[RunSpec], n: int, d
         os.close(fd)
         if bar is not None:
             bar.close()
-        _stop(pool, cluster, executor, ok)
+        close_executor(pool, cluster, executor, ok)
 
 
 def _result(fut, executor: str) -> dict:

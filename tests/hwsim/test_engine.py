@@ -146,16 +146,54 @@ def noisy_setup(rng, chip="pcm-aihwkit"):
     return net, prog, make_encoder("rate", x, (30,), np.random.default_rng(4))
 
 
-def test_noise_same_seed_same_result_any_threads(rng):
-    net, prog, enc = noisy_setup(rng)
-    a = simulate(prog, enc, 30, rng=np.random.default_rng(9), threads=1, probes=["lif"])
-    b = simulate(prog, enc, 30, rng=np.random.default_rng(9), threads=2, probes=["lif"],
-                 batch_size=7)
-    c = simulate(prog, enc, 30, rng=np.random.default_rng(10), threads=2, probes=["lif"])
-    np.testing.assert_array_equal(a.probes["lif"], b.probes["lif"])
-    np.testing.assert_array_equal(a.counts.block, b.counts.block)
+def noisy_mlp(rng, n_samples=96, chip="pcm-aihwkit"):
+    """A 100-64-32-10 LIF network on a chip with programming and read noise and 8-bit
+    ADCs (calibrated ranges, so some conversions clip); rate-coded inputs."""
+    from neurocosim.calibration import calibrate_adc_ranges
+    from neurocosim.devices import load_chip
+
+    net = chain({"in": ir.Input(shape=(100,)),
+                 "fc1": ir.Affine(weight=rng.normal(0.05, 0.3, (64, 100)), bias=np.zeros(64)),
+                 "lif1": ir.LIF(tau=5e-3, r=1.0, v_leak=0.0, v_threshold=1.0, reset="subtract"),
+                 "fc2": ir.Linear(weight=rng.normal(0.15, 0.5, (32, 64))),
+                 "lif2": ir.LIF(tau=5e-3, r=1.0, v_leak=0.0, v_threshold=1.0),
+                 "fc3": ir.Linear(weight=rng.normal(0.15, 0.6, (10, 32))),
+                 "out_n": ir.IF(r=1.0, v_threshold=1.0), "out": ir.Output()})
+    prog = program_chip(map_network(net, load_chip(chip)), np.random.default_rng(3))
+    enc = make_encoder("rate", rng.uniform(0, 0.6, (n_samples, 100)), (100,),
+                       np.random.default_rng(4))
+    prog = calibrate_adc_ranges(prog, enc, 40, max_samples=16, percentile=90.0)
+    return net, prog, enc
+
+
+def assert_same_run(a, b):
+    """Two SimResults equal bit for bit: outputs, steps, every counter, every probe."""
     np.testing.assert_array_equal(a.output, b.output)
-    assert not np.array_equal(a.probes["lif"], c.probes["lif"])  # read noise is really drawn
+    np.testing.assert_array_equal(a.steps_used, b.steps_used)
+    for f in ("block", "layer", "input", "latency_s"):
+        np.testing.assert_array_equal(getattr(a.counts, f), getattr(b.counts, f), err_msg=f)
+    assert sorted(a.probes) == sorted(b.probes)
+    for k in a.probes:
+        np.testing.assert_array_equal(a.probes[k], b.probes[k], err_msg=k)
+
+
+def test_noise_same_seed_same_result_any_batch_and_threads(rng):
+    """Per-sample random streams: batch size (1, 7, 64) and Numba threads (1, 2) change
+    nothing, bit for bit, on 96 samples of a chip with read noise and ADCs (with early
+    stop, so samples stop at different steps)."""
+    net, prog, enc = noisy_mlp(rng)
+    kw = dict(probes=["lif1", "lif2.v"], early_stop="margin:4@10")
+    runs = {(b, t): simulate(prog, enc, 40, rng=np.random.default_rng(9), threads=t,
+                             batch_size=b, **kw) for b in (1, 7, 64) for t in (1, 2)}
+    base = runs[(64, 2)]
+    assert 10 <= base.steps_used.min() and base.steps_used.min() < base.steps_used.max()
+    c = base.counts.totals()
+    assert c["clipped_conversions"] > 0 and c["spikes"] > 1000  # ADC clips; layers fire
+    for key, res in runs.items():
+        assert res.options["batch_size"] == key[0] and res.options["threads"] == key[1]
+        assert_same_run(base, res)
+    other = simulate(prog, enc, 40, rng=np.random.default_rng(10), batch_size=64, **kw)
+    assert not np.array_equal(base.probes["lif2.v"], other.probes["lif2.v"])  # noise is drawn
     with pytest.raises(SimulationError, match="pass rng"):
         simulate(prog, enc, 5)
 

@@ -1,0 +1,412 @@
+"""The crossbar kernel: one synaptic op on one step (DESIGN §4.4, layer 3).
+
+:func:`syn_events` takes the op's active inputs as an index list (ascending, with their
+values), finds the rows each read drives from the op's inverse gather
+(:mod:`neurocosim.hwsim.paths`; never by scanning a read's rows), then, for each read with
+an active row:
+
+* ideal block: the float weights of the whole row chunk as one matrix (``P_CSR``: only
+  the non-zero weights, straight into the op's outputs);
+* programmed block: column currents and the aggregated read noise (one normal per column
+  per read, from the per-column variance accumulated in the same pass over each row's
+  currents and variances, which are stored side by side), the ADC with clipping
+  counted, the decode terms to weight units, the partial sums added digitally.
+
+Multi-level inputs (integer spikes of an ILIF layer, pooled spike counts) drive a
+non-ideal crossbar as a thermometer code: level ``k`` is one binary read of the rows
+whose value is at least ``k``. Analog inputs go through the macro's DAC (``dac_bits`` ≥ 2,
+values in [0, 1]); anything else returns :data:`~.codes.E_DAC`.
+
+Values (inputs, weights, currents, outputs) have the records' precision (float32 or
+float64, one compiled kernel each); counters are float64. The records' tables are read
+through the column codes of :mod:`.codes` (``syn.blk[b, B_COLS]``: block ``b``'s columns).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..jit import njit, njit_inner
+from .codes import (
+    B_ADC_BITS,
+    B_CH_OUTS,
+    B_COLS,
+    B_CYCLES,
+    B_G,
+    B_IDEAL,
+    B_NOISY,
+    B_OUTS,
+    B_ROWS,
+    B_SAME,
+    B_SCA,
+    B_TERM,
+    B_TILE,
+    C_ACC,
+    C_CELLS,
+    C_CLIP,
+    C_CONV,
+    C_CYCLES,
+    C_INPUTS,
+    C_READS,
+    C_ROWS,
+    D_NEG,
+    D_OUT,
+    D_POS,
+    E_DAC,
+    E_OK,
+    I_ROW,
+    I_SLOT,
+    O_BIAS,
+    O_CSR,
+    O_IN,
+    O_INV,
+    O_PATH,
+    O_SLOT,
+    P_CSR,
+    P_SORT,
+    S_BLK,
+    S_READ,
+)
+from .rng import add_noise
+
+__all__ = ["Work", "Tally", "work_for", "syn_eval", "syn_events", "active_inputs"]
+
+
+class Work(NamedTuple):
+    """Scratch buffers of the synaptic kernels (sized by :func:`work_for`), shared by the
+    samples one thread runs (used by one op of one sample at a time)."""
+
+    ev_i: np.ndarray  # (max inputs + 1,) int64: active inputs of the op, ascending
+    ev_v: np.ndarray  # their values
+    lvl_i: np.ndarray  # (max rows,) int64: rows of one thermometer level
+    lvl_v: np.ndarray
+    slot_n: np.ndarray  # (max slots + 1,) int64: active rows per slot, then list offsets
+    slot_max: np.ndarray  # (max slots,) largest value; -1: a non-integer or negative one
+    sl_i: np.ndarray  # (max inverse entries,) int64: active rows, slot after slot
+    sl_v: np.ndarray
+    curr: np.ndarray  # (max columns,) column currents, then ADC output
+    var: np.ndarray  # (max columns,) read-noise variance per column
+    outl: np.ndarray  # (max outputs,) decoded partial sums of one block
+
+
+class Tally(NamedTuple):
+    """What one sample's reads change: its random stream, its block counters and the busy
+    time of every tile this step."""
+
+    rstate: np.ndarray  # (4,) uint64
+    cnt: np.ndarray  # (blocks, N_BLOCK_COUNTERS)
+    tile_time: np.ndarray  # (tiles,) s
+
+
+@njit
+def work_for(syn):
+    """Scratch buffers large enough for every op and block of ``syn``."""
+    dt = syn.g.dtype
+    blk, op = syn.blk, syn.op
+    max_rows = max_cols = max_outs = max_in = max_slots = max_inv = 1
+    for b in range(blk.shape[0] - 1):
+        max_rows = max(max_rows, blk[b, B_ROWS])
+        max_cols = max(max_cols, blk[b, B_COLS])
+        max_outs = max(max_outs, blk[b, B_OUTS], blk[b, B_CH_OUTS])
+    for k in range(op.shape[0] - 1):
+        max_in = max(max_in, op[k, O_IN] + 1)
+        max_slots = max(max_slots, op[k + 1, O_SLOT] - op[k, O_SLOT])
+        p0 = op[k, O_INV]
+        max_inv = max(max_inv, syn.inv_ptr[p0 + op[k, O_IN] + 1] - syn.inv_ptr[p0])
+    return Work(np.zeros(max_in, np.int64), np.zeros(max_in, dt),
+                np.zeros(max_rows, np.int64), np.zeros(max_rows, dt),
+                np.zeros(max_slots + 1, np.int64), np.zeros(max_slots, dt),
+                np.zeros(max_inv, np.int64), np.zeros(max_inv, dt),
+                np.zeros(max_cols, dt), np.zeros(max_cols, dt), np.zeros(max_outs, dt))
+
+
+@njit
+def active_inputs(x, ev_i, ev_v):
+    """The non-zero elements of ``x`` into the index list ``ev_i`` / ``ev_v`` (ascending);
+    returns their number."""
+    n = 0
+    for i in range(x.shape[0]):
+        if x[i] != 0.0:
+            ev_i[n] = i
+            ev_v[n] = x[i]
+            n += 1
+    return n
+
+
+@njit
+def syn_eval(k, x, y, syn, rdo, timing, rstate, cnt, tile_time, work):
+    """Evaluate synaptic op ``k`` on the dense input ``x`` into ``y``; returns an error
+    code (see :func:`syn_events`)."""
+    n = active_inputs(x, work.ev_i, work.ev_v)
+    return syn_events(k, work.ev_i, work.ev_v, n, y, syn, rdo, timing,
+                      Tally(rstate, cnt, tile_time), work)
+
+
+@njit_inner
+def syn_events(k, ev_i, ev_v, nev, y, syn, rdo, timing, tally, work):
+    """Evaluate synaptic op ``k`` on its active inputs ``ev_i[:nev]`` (ascending) with
+    values ``ev_v`` into ``y``, counting into ``tally`` (:class:`Tally`); returns an
+    error code."""
+    op = syn.op
+    bo = op[k, O_BIAS]
+    for j in range(y.shape[0]):
+        y[j] = syn.bias[bo + j]
+    path = op[k, O_PATH]
+    _slot_lists(k, ev_i, ev_v, nev, syn, work, path)
+    if path == P_CSR:
+        _csr_op(k, ev_i, ev_v, nev, y, syn)
+    s0 = op[k, O_SLOT]
+    slot_n, slot_max = work.slot_n, work.slot_max
+    t_read = timing.row_drive + timing.array_read
+    for q in range(op[k + 1, O_SLOT] - s0):
+        a0 = slot_n[q]
+        nact = slot_n[q + 1] - a0
+        if nact == 0:
+            continue
+        b0, r = syn.slot[s0 + q, S_BLK], syn.slot[s0 + q, S_READ]
+        if path == P_CSR:
+            _ideal_counts(syn.blk, b0, nact, t_read, tally)
+            continue
+        code = _read(b0, r, work.sl_i[a0:a0 + nact], work.sl_v[a0:a0 + nact], nact,
+                     slot_max[q], y, syn, rdo, timing, tally, work)
+        if code != E_OK:
+            return code
+    return E_OK
+
+
+@njit_inner
+def _slot_lists(k, ev_i, ev_v, nev, syn, work, path):
+    """The active rows of every slot of op ``k`` from its active inputs and the inverse
+    gather (the constant-one input of the bias rows last): counts into ``work.slot_n``
+    turned into list offsets (``slot_n[q]`` .. ``slot_n[q + 1]``); unless the op takes the
+    CSR path, the rows and values into ``work.sl_i`` / ``work.sl_v`` (rows ascending in
+    each slot: they arrive so, or ``P_SORT`` sorts them) and each slot's largest value
+    into ``work.slot_max`` (-1 if one is negative or fractional)."""
+    slot_n, slot_max, sl_i, sl_v = work.slot_n, work.slot_max, work.sl_i, work.sl_v
+    inv_ptr, inv = syn.inv_ptr, syn.inv
+    s0, ns = syn.op[k, O_SLOT], syn.op[k + 1, O_SLOT] - syn.op[k, O_SLOT]
+    p0, one = syn.op[k, O_INV], syn.op[k, O_IN]
+    n_in = nev + (1 if inv_ptr[p0 + one + 1] > inv_ptr[p0 + one] else 0)
+    for q in range(ns + 1):
+        slot_n[q] = 0
+    for a in range(n_in):
+        i = ev_i[a] if a < nev else one
+        for e in range(inv_ptr[p0 + i], inv_ptr[p0 + i + 1]):
+            slot_n[inv[e, I_SLOT] - s0 + 1] += 1
+    for q in range(ns):
+        slot_n[q + 1] += slot_n[q]
+    if path == P_CSR:
+        return
+    for q in range(ns):
+        slot_max[q] = 0.0
+    for a in range(n_in):
+        i, v = (ev_i[a], ev_v[a]) if a < nev else (one, 1.0)
+        frac = v < 0.0 or v != np.floor(v)
+        for e in range(inv_ptr[p0 + i], inv_ptr[p0 + i + 1]):
+            q = inv[e, I_SLOT] - s0
+            m = slot_n[q]  # the slot's next free place (shifted back below)
+            sl_i[m] = inv[e, I_ROW]
+            sl_v[m] = v
+            slot_n[q] = m + 1
+            if frac:
+                slot_max[q] = -1.0
+            elif slot_max[q] >= 0.0 and v > slot_max[q]:
+                slot_max[q] = v
+    for q in range(ns, 0, -1):
+        slot_n[q] = slot_n[q - 1]
+    slot_n[0] = 0
+    if path == P_SORT:
+        for q in range(ns):
+            _sort_rows(sl_i, sl_v, slot_n[q], slot_n[q + 1])
+
+
+@njit_inner
+def _sort_rows(rows, vals, lo, hi):
+    """Insertion sort of ``rows[lo:hi]`` (distinct), ``vals`` alongside."""
+    for a in range(lo + 1, hi):
+        r, v = rows[a], vals[a]
+        b = a - 1
+        while b >= lo and rows[b] > r:
+            rows[b + 1] = rows[b]
+            vals[b + 1] = vals[b]
+            b -= 1
+        rows[b + 1] = r
+        vals[b + 1] = v
+
+
+@njit_inner
+def _csr_op(k, ev_i, ev_v, nev, y, syn):
+    """An ideal op's active inputs times their non-zero weights, into its outputs."""
+    c0, one = syn.op[k, O_CSR], syn.op[k, O_IN]
+    ptr, col, w = syn.csr_ptr, syn.csr_col, syn.csr_w
+    for a in range(nev):
+        i, v = ev_i[a], ev_v[a]
+        for e in range(ptr[c0 + i], ptr[c0 + i + 1]):
+            y[col[e]] += v * w[e]
+    for e in range(ptr[c0 + one], ptr[c0 + one + 1]):
+        y[col[e]] += w[e]
+
+
+@njit_inner
+def _chunk_end(blk, b0):
+    """One past the last block of the row chunk that starts at block ``b0``."""
+    b1 = b0 + 1
+    while blk[b1, B_SAME]:  # the closing row is never "same"
+        b1 += 1
+    return b1
+
+
+@njit_inner
+def _ideal_counts(blk, b0, nact, t_read, tally):
+    """Counters of one read of an ideal row chunk with ``nact`` active rows."""
+    cnt, tile_time = tally.cnt, tally.tile_time
+    for b in range(b0, _chunk_end(blk, b0)):
+        cnt[b, C_ROWS] += nact
+        cnt[b, C_INPUTS] += nact
+        cnt[b, C_CELLS] += nact * blk[b, B_COLS]
+        cnt[b, C_ACC] += blk[b, B_OUTS]
+        cnt[b, C_READS] += 1
+        tile_time[blk[b, B_TILE]] += t_read
+
+
+@njit_inner
+def _read(b0, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work):
+    """Read ``r`` of the row chunk starting at block ``b0`` with active rows ``act_i``
+    (ascending) driven by ``act_v`` (``top``: the largest value, -1 if one is negative or
+    fractional), every block of the chunk, into ``y``."""
+    blk = syn.blk
+    if blk[b0, B_IDEAL]:
+        outs, outl, g, sca = blk[b0, B_CH_OUTS], work.outl, syn.g, syn.sca
+        so = blk[b0, B_SCA] + r * outs
+        for j in range(outs):
+            outl[j] = 0.0
+        for a in range(nact):
+            xv = act_v[a]
+            base = blk[b0, B_G] + act_i[a] * outs
+            row = g[base:base + outs]  # a slice: its index is known >= 0, so it vectorises
+            for j in range(outs):
+                outl[j] += xv * row[j]
+        for j in range(outs):
+            y[sca[so + j]] += outl[j]
+        _ideal_counts(blk, b0, nact, timing.row_drive + timing.array_read, tally)
+        return E_OK
+    if top < 0.0:  # analog drive through the DAC: values in [0, 1], 2^dac_bits - 1 levels
+        if rdo.dac_bits < 2:
+            return E_DAC
+        lv = (1 << rdo.dac_bits) - 1
+        for a in range(nact):
+            if act_v[a] < 0.0 or act_v[a] > 1.0:
+                return E_DAC
+            act_v[a] = np.rint(act_v[a] * lv) / lv
+    for b in range(b0, _chunk_end(blk, b0)):
+        _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
+    return E_OK
+
+
+@njit_inner
+def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work):
+    """One programmed block on one read: once per thermometer level of an integer input
+    (``top`` ≥ 1), or once through the DAC (``top`` < 0)."""
+    lvl_i, lvl_v, curr, outl = work.lvl_i, work.lvl_v, work.curr, work.outl
+    cnt, tile_time, blk, term, coef = tally.cnt, tally.tile_time, syn.blk, syn.term, syn.t_coef
+    cols, outs, adc_bits, tile = blk[b, B_COLS], blk[b, B_OUTS], blk[b, B_ADC_BITS], blk[b, B_TILE]
+    noisy, goff = blk[b, B_NOISY], blk[b, B_G]
+    t_read = timing.row_drive + timing.array_read
+    for j in range(outs):
+        outl[j] = 0.0
+    cnt[b, C_INPUTS] += nact
+    n_sub = 1 if top < 0.0 else int(top)
+    for lvl in range(1, n_sub + 1):
+        m = nact
+        if top >= 0.0:
+            m = 0
+            for a in range(nact):
+                if act_v[a] >= lvl:
+                    lvl_i[m] = act_i[a]
+                    lvl_v[m] = 1.0
+                    m += 1
+            _columns(syn.g, goff, cols, noisy, lvl_i, lvl_v, m, tally.rstate, curr, work.var)
+        else:
+            _columns(syn.g, goff, cols, noisy, act_i, act_v, nact, tally.rstate, curr, work.var)
+        clipped = _convert(curr, cols, adc_bits, rdo.adc_fs[b]) if adc_bits > 0 else 0
+        for t in range(blk[b, B_TERM], blk[b + 1, B_TERM]):
+            dif = curr[term[t, D_POS]]
+            if term[t, D_NEG] >= 0:
+                dif -= curr[term[t, D_NEG]]
+            outl[term[t, D_OUT]] += coef[t] * dif
+        cnt[b, C_ROWS] += m
+        cnt[b, C_CELLS] += m * cols
+        cnt[b, C_READS] += 1
+        tile_time[tile] += t_read
+        if adc_bits > 0:
+            cnt[b, C_CONV] += cols
+            cnt[b, C_CYCLES] += blk[b, B_CYCLES]
+            cnt[b, C_CLIP] += clipped
+            tile_time[tile] += blk[b, B_CYCLES] * timing.adc
+    so = blk[b, B_SCA] + r * outs
+    for j in range(outs):
+        y[syn.sca[so + j]] += outl[j]
+    cnt[b, C_ACC] += outs
+
+
+@njit_inner
+def _columns(g, goff, cols, noisy, act_i, act_v, nact, rstate, curr, var):
+    """Column currents ``curr`` of the block at ``g[goff:]`` with rows ``act_i`` driven at
+    ``act_v`` times the read voltage (``g`` holds each cell's current at the read
+    voltage), plus the aggregated read noise when the block is ``noisy``: each row stores
+    its currents then their read-noise variances, so current and variance accumulate in
+    one pass over the row; then one normal per column (:func:`~.rng.add_noise`). A binary
+    drive (the common spike) adds the row as it is. Rows are taken as slices, whose
+    indices Numba knows are non-negative, so the column loops vectorise."""
+    for c in range(cols):
+        curr[c] = 0.0
+    if noisy:
+        for c in range(cols):
+            var[c] = 0.0
+        for a in range(nact):
+            xv = act_v[a]
+            base = goff + act_i[a] * 2 * cols
+            gi, si = g[base:base + cols], g[base + cols:base + 2 * cols]
+            if xv == 1.0:
+                for c in range(cols):
+                    curr[c] += gi[c]
+                    var[c] += si[c]
+            else:
+                xv2 = xv * xv
+                for c in range(cols):
+                    curr[c] += xv * gi[c]
+                    var[c] += xv2 * si[c]
+        add_noise(rstate, curr, var, cols)
+    else:
+        for a in range(nact):
+            xv = act_v[a]
+            base = goff + act_i[a] * cols
+            gi = g[base:base + cols]
+            if xv == 1.0:
+                for c in range(cols):
+                    curr[c] += gi[c]
+            else:
+                for c in range(cols):
+                    curr[c] += xv * gi[c]
+
+
+@njit_inner
+def _convert(curr, cols, adc_bits, adc_fs):
+    """The ADC (``adc_bits`` > 0, full scale ``adc_fs``) on the column currents ``curr``
+    in place; returns the number of clipped conversions."""
+    clipped = 0
+    top = float((1 << adc_bits) - 1)
+    lsb = adc_fs / top
+    inv = 1.0 / lsb
+    for c in range(cols):
+        code = np.rint(curr[c] * inv)
+        if code > top:
+            code = top
+            clipped += 1
+        elif code < 0.0:
+            code = 0.0
+            clipped += 1
+        curr[c] = code * lsb
+    return clipped

@@ -1,0 +1,284 @@
+"""The engine's driver: samples in lockstep groups, groups over threads (DESIGN §4.4,
+layer 2).
+
+:func:`run_batch` splits a batch into groups of :data:`GROUP` samples and runs the groups
+on Numba's thread count (each group on one thread, the kernels release the GIL). Within a
+group, :func:`run_group` walks the steps and the network's nodes, and for each node every
+sample of the group in turn (sample-inner loop order): the samples at the same layer and
+step read the same weight rows while they are in cache (batch weight reuse). Every sample
+keeps its own state, counters and random stream (``out.state[s]``), so a sample's result
+does not depend on the batch size, the group it falls in or the thread count.
+
+Per step, for each node in network order: its input is the sum of its sources (the
+previous step's values along back edges); a synaptic op turns it into an index list of
+active inputs (the previous step's list when synapses delay by one step) for
+:func:`~.crossbar.syn_events`; a neuron layer runs :func:`~.neuron.neuron_eval` and
+counts packets and hops of its spikes; a digital node runs :func:`~.digital.csr_eval`.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+
+from ..jit import get_threads, njit, njit_inner
+from .codes import (
+    E_OK,
+    K_DIGITAL,
+    K_INPUT,
+    K_NEURON,
+    K_SYN,
+    L_HOPS,
+    L_PACKETS,
+    L_SPIKES,
+    L_UPDATES,
+    O_PREV,
+)
+from .crossbar import Tally, active_inputs, syn_events, work_for
+from .digital import csr_eval
+from .neuron import neuron_eval
+
+__all__ = ["GROUP", "run_batch", "run_group", "Sample"]
+
+#: samples run in lockstep by one thread
+GROUP = 16
+
+
+def run_batch(frames, topo, dig, neu, rt, syn, rdo, timing, pol, pr, out):
+    """Every sample of the batch (``frames``: ``(n, steps, inputs)``), in groups of
+    :data:`GROUP` over Numba's thread count."""
+    n = frames.shape[0]
+    groups = [(lo, min(n, lo + GROUP)) for lo in range(0, n, GROUP)]
+    threads = min(get_threads(), len(groups))
+
+    chip, run = (topo, dig, neu, rt, syn, rdo, timing), (pol, pr, out)
+
+    def one(g):
+        run_group(g[0], g[1], frames, chip, run)
+
+    if threads <= 1:
+        for g in groups:
+            one(g)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for _ in pool.map(one, groups):
+            pass
+
+
+class Sample(NamedTuple):
+    """One sample's state in its group (rows of :func:`run_group`'s arrays)."""
+
+    val: np.ndarray  # node outputs this step
+    prev: np.ndarray  # and last step (back edges)
+    v: np.ndarray  # membranes
+    cur: np.ndarray  # synaptic currents
+    dl_i: np.ndarray  # each op's active inputs of the previous step (synaptic delay)
+    dl_v: np.ndarray
+    dl_n: np.ndarray
+    tile_time: np.ndarray  # busy time of every tile this step
+
+
+@njit
+def run_group(lo, hi, frames, chip, run):
+    """Simulate samples ``lo`` .. ``hi`` of the batch in lockstep (``chip``: the tables'
+    records; ``run``: policy, probes and outputs).
+
+    Per-sample arrays (first axis: the sample in the group): ``val``/``prev`` node outputs
+    this and last step, ``v``/``cur`` membranes and synaptic currents, ``dl_i``/``dl_v``/
+    ``dl_n`` each op's active inputs of the previous step (synaptic delay)."""
+    topo, dig, neu, rt, syn, rdo, timing = chip
+    pol, pr, out = run
+    dt = syn.g.dtype
+    gn = hi - lo
+    val = np.zeros((gn, topo.val_size), dt)
+    prev = np.zeros((gn, topo.val_size if topo.has_back else 1), dt)
+    v = np.zeros((gn, neu.count), dt)
+    cur = np.zeros((gn, neu.count), dt)
+    dl_i = np.zeros((gn, syn.prev_size), np.int64)
+    dl_v = np.zeros((gn, syn.prev_size), dt)
+    dl_n = np.zeros((gn, syn.op.shape[0] - 1), np.int64)
+    x = np.zeros(topo.val_size + 1, dt)
+    work = work_for(syn)
+    tile_time = np.zeros((gn, max(timing.n_tiles, 1)))
+    maxhop = np.zeros(gn)
+    cum = np.zeros((gn, topo.size[topo.out_node]))
+    alive = np.ones(gn, np.bool_)
+    n_alive = gn
+    for t in range(pol.steps):
+        if n_alive == 0:
+            return
+        for g in range(gn):
+            maxhop[g] = 0.0
+            for q in range(tile_time.shape[1]):
+                tile_time[g, q] = 0.0
+        for n in range(topo.kind.shape[0]):
+            kind, k = topo.kind[n], topo.ref[n]
+            y0, y1 = topo.off[n], topo.off[n] + topo.size[n]
+            for g in range(gn):
+                if not alive[g]:
+                    continue
+                s = lo + g
+                y = val[g, y0:y1]
+                if kind == K_INPUT:
+                    _input(rt, s, frames[s, t], y, out)
+                    continue
+                xin = _gather(topo, n, val[g], prev[g], x)
+                if kind == K_SYN:
+                    st = Sample(val[g], prev[g], v[g], cur[g], dl_i[g], dl_v[g], dl_n[g],
+                                tile_time[g])
+                    code = _syn_node(k, xin, y, st, work, syn, rdo, timing,
+                                     Tally(out.state[s], out.blk_cnt[s], tile_time[g]))
+                    if code != E_OK:
+                        out.err[s, 0] = code
+                        out.err[s, 1] = n
+                        out.steps_used[s] = t + 1
+                        alive[g] = False
+                        n_alive -= 1
+                elif kind == K_NEURON:
+                    maxhop[g] = _neuron_node(k, xin, y, v[g], cur[g], neu, rt, out.lay_cnt[s],
+                                             maxhop[g])
+                elif kind == K_DIGITAL:
+                    csr_eval(dig, k, xin, y)
+                else:  # K_COPY: Output, Flatten
+                    for j in range(y.shape[0]):
+                        y[j] = xin[j]
+        for g in range(gn):
+            st = Sample(val[g], prev[g], v[g], cur[g], dl_i[g], dl_v[g], dl_n[g], tile_time[g])
+            if alive[g] and _end_step(lo + g, t, st, maxhop[g], cum[g], topo, neu, timing, run):
+                alive[g] = False
+                n_alive -= 1
+
+
+@njit_inner
+def _gather(topo, n, val, prev, x):
+    """The input of node ``n``: the sum of its sources (the previous step's value along a
+    back edge); a single source of this step is read in place."""
+    e0, e1 = topo.e_ptr[n], topo.e_ptr[n + 1]
+    in_size = topo.size[topo.e_src[e0]]
+    if e1 == e0 + 1 and not topo.e_back[e0]:
+        so = topo.off[topo.e_src[e0]]
+        return val[so:so + in_size]
+    xin = x[:in_size]
+    for j in range(in_size):
+        xin[j] = 0.0
+    for e in range(e0, e1):
+        so = topo.off[topo.e_src[e]]
+        src = prev if topo.e_back[e] else val
+        for j in range(in_size):
+            xin[j] = xin[j] + src[so + j]
+    return xin
+
+
+@njit_inner
+def _syn_node(k, xin, y, st, work, syn, rdo, timing, tally):
+    """Synaptic op ``k`` on the input ``xin`` as an index list (the previous step's list
+    when synapses delay by one step); returns an error code."""
+    nev = active_inputs(xin, work.ev_i, work.ev_v)
+    if not syn.delay:
+        return syn_events(k, work.ev_i, work.ev_v, nev, y, syn, rdo, timing, tally, work)
+    po, dl_i, dl_v = syn.op[k, O_PREV], st.dl_i, st.dl_v
+    code = syn_events(k, dl_i[po:], dl_v[po:], st.dl_n[k], y, syn, rdo, timing, tally, work)
+    for a in range(nev):  # this step's inputs arrive next step
+        dl_i[po + a] = work.ev_i[a]
+        dl_v[po + a] = work.ev_v[a]
+    st.dl_n[k] = nev
+    return code
+
+
+@njit_inner
+def _neuron_node(k, xin, y, v, cur, neu, rt, lay, maxhop):
+    """Neuron layer ``k``: its step, its counters, packets and hops of its spikes; returns
+    the longest route of a spike this step (at least ``maxhop``)."""
+    spikes = neuron_eval(neu, k, v, cur, xin, y)
+    size = y.shape[0]
+    lay[k, L_UPDATES] += size
+    lay[k, L_SPIKES] += spikes
+    if spikes > 0.0:
+        lo = neu.off[k]
+        for i in range(size):
+            if y[i] != 0.0:
+                lay[k, L_PACKETS] += y[i] * rt.packets[lo + i]
+                lay[k, L_HOPS] += y[i] * rt.hops[lo + i]
+                if rt.max_hop[lo + i] > maxhop:
+                    maxhop = rt.max_hop[lo + i]
+    return maxhop
+
+
+@njit_inner
+def _end_step(s, t, st, maxhop, cum, topo, neu, timing, run):
+    """Latency, output sums, probes and the early-stop test of sample ``s`` after step
+    ``t``; returns whether the sample stops."""
+    pol, pr, out = run
+    val, tile_time = st.val, st.tile_time
+    slow = 0.0
+    for q in range(tile_time.shape[0]):  # the step: slowest tile, then accumulate,
+        if tile_time[q] > slow:  # neuron update and routing
+            slow = tile_time[q]
+    out.latency[s] += slow + timing.accumulate + timing.neuron + maxhop * timing.hop
+    oo = topo.off[topo.out_node]
+    for j in range(cum.shape[0]):
+        cum[j] += val[oo + j]
+        out.out_sum[s, j] = cum[j]
+    _record(pr, topo, neu, s, t, val, st.v, st.cur, out)
+    if topo.has_back:
+        for j in range(val.shape[0]):
+            st.prev[j] = val[j]
+    out.steps_used[s] = t + 1
+    return _stop(pol, topo.evid_mean, cum, t)
+
+
+@njit_inner
+def _record(pr, topo, neu, s, t, val, v, cur, out):
+    """The probed values of step ``t`` (node outputs, membranes, synaptic currents)."""
+    probes = out.probes
+    for p in range(pr.node.shape[0]):
+        pn = pr.node[p]
+        if pr.mode[p] == 0:
+            for j in range(pr.size[p]):
+                probes[s, t, pr.off[p] + j] = val[topo.off[pn] + j]
+        else:
+            buf = v if pr.mode[p] == 1 else cur
+            lo = neu.off[topo.ref[pn]]
+            for j in range(pr.size[p]):
+                probes[s, t, pr.off[p] + j] = buf[lo + j]
+
+
+@njit
+def _stop(pol, evid_mean, cum, t):
+    """Whether the early-stop policy ``pol`` ends the sample after step ``t``."""
+    if pol.code == 0 or t + 1 < pol.min_steps:
+        return False
+    n_out = cum.shape[0]
+    scale = 1.0 / (t + 1) if evid_mean else 1.0
+    top1 = -np.inf
+    top2 = -np.inf
+    for j in range(n_out):
+        e = cum[j] * scale
+        if e > top1:
+            top2 = top1
+            top1 = e
+        elif e > top2:
+            top2 = e
+    if pol.code == 1:
+        z = 0.0
+        for j in range(n_out):
+            z += math.exp((cum[j] * scale - top1) / pol.temp)
+        return 1.0 / z > pol.theta
+    if pol.code == 2:
+        return top1 - top2 >= pol.margin
+    return False
+
+
+@njit_inner
+def _input(rt, s, frame, y, out):
+    """The input node's value ``y`` of one step (``frame``), its host packets and hops."""
+    in_cnt = out.in_cnt
+    for j in range(y.shape[0]):
+        xv = frame[j]
+        y[j] = xv
+        if xv != 0.0:
+            in_cnt[s, 0] += rt.in_packets[j]
+            in_cnt[s, 1] += rt.in_hops[j]
