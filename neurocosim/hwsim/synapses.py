@@ -26,7 +26,7 @@ class Synapses(NamedTuple):
     :mod:`~neurocosim.hwsim.paths`."""
 
     op: np.ndarray  # (ops + 1, N_OP) int64: O_BIAS offset in ``bias``, O_BLK first block,
-    #   O_PREV offset in the delay buffer, O_PATH (P_EVENT, P_SORT, P_CSR), O_IN input
+    #   O_PREV offset in the delay buffer, O_PATH (P_EVENT, P_SORT, P_CSR, P_DENSE), O_IN input
     #   elements (input O_IN: the bias rows' constant 1), O_SLOT first slot, O_INV offset
     #   of its O_IN + 2 entries in ``inv_ptr``, O_CSR the same in ``csr_ptr``
     blk: np.ndarray  # (blocks + 1, N_BLK) int64: B_SAME (same rows and reads as the
@@ -34,7 +34,9 @@ class Synapses(NamedTuple):
     #   B_ROWS, B_COLS (columns read), B_OUTS (outputs decoded), B_READS (per step),
     #   B_TILE, B_IDEAL (float weights, no device), B_GAT / B_SCA / B_G offsets in
     #   ``gat`` / ``sca`` / ``g``, B_TERM first decode term, B_NOISY (read noise),
-    #   B_ADC_BITS (0: no ADC), B_CYCLES (conversion cycles per read)
+    #   B_ADC_BITS (0: no ADC), B_CYCLES (conversion cycles per read), B_DIRECT (an
+    #   ideal chunk read once whose outputs are the op outputs B_DIRECT, B_DIRECT + 1, ...:
+    #   its rows add straight into them; else −1)
     slot: np.ndarray  # (slots, 2) int64: S_BLK first block of the row chunk, S_READ
     term: np.ndarray  # (terms, 3) int64 decode term: output D_OUT += t_coef ·
     #   (curr[D_POS] − curr[D_NEG]) (D_NEG −1: no minus column)
@@ -90,6 +92,10 @@ def synapses(mapped, block_ops: list[str], cols: dict[str, Any], dt) -> tuple[Sy
         col = np.asarray(cols[name], np.int64)
         blk[:, j] = col if col.size == nb + 1 else np.append(col[:nb], 0)
     blk[:-1, C.B_NOISY] = cols["s_off"][:nb] >= 0
+    blk[:, C.B_DIRECT] = _direct(blk, cols["sca"])
+    for k in range(len(names)):
+        if op[k, C.O_PATH] == C.P_EVENT and _dense(op, blk, paths, k):
+            op[k, C.O_PATH] = C.P_DENSE
     syn = Synapses(
         op=op, blk=blk,
         slot=np.stack([paths["slot_blk"], paths["slot_read"]], axis=1),
@@ -102,3 +108,29 @@ def synapses(mapped, block_ops: list[str], cols: dict[str, Any], dt) -> tuple[Sy
         prev_size=int(max(sum(in_sizes), 1)), delay=bool(mapped.network.synaptic_delay))
     return syn, Readout(adc_fs=cols["adc_fs"], volt=float(mapped.chip.macro.read_voltage),
                         dac_bits=int(mapped.chip.macro.dac_bits))
+
+
+def _direct(blk: np.ndarray, sca: np.ndarray) -> np.ndarray:
+    """B_DIRECT of every block (see :class:`Synapses`)."""
+    out = np.full(blk.shape[0], -1, np.int64)
+    for b in range(blk.shape[0] - 1):
+        if blk[b, C.B_IDEAL] and not blk[b, C.B_SAME] and blk[b, C.B_READS] == 1:
+            lo, n = blk[b, C.B_SCA], blk[b, C.B_CH_OUTS]
+            o = sca[lo:lo + n]
+            if n and np.array_equal(o, np.arange(o[0], o[0] + n)):
+                out[b] = o[0]
+    return out
+
+
+def _dense(op: np.ndarray, blk: np.ndarray, paths: dict, k: int) -> bool:
+    """Whether op ``k`` can take ``P_DENSE``: an ideal op whose row chunks all add
+    straight into consecutive outputs (B_DIRECT), each input drives at most one row, and
+    the inputs in ascending order visit the chunks in order — so adding each active
+    input's row as it comes sums every output in the same order as ``P_EVENT``."""
+    firsts = [b for b in range(op[k, C.O_BLK], op[k + 1, C.O_BLK]) if not blk[b, C.B_SAME]]
+    if not firsts or any(blk[b, C.B_DIRECT] < 0 for b in firsts):
+        return False
+    lo = op[k, C.O_INV]
+    ptr = paths["inv_ptr"][lo:lo + op[k, C.O_IN] + 2]
+    slots = paths["inv_slot"][ptr[0]:ptr[-1]]
+    return bool(np.all(np.diff(ptr) <= 1) and np.all(np.diff(slots) >= 0))

@@ -6,7 +6,7 @@ K_INPUT, K_SYN, K_NEURON, K_DIGITAL, K_COPY = 0, 1, 2, 3, 4
 # neuron types
 T_IF, T_LIF, T_CUBALIF, T_LI, T_CUBALI, T_ILIF = 0, 1, 2, 3, 4, 5
 # how a synaptic op finds its active rows (:mod:`neurocosim.hwsim.paths`)
-P_SORT, P_EVENT, P_CSR = 0, 1, 2
+P_SORT, P_EVENT, P_CSR, P_DENSE = 0, 1, 2, 3
 # block counters
 C_ROWS, C_CELLS, C_CONV, C_CYCLES, C_CLIP, C_ACC, C_READS, C_INPUTS = 0, 1, 2, 3, 4, 5, 6, 7
 N_BLOCK_COUNTERS = 8
@@ -21,8 +21,8 @@ E_OK, E_DAC = 0, 1
 N_OP = 8
 # ... per block (``blk``, blocks + 1 rows: the last one closes the decode-term range) ...
 (B_SAME, B_CH_OUTS, B_ROWS, B_COLS, B_OUTS, B_READS, B_TILE, B_IDEAL, B_GAT, B_SCA, B_G, B_TERM,
- B_NOISY, B_ADC_BITS, B_CYCLES) = range(15)
-N_BLK = 15
+ B_NOISY, B_ADC_BITS, B_CYCLES, B_DIRECT) = range(16)
+N_BLK = 16
 # ... per slot (``slot``), per decode term (``term``) and per inverse-gather pair (``inv``)
 S_BLK, S_READ = 0, 1
 D_OUT, D_POS, D_NEG = 0, 1, 2

@@ -5,8 +5,9 @@ values), finds the rows each read drives from the op's inverse gather
 (:mod:`neurocosim.hwsim.paths`; never by scanning a read's rows), then, for each read with
 an active row:
 
-* ideal block: the float weights of the whole row chunk as one matrix (``P_CSR``: only
-  the non-zero weights, straight into the op's outputs);
+* ideal block: the float weights of the whole row chunk as one matrix, added straight
+  into the op's outputs when the chunk's outputs are consecutive (``P_CSR``: only the
+  non-zero weights);
 * programmed block: column currents and the aggregated read noise (one normal per column
   per read, from the per-column variance accumulated in the same pass over each row's
   currents and variances, which are stored side by side), the ADC with clipping
@@ -34,6 +35,7 @@ from .codes import (
     B_CH_OUTS,
     B_COLS,
     B_CYCLES,
+    B_DIRECT,
     B_G,
     B_IDEAL,
     B_NOISY,
@@ -65,6 +67,7 @@ from .codes import (
     O_PATH,
     O_SLOT,
     P_CSR,
+    P_DENSE,
     P_SORT,
     S_BLK,
     S_READ,
@@ -150,10 +153,12 @@ def syn_events(k, ev_i, ev_v, nev, y, syn, rdo, timing, tally, work):
     values ``ev_v`` into ``y``, counting into ``tally`` (:class:`Tally`); returns an
     error code."""
     op = syn.op
-    bo = op[k, O_BIAS]
+    bias = syn.bias[op[k, O_BIAS]:op[k, O_BIAS] + y.shape[0]]
     for j in range(y.shape[0]):
-        y[j] = syn.bias[bo + j]
+        y[j] = bias[j]
     path = op[k, O_PATH]
+    if path == P_DENSE:
+        return _dense_op(k, ev_i, ev_v, nev, y, syn, timing, tally, work)
     _slot_lists(k, ev_i, ev_v, nev, syn, work, path)
     if path == P_CSR:
         _csr_op(k, ev_i, ev_v, nev, y, syn)
@@ -223,6 +228,42 @@ def _slot_lists(k, ev_i, ev_v, nev, syn, work, path):
 
 
 @njit_inner
+def _dense_op(k, ev_i, ev_v, nev, y, syn, timing, tally, work):
+    """An op on the ``P_DENSE`` path (:func:`~neurocosim.hwsim.synapses._dense`): each
+    active input's row added straight into the outputs of its chunk, in input order; then
+    the counters of every chunk read."""
+    op, blk, inv_ptr, inv, g = syn.op, syn.blk, syn.inv_ptr, syn.inv, syn.g
+    s0, ns = op[k, O_SLOT], op[k + 1, O_SLOT] - op[k, O_SLOT]
+    p0, one = op[k, O_INV], op[k, O_IN]
+    slot_n = work.slot_n
+    for q in range(ns):
+        slot_n[q] = 0
+    n_in = nev + (1 if inv_ptr[p0 + one + 1] > inv_ptr[p0 + one] else 0)
+    for a in range(n_in):
+        i, v = (ev_i[a], ev_v[a]) if a < nev else (one, 1.0)
+        e = inv_ptr[p0 + i]
+        if e == inv_ptr[p0 + i + 1]:
+            continue  # an input no row reads (a pruned row)
+        q = inv[e, I_SLOT]
+        b0 = syn.slot[q, S_BLK]
+        outs, o0 = blk[b0, B_CH_OUTS], blk[b0, B_DIRECT]
+        base = blk[b0, B_G] + inv[e, I_ROW] * outs
+        row, yo = g[base:base + outs], y[o0:o0 + outs]
+        if v == 1.0:
+            for j in range(outs):
+                yo[j] += row[j]
+        else:
+            for j in range(outs):
+                yo[j] += v * row[j]
+        slot_n[q - s0] += 1
+    t_read = timing.row_drive + timing.array_read
+    for q in range(ns):
+        if slot_n[q]:
+            _ideal_counts(blk, syn.slot[s0 + q, S_BLK], slot_n[q], t_read, tally)
+    return E_OK
+
+
+@njit_inner
 def _sort_rows(rows, vals, lo, hi):
     """Insertion sort of ``rows[lo:hi]`` (distinct), ``vals`` alongside."""
     for a in range(lo + 1, hi):
@@ -277,6 +318,11 @@ def _read(b0, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work):
     (ascending) driven by ``act_v`` (``top``: the largest value, -1 if one is negative or
     fractional), every block of the chunk, into ``y``."""
     blk = syn.blk
+    if blk[b0, B_DIRECT] >= 0:  # an ideal chunk onto consecutive outputs: add in place
+        _add_rows(syn.g, blk[b0, B_G], blk[b0, B_CH_OUTS], act_i, act_v, nact,
+                  y[blk[b0, B_DIRECT]:])
+        _ideal_counts(blk, b0, nact, timing.row_drive + timing.array_read, tally)
+        return E_OK
     if blk[b0, B_IDEAL]:
         outs, outl, g, sca = blk[b0, B_CH_OUTS], work.outl, syn.g, syn.sca
         so = blk[b0, B_SCA] + r * outs
@@ -303,6 +349,22 @@ def _read(b0, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work):
     for b in range(b0, _chunk_end(blk, b0)):
         _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
     return E_OK
+
+
+@njit_inner
+def _add_rows(g, g0, outs, act_i, act_v, nact, yo):
+    """``yo[:outs] += act_v[a] · row act_i[a]`` of the ``outs``-wide matrix at ``g[g0:]``,
+    rows in order (a binary drive adds the row as it is)."""
+    for a in range(nact):
+        xv = act_v[a]
+        base = g0 + act_i[a] * outs
+        row = g[base:base + outs]
+        if xv == 1.0:
+            for j in range(outs):
+                yo[j] += row[j]
+        else:
+            for j in range(outs):
+                yo[j] += xv * row[j]
 
 
 @njit_inner

@@ -36,22 +36,25 @@ from .codes import (
     L_SPIKES,
     L_UPDATES,
     O_PREV,
+    T_CUBALI,
+    T_LI,
 )
 from .crossbar import Tally, active_inputs, syn_events, work_for
 from .digital import csr_eval
 from .neuron import neuron_eval
 
-__all__ = ["GROUP", "run_batch", "run_group", "Sample"]
+__all__ = ["GROUP", "run_batch", "run_group", "Sample", "Spikes"]
 
 #: samples run in lockstep by one thread
 GROUP = 16
 
 
 def run_batch(frames, topo, dig, neu, rt, syn, rdo, timing, pol, pr, out):
-    """Every sample of the batch (``frames``: ``(n, steps, inputs)``), in groups of
-    :data:`GROUP` over Numba's thread count."""
+    """Every sample of the batch (``frames``: ``(n, steps, inputs)``), in groups of up to
+    :data:`GROUP` (fewer when that leaves a thread idle) over Numba's thread count."""
     n = frames.shape[0]
-    groups = [(lo, min(n, lo + GROUP)) for lo in range(0, n, GROUP)]
+    size = max(1, min(GROUP, -(-n // max(1, get_threads()))))  # every thread gets a group
+    groups = [(lo, min(n, lo + size)) for lo in range(0, n, size)]
     threads = min(get_threads(), len(groups))
 
     chip, run = (topo, dig, neu, rt, syn, rdo, timing), (pol, pr, out)
@@ -66,6 +69,14 @@ def run_batch(frames, topo, dig, neu, rt, syn, rdo, timing, pol, pr, out):
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for _ in pool.map(one, groups):
             pass
+
+
+class Spikes(NamedTuple):
+    """A node's non-zero outputs of this step as an index list (ascending)."""
+
+    index: np.ndarray
+    value: np.ndarray
+    count: np.ndarray  # (nodes,) list length of every node of the sample; -1: no list
 
 
 class Sample(NamedTuple):
@@ -88,7 +99,9 @@ def run_group(lo, hi, frames, chip, run):
 
     Per-sample arrays (first axis: the sample in the group): ``val``/``prev`` node outputs
     this and last step, ``v``/``cur`` membranes and synaptic currents, ``dl_i``/``dl_v``/
-    ``dl_n`` each op's active inputs of the previous step (synaptic delay)."""
+    ``dl_n`` each op's active inputs of the previous step (synaptic delay), ``nl_i``/
+    ``nl_v``/``nl_n`` each node's non-zero outputs this step as an index list (made by the
+    input node and the spiking layers as they write them; −1: none made)."""
     topo, dig, neu, rt, syn, rdo, timing = chip
     pol, pr, out = run
     dt = syn.g.dtype
@@ -100,6 +113,9 @@ def run_group(lo, hi, frames, chip, run):
     dl_i = np.zeros((gn, syn.prev_size), np.int64)
     dl_v = np.zeros((gn, syn.prev_size), dt)
     dl_n = np.zeros((gn, syn.op.shape[0] - 1), np.int64)
+    nl_i = np.zeros((gn, topo.val_size), np.int64)
+    nl_v = np.zeros((gn, topo.val_size), dt)
+    nl_n = np.full((gn, topo.kind.shape[0]), -1, np.int64)
     x = np.zeros(topo.val_size + 1, dt)
     work = work_for(syn)
     tile_time = np.zeros((gn, max(timing.n_tiles, 1)))
@@ -123,14 +139,22 @@ def run_group(lo, hi, frames, chip, run):
                 s = lo + g
                 y = val[g, y0:y1]
                 if kind == K_INPUT:
-                    _input(rt, s, frames[s, t], y, out)
+                    nl_n[g, n] = _input(rt, s, frames[s, t], y, out, nl_i[g, y0:y1],
+                                        nl_v[g, y0:y1])
                     continue
-                xin = _gather(topo, n, val[g], prev[g], x)
+                e0 = topo.e_ptr[n]
+                src = topo.e_src[e0]
+                if kind == K_SYN and topo.e_ptr[n + 1] == e0 + 1 and not topo.e_back[e0] \
+                        and nl_n[g, src] >= 0:  # its one source's index list
+                    so = topo.off[src]
+                    ev_i, ev_v, nev = nl_i[g, so:], nl_v[g, so:], nl_n[g, src]
+                else:
+                    xin = _gather(topo, n, val[g], prev[g], x)
+                    ev_i, ev_v = work.ev_i, work.ev_v
+                    nev = active_inputs(xin, ev_i, ev_v) if kind == K_SYN else 0
                 if kind == K_SYN:
-                    st = Sample(val[g], prev[g], v[g], cur[g], dl_i[g], dl_v[g], dl_n[g],
-                                tile_time[g])
-                    code = _syn_node(k, xin, y, st, work, syn, rdo, timing,
-                                     Tally(out.state[s], out.blk_cnt[s], tile_time[g]))
+                    code = _syn_node(k, ev_i, ev_v, nev, y, dl_i[g], dl_v[g], dl_n[g], work,
+                                     chip, Tally(out.state[s], out.blk_cnt[s], tile_time[g]))
                     if code != E_OK:
                         out.err[s, 0] = code
                         out.err[s, 1] = n
@@ -138,8 +162,9 @@ def run_group(lo, hi, frames, chip, run):
                         alive[g] = False
                         n_alive -= 1
                 elif kind == K_NEURON:
-                    maxhop[g] = _neuron_node(k, xin, y, v[g], cur[g], neu, rt, out.lay_cnt[s],
-                                             maxhop[g])
+                    spk = Spikes(nl_i[g, y0:y1], nl_v[g, y0:y1], nl_n[g])
+                    maxhop[g] = _neuron_node(k, n, xin, y, v[g], cur[g], spk, chip,
+                                             out.lay_cnt[s], maxhop[g])
                 elif kind == K_DIGITAL:
                     csr_eval(dig, k, xin, y)
                 else:  # K_COPY: Output, Flatten
@@ -166,44 +191,55 @@ def _gather(topo, n, val, prev, x):
         xin[j] = 0.0
     for e in range(e0, e1):
         so = topo.off[topo.e_src[e]]
-        src = prev if topo.e_back[e] else val
+        src = (prev if topo.e_back[e] else val)[so:so + in_size]
         for j in range(in_size):
-            xin[j] = xin[j] + src[so + j]
+            xin[j] = xin[j] + src[j]
     return xin
 
 
 @njit_inner
-def _syn_node(k, xin, y, st, work, syn, rdo, timing, tally):
-    """Synaptic op ``k`` on the input ``xin`` as an index list (the previous step's list
-    when synapses delay by one step); returns an error code."""
-    nev = active_inputs(xin, work.ev_i, work.ev_v)
+def _syn_node(k, ev_i, ev_v, nev, y, dl_i, dl_v, dl_n, work, chip, tally):
+    """Synaptic op ``k`` on its active inputs ``ev_i[:nev]`` / ``ev_v`` (the previous
+    step's, kept in ``dl_*``, when synapses delay by one step); returns an error code."""
+    syn, rdo, timing = chip[4], chip[5], chip[6]
     if not syn.delay:
-        return syn_events(k, work.ev_i, work.ev_v, nev, y, syn, rdo, timing, tally, work)
-    po, dl_i, dl_v = syn.op[k, O_PREV], st.dl_i, st.dl_v
-    code = syn_events(k, dl_i[po:], dl_v[po:], st.dl_n[k], y, syn, rdo, timing, tally, work)
+        return syn_events(k, ev_i, ev_v, nev, y, syn, rdo, timing, tally, work)
+    po = syn.op[k, O_PREV]
+    code = syn_events(k, dl_i[po:], dl_v[po:], dl_n[k], y, syn, rdo, timing, tally, work)
     for a in range(nev):  # this step's inputs arrive next step
-        dl_i[po + a] = work.ev_i[a]
-        dl_v[po + a] = work.ev_v[a]
-    st.dl_n[k] = nev
+        dl_i[po + a] = ev_i[a]
+        dl_v[po + a] = ev_v[a]
+    dl_n[k] = nev
     return code
 
 
 @njit_inner
-def _neuron_node(k, xin, y, v, cur, neu, rt, lay, maxhop):
-    """Neuron layer ``k``: its step, its counters, packets and hops of its spikes; returns
-    the longest route of a spike this step (at least ``maxhop``)."""
+def _neuron_node(k, n, xin, y, v, cur, spk, chip, lay, maxhop):
+    """Neuron layer ``k`` (node ``n``): its step, its counters, packets and hops of its
+    spikes, and their index list into ``spk`` (an analog LI layer leaves none). Returns the
+    longest route of a spike this step (at least ``maxhop``)."""
+    neu, rt = chip[2], chip[3]
     spikes = neuron_eval(neu, k, v, cur, xin, y)
     size = y.shape[0]
     lay[k, L_UPDATES] += size
     lay[k, L_SPIKES] += spikes
+    ntype = neu.type[k]
+    spk.count[n] = -1 if ntype == T_LI or ntype == T_CUBALI else 0
     if spikes > 0.0:
+        li, lv = spk.index, spk.value
         lo = neu.off[k]
+        m = 0
         for i in range(size):
             if y[i] != 0.0:
+                li[m] = i
+                lv[m] = y[i]
+                m += 1
                 lay[k, L_PACKETS] += y[i] * rt.packets[lo + i]
                 lay[k, L_HOPS] += y[i] * rt.hops[lo + i]
                 if rt.max_hop[lo + i] > maxhop:
                     maxhop = rt.max_hop[lo + i]
+        if spk.count[n] == 0:
+            spk.count[n] = m
     return maxhop
 
 
@@ -219,9 +255,10 @@ def _end_step(s, t, st, maxhop, cum, topo, neu, timing, run):
             slow = tile_time[q]
     out.latency[s] += slow + timing.accumulate + timing.neuron + maxhop * timing.hop
     oo = topo.off[topo.out_node]
+    yo, osum = val[oo:oo + cum.shape[0]], out.out_sum[s]
     for j in range(cum.shape[0]):
-        cum[j] += val[oo + j]
-        out.out_sum[s, j] = cum[j]
+        cum[j] += yo[j]
+        osum[j] = cum[j]
     _record(pr, topo, neu, s, t, val, st.v, st.cur, out)
     if topo.has_back:
         for j in range(val.shape[0]):
@@ -273,12 +310,18 @@ def _stop(pol, evid_mean, cum, t):
 
 
 @njit_inner
-def _input(rt, s, frame, y, out):
-    """The input node's value ``y`` of one step (``frame``), its host packets and hops."""
+def _input(rt, s, frame, y, out, li, lv):
+    """The input node's value ``y`` of one step (``frame``) and its index list (``li`` /
+    ``lv``), its host packets and hops; returns the list's length."""
     in_cnt = out.in_cnt
+    m = 0
     for j in range(y.shape[0]):
         xv = frame[j]
         y[j] = xv
         if xv != 0.0:
+            li[m] = j
+            lv[m] = xv
+            m += 1
             in_cnt[s, 0] += rt.in_packets[j]
             in_cnt[s, 1] += rt.in_hops[j]
+    return m

@@ -1,11 +1,14 @@
 """The neuron kernel: one step of one neuron layer (DESIGN §3.3, the float semantics of
-the NumPy reference, :func:`neurocosim.hwsim.reference.node_forward`)."""
+the NumPy reference, :func:`neurocosim.hwsim.reference.node_forward`).
+
+One loop per neuron type, each without branches in its body (the spike test selects the
+new membrane and output), so the compiler vectorises it."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..jit import njit
+from ..jit import njit, njit_inner
 from .codes import T_CUBALI, T_CUBALIF, T_IF, T_ILIF, T_LI
 
 __all__ = ["neuron_eval"]
@@ -17,45 +20,72 @@ def neuron_eval(neu, k, v, cur, x, y):
     from the layer's first neuron); input ``x``, output into ``y`` (one per neuron).
 
     Returns the number of spikes (sum of integer levels for ILIF)."""
-    ntype, reset_sub, ge = neu.type[k], neu.reset[k], neu.ge[k]
-    maxlvl, lo, n = neu.maxlvl[k], neu.off[k], y.shape[0]
-    # the layer's slices (indices known >= 0: the loop compiles without wrap-around tests)
-    alpha, gain, asyn, win = neu.alpha[lo:lo + n], neu.gain[lo:lo + n], neu.asyn[lo:lo + n], \
-        neu.win[lo:lo + n]
-    vleak, vth, vreset = neu.vleak[lo:lo + n], neu.vth[lo:lo + n], neu.vreset[lo:lo + n]
-    v, cur = v[lo:lo + n], cur[lo:lo + n]
+    ntype = neu.type[k]
+    lo, n = neu.off[k], y.shape[0]
+    # the layer's slices (indices known >= 0: the loops compile without wrap-around tests)
+    alpha, gain, vleak = neu.alpha[lo:lo + n], neu.gain[lo:lo + n], neu.vleak[lo:lo + n]
+    vth, vm = neu.vth[lo:lo + n], v[lo:lo + n]
+    drive = x[:n]
+    if ntype == T_CUBALIF or ntype == T_CUBALI:
+        c, asyn, win = cur[lo:lo + n], neu.asyn[lo:lo + n], neu.win[lo:lo + n]
+        for i in range(n):
+            c[i] += asyn[i] * (win[i] * x[i] - c[i])
+        drive = c
+    if ntype == T_IF:
+        for i in range(n):
+            vm[i] += gain[i] * drive[i]
+    else:
+        for i in range(n):
+            vm[i] += alpha[i] * (vleak[i] - vm[i]) + gain[i] * drive[i]
+    if ntype == T_LI or ntype == T_CUBALI:
+        for i in range(n):
+            y[i] = vm[i]
+        return 0.0
+    if ntype == T_ILIF:
+        return _levels(vm, vth, neu.maxlvl[k], y)
+    return _fire(vm, vth, neu.vreset[lo:lo + n], neu.ge[k], neu.reset[k], y)
+
+
+@njit_inner
+def _fire(vm, vth, vreset, ge, reset_sub, y):
+    """Spike where the membrane reaches the threshold (``ge``: ``v >= θ``, else ``v > θ``),
+    then reset by subtraction (``reset_sub``) or to ``vreset``; returns the spikes
+    (counted as an integer: a float sum would be a serial chain of adds)."""
+    n = y.shape[0]
+    m = 0
+    if ge:
+        for i in range(n):
+            f = vm[i] >= vth[i]
+            y[i] = 1.0 if f else 0.0
+            m += f
+    else:
+        for i in range(n):
+            f = vm[i] > vth[i]
+            y[i] = 1.0 if f else 0.0
+            m += f
+    if m:
+        if reset_sub:
+            for i in range(n):
+                vm[i] = vm[i] - vth[i] if y[i] != 0.0 else vm[i]
+        else:
+            for i in range(n):
+                vm[i] = vreset[i] if y[i] != 0.0 else vm[i]
+    return float(m)
+
+
+@njit_inner
+def _levels(vm, vth, maxlvl, y):
+    """Integer spikes of an ILIF layer: round(v / θ) clipped to [0, maxlvl], subtracted
+    from the membrane; returns their sum."""
     spikes = 0.0
-    for i in range(n):
-        j = i
-        drive = x[i]
-        if ntype == T_CUBALIF or ntype == T_CUBALI:
-            cur[j] += asyn[j] * (win[j] * drive - cur[j])
-            drive = cur[j]
-        if ntype == T_IF:
-            v[j] += gain[j] * drive
-        else:
-            v[j] += alpha[j] * (vleak[j] - v[j]) + gain[j] * drive
-        if ntype == T_LI or ntype == T_CUBALI:
-            y[i] = v[j]
-        elif ntype == T_ILIF:
-            q = v[j] / vth[j]
-            if q < 0.0:
-                q = 0.0
-            elif q > maxlvl:
-                q = maxlvl
-            s = np.rint(q)
-            v[j] -= s * vth[j]
-            y[i] = s
-            spikes += s
-        else:
-            fire = v[j] >= vth[j] if ge else v[j] > vth[j]
-            if fire:
-                if reset_sub:
-                    v[j] -= vth[j]
-                else:
-                    v[j] = vreset[j]
-                y[i] = 1.0
-                spikes += 1.0
-            else:
-                y[i] = 0.0
+    for i in range(y.shape[0]):
+        q = vm[i] / vth[i]
+        if q < 0.0:
+            q = 0.0
+        elif q > maxlvl:
+            q = maxlvl
+        s = np.rint(q)
+        vm[i] -= s * vth[i]
+        y[i] = s
+        spikes += s
     return spikes
