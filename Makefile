@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml tools/find-python
 	extras="dev"; if [ "$$flavour" = "lava" ]; then extras="dev,lava"; fi; \
 	$(PY) -m pip install --quiet --upgrade pip; \
 	$(PY) -m pip install --quiet -e ".[$$extras]"; \
+	$(PY) -m neurocosim.hwsim.warmup; \
 	touch $(STAMP)
 
 test: $(STAMP)

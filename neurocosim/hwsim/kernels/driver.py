@@ -43,7 +43,7 @@ from .crossbar import Tally, active_inputs, syn_events, work_for
 from .digital import csr_eval
 from .neuron import neuron_eval
 
-__all__ = ["GROUP", "run_batch", "run_group", "Sample", "Spikes"]
+__all__ = ["GROUP", "run_batch", "run_group", "Sample", "Spikes", "Delayed"]
 
 #: samples run in lockstep by one thread
 GROUP = 16
@@ -71,6 +71,14 @@ def run_batch(frames, topo, dig, neu, rt, syn, rdo, timing, pol, pr, out):
             pass
 
 
+class Delayed(NamedTuple):
+    """One sample's active inputs of every op on the previous step (synaptic delay)."""
+
+    index: np.ndarray  # op k's list at op[k, O_PREV]
+    value: np.ndarray
+    count: np.ndarray  # (ops,)
+
+
 class Spikes(NamedTuple):
     """A node's non-zero outputs of this step as an index list (ascending)."""
 
@@ -80,15 +88,12 @@ class Spikes(NamedTuple):
 
 
 class Sample(NamedTuple):
-    """One sample's state in its group (rows of :func:`run_group`'s arrays)."""
+    """One sample's state at the end of a step (rows of :func:`run_group`'s arrays)."""
 
     val: np.ndarray  # node outputs this step
     prev: np.ndarray  # and last step (back edges)
     v: np.ndarray  # membranes
     cur: np.ndarray  # synaptic currents
-    dl_i: np.ndarray  # each op's active inputs of the previous step (synaptic delay)
-    dl_v: np.ndarray
-    dl_n: np.ndarray
     tile_time: np.ndarray  # busy time of every tile this step
 
 
@@ -153,8 +158,9 @@ def run_group(lo, hi, frames, chip, run):
                     ev_i, ev_v = work.ev_i, work.ev_v
                     nev = active_inputs(xin, ev_i, ev_v) if kind == K_SYN else 0
                 if kind == K_SYN:
-                    code = _syn_node(k, ev_i, ev_v, nev, y, dl_i[g], dl_v[g], dl_n[g], work,
-                                     chip, Tally(out.state[s], out.blk_cnt[s], tile_time[g]))
+                    code = _syn_node(k, ev_i, ev_v, nev, y, Delayed(dl_i[g], dl_v[g], dl_n[g]),
+                                     work, syn, rdo, timing,
+                                     Tally(out.state[s], out.blk_cnt[s], tile_time[g]))
                     if code != E_OK:
                         out.err[s, 0] = code
                         out.err[s, 1] = n
@@ -163,7 +169,7 @@ def run_group(lo, hi, frames, chip, run):
                         n_alive -= 1
                 elif kind == K_NEURON:
                     spk = Spikes(nl_i[g, y0:y1], nl_v[g, y0:y1], nl_n[g])
-                    maxhop[g] = _neuron_node(k, n, xin, y, v[g], cur[g], spk, chip,
+                    maxhop[g] = _neuron_node(k, n, xin, y, v[g], cur[g], spk, neu, rt,
                                              out.lay_cnt[s], maxhop[g])
                 elif kind == K_DIGITAL:
                     csr_eval(dig, k, xin, y)
@@ -171,7 +177,7 @@ def run_group(lo, hi, frames, chip, run):
                     for j in range(y.shape[0]):
                         y[j] = xin[j]
         for g in range(gn):
-            st = Sample(val[g], prev[g], v[g], cur[g], dl_i[g], dl_v[g], dl_n[g], tile_time[g])
+            st = Sample(val[g], prev[g], v[g], cur[g], tile_time[g])
             if alive[g] and _end_step(lo + g, t, st, maxhop[g], cum[g], topo, neu, timing, run):
                 alive[g] = False
                 n_alive -= 1
@@ -198,10 +204,10 @@ def _gather(topo, n, val, prev, x):
 
 
 @njit_inner
-def _syn_node(k, ev_i, ev_v, nev, y, dl_i, dl_v, dl_n, work, chip, tally):
+def _syn_node(k, ev_i, ev_v, nev, y, dl, work, syn, rdo, timing, tally):
     """Synaptic op ``k`` on its active inputs ``ev_i[:nev]`` / ``ev_v`` (the previous
-    step's, kept in ``dl_*``, when synapses delay by one step); returns an error code."""
-    syn, rdo, timing = chip[4], chip[5], chip[6]
+    step's, kept in ``dl``, when synapses delay by one step); returns an error code."""
+    dl_i, dl_v, dl_n = dl
     if not syn.delay:
         return syn_events(k, ev_i, ev_v, nev, y, syn, rdo, timing, tally, work)
     po = syn.op[k, O_PREV]
@@ -214,11 +220,10 @@ def _syn_node(k, ev_i, ev_v, nev, y, dl_i, dl_v, dl_n, work, chip, tally):
 
 
 @njit_inner
-def _neuron_node(k, n, xin, y, v, cur, spk, chip, lay, maxhop):
+def _neuron_node(k, n, xin, y, v, cur, spk, neu, rt, lay, maxhop):
     """Neuron layer ``k`` (node ``n``): its step, its counters, packets and hops of its
     spikes, and their index list into ``spk`` (an analog LI layer leaves none). Returns the
     longest route of a spike this step (at least ``maxhop``)."""
-    neu, rt = chip[2], chip[3]
     spikes = neuron_eval(neu, k, v, cur, xin, y)
     size = y.shape[0]
     lay[k, L_UPDATES] += size
