@@ -1,7 +1,7 @@
 """Design-space study: crossbar tile size × ADC resolution against energy and accuracy.
 
 The demo's digits SNN on ``prime-rram-40nm`` variants: square tiles of 128, 256 and 512
-rows/columns, ADCs of 3, 4, 6 and 8 bits (ranges calibrated on 64 samples), 3 seeds,
+rows/columns, ADCs of 3, 4, 6 and 8 bits (ranges calibrated on 64 training digits), 3 seeds,
 200 test digits, rate input, 32 steps. Writes the Pareto front of energy per inference
 against accuracy to ``examples/figures/design-pareto.png``.
 
@@ -24,13 +24,13 @@ FIGS = Path(__file__).resolve().parent / "figures"
 
 def main(workers: int) -> None:
     work = Path("build/robustness")
-    if not (work / "digits.nir").exists():
+    if not (work / "digits.nir").exists() or not (work / "train.npz").exists():
         from robustness_study import build_model
 
         work.mkdir(parents=True, exist_ok=True)
         build_model(work)
     raw = {"name": "tile size x ADC bits", "model": "digits.nir", "data": "test.npz",
-           "samples": 200, "chip": "prime-rram-40nm",
+           "calibration_data": "train.npz", "samples": 200, "chip": "prime-rram-40nm",
            "simulation": {"steps": 32, "encoding": "rate"},
            "grid": {"macro.rows+macro.cols": [128, 256, 512], "macro.adc_bits": [3, 4, 6, 8]},
            "seeds": {"count": 3},

@@ -10,7 +10,8 @@ Real data that ships with scikit-learn (1797 8×8 handwritten digits). Steps:
 6. ``neurocosim device`` characterises the PRIME-like RRAM macro's device models (plot);
 7. ``neurocosim map`` places the SNN on that chip (tiles, cores, traffic, figure);
 8. ``neurocosim simulate --chip`` runs it on the chip's cycle-level model (programming and
-   read noise, 8-bit ADCs, rate-coded input) without and with input-aware early stop;
+   read noise, 8-bit ADCs calibrated on 64 training digits — never on the scored test
+   digits —, rate-coded input) without and with input-aware early stop;
 9. ``neurocosim deploy --run`` quantises it to Loihi 2 fixed point, exports NIR and netx,
    runs the Lava process graph in Lava's CPU simulator and checks it spike for spike
    against hwsim's loihi2 mode (needs Python 3.10 with lava-nc; skipped with a notice
@@ -91,7 +92,8 @@ def run(out: Path, steps: int = 64, seed: int = 0) -> dict:
         run_dir = out / f"hw-{policy.split(':')[0]}"
         cli(["simulate", str(out / "digits.nir"), "--chip", "prime-rram-40nm", "--data",
              str(out / "test.npz"), "--steps", str(steps), "--encoding", "rate", "--seed",
-             str(seed), "--early-stop", policy, "-o", str(run_dir), "-q"])
+             str(seed), "--early-stop", policy, "-o", str(run_dir), "-q",
+             "--calibration-data", str(out / "train.npz")])  # ADC ranges: 64 training digits
         hw[policy] = json.loads((run_dir / "summary.json").read_text())
 
     banner("9. neurocosim deploy to Lava / Loihi 2 (fixed point), checked against hwsim")

@@ -28,21 +28,24 @@ class PruneOptions:
     precision: str = "float64"  # of the engine that scores the chip (ChipRunOptions)
 
 
-def simulate_on_chip(net, chip, encoder, opts: ChipRunOptions, seeds, *, y, label: str,
-                     seed: int, folder, force: bool = False, executor=None):
-    """``simulate --chip``: run ``net`` on ``chip`` (:func:`~neurocosim.pipeline.run_on_chip`;
-    ``seeds[1]``, ``seeds[2]``: the programming and read-noise streams; ``executor``: a
-    ``distributed.Client`` running the samples) and write its run folder; (run, summary)."""
+def simulate_on_chip(net, chip, opts: ChipRunOptions, inp, *, label: str, folder,
+                     force: bool = False, executor=None):
+    """``simulate --chip``: run ``net`` on ``chip`` (:func:`~neurocosim.pipeline.run_on_chip`)
+    on ``inp``, the scored and calibration samples of :func:`neurocosim.inputs.chip_inputs`
+    (never the same ones), and write its run folder; (run, summary).
+    ``executor``: a ``distributed.Client`` running the samples."""
     from .pipeline import RunStreams, run_on_chip, sample_probes
     from .runfolder import run_summary, write_run_folder
 
-    run = run_on_chip(net, chip, encoder, opts, streams=RunStreams(seeds[1], seeds[2]),
-                      map_seed=seed, executor=executor)
-    summary = run_summary(run, model=label, encoding=opts.encoding, seed=seed, steps=opts.steps,
-                          y=y)
+    seeds, y = inp.seeds, inp.y
+    run = run_on_chip(net, chip, inp.encoder, opts, streams=RunStreams(seeds[1], seeds[2]),
+                      map_seed=inp.seed, executor=executor, calibration=inp.calibration)
+    summary = run_summary(run, model=label, encoding=opts.encoding, seed=inp.seed,
+                          steps=opts.steps, y=y,
+                          calibration=inp.split.record(run.extras["calibrated"]))
     summary["precision"] = run.result.options["precision"]
-    write_run_folder(folder, run, summary, sample_probes(run, encoder, opts, seeds[2]), y=y,
-                     force=force)
+    write_run_folder(folder, run, summary, sample_probes(run, inp.encoder, opts, seeds[2]),
+                     y=y, force=force)
     return run, summary
 
 

@@ -6,6 +6,8 @@ file or flag (one line; see :mod:`neurocosim.errors`)."""
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +15,11 @@ from .errors import ConfigError, DataError, NeurocosimError, short
 
 __all__ = ["split_for_pruning", "prune_sets", "prune_network", "times_after_programming",
            "about", "labelled_data", "labels_for", "encoder_for", "check_run", "read_time",
-           "card"]
+           "card", "calibration_inputs", "calibration_encoder", "seeded_encoder",
+           "CLI_CALIBRATION", "ChipInputs", "chip_inputs"]
+
+#: how ``simulate`` names the calibration file and the count (the sweep passes its fields)
+CLI_CALIBRATION = ("--calibration-data", "--adc-calibration")
 
 
 @contextlib.contextmanager
@@ -53,6 +59,13 @@ def encoder_for(kind: str, x, net, rng, source: str, steps: int):
         if kind == "spikes" and x.shape[1] < steps:
             raise DataError(f"'x' holds {x.shape[1]} steps of spikes, --steps asks for {steps}")
     return enc
+
+
+def seeded_encoder(kind: str, x, net, seed: int, source: str, steps: int):
+    """:func:`encoder_for` drawing from the first stream of ``seed`` (``SeedSequence(seed)
+    .spawn(n)[0]``: a run's encoder stream, whatever else it spawns)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+    return encoder_for(kind, x, net, rng, source, steps)
 
 
 def check_run(net, n_samples: int, steps: int, *, batch: int = 256, engine: str = "hwsim"):
@@ -123,6 +136,9 @@ def simulate_flags(flags) -> None:
     if json and chip:
         raise ConfigError("--json is for the reference engine; with --chip the results are "
                           "in RUN/summary.json")
+    if getattr(flags, "calibration_data", None) and not chip:
+        raise ConfigError("--calibration-data calibrates the chip of --chip: give --chip (the "
+                          "reference engine calibrates nothing)")
 
 
 def distinct_outputs(**paths) -> None:
@@ -216,3 +232,122 @@ def split_for_pruning(x: np.ndarray, y: np.ndarray, seed: int, source: str):
                         f"{int(members.min())} sample(s); the 25 % test split needs at "
                         "least 2 per class: add samples or give --test TEST.npz")
     return train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
+
+
+def calibration_inputs(data: str, x, y, k: int, calibration_data: str | None, *,
+                       flags: tuple[str, str] = CLI_CALIBRATION, adc_count: int | None = None):
+    """The samples a run scores and the ``k`` that calibrate it, never the same:
+    ``(x, y, calibration x, split)``
+    (:class:`~neurocosim.calibration.split.CalibrationSplit`); ``k``: see
+    :func:`~neurocosim.pipeline.calibration_samples` (0: nothing calibrates, all of
+    ``data`` is scored).
+
+    With ``calibration_data``, its first ``k`` samples calibrate and all of ``data`` is
+    scored (the same file, or one whose calibration samples all equal scored ones, is
+    refused). Without it, the first ``k`` samples of ``data`` are held out to calibrate
+    and the rest are scored. ``flags``: the names of the calibration file and of the
+    count in messages; ``adc_count``: the count's value (a smaller one is a fix when it
+    is what asks for ``k``)."""
+    from .calibration.split import CalibrationSplit
+
+    if calibration_data is not None:
+        xc, split = _calibration_file(str(data), x, calibration_data, k, flags, adc_count)
+        return x, y, xc, split
+    if k and len(x) <= k:
+        raise DataError(f"{data}: {len(x)} samples, and the first {k} are held out to "
+                        f"calibrate the chip ({_why(k, flags, adc_count)}), leaving none to "
+                        f"score; give {flags[0]} CAL.npz (e.g. training samples)"
+                        + (f" or a smaller {flags[1]}" if k == adc_count else ""))
+    split = CalibrationSplit(scored_file=str(data), scored=(k, len(x)),
+                             file=str(data) if k else None, samples=(0, k))
+    return x[k:], None if y is None else y[k:], x[:k], split
+
+
+def calibration_encoder(xc, split, net, encoding: str, steps: int, rng, *,
+                        flags: tuple[str, str] = CLI_CALIBRATION):
+    """The ``encoding`` of the calibration samples ``xc`` (None when there are none);
+    errors about a calibration file name its flag and say what to give."""
+    if split.n_calibration == 0:
+        return None
+    with _calibration_errors(flags[0], split.file, split.scored_file) if not split.held_out \
+            else contextlib.nullcontext():
+        return encoder_for(encoding, xc, net, rng, str(split.file), steps)
+
+
+def _why(k: int, flags: tuple[str, str], adc_count: int | None) -> str:
+    return f"{flags[1]} {k}" if k == adc_count else f"threshold re-balancing uses {k}"
+
+
+def _calibration_file(data: str, x, path: str, k: int, flags, adc_count):
+    """The first ``k`` samples of the calibration file ``path`` and the split."""
+    import os
+
+    from .calibration.split import CalibrationSplit, count_identical
+    from .hwsim.encoders import load_data
+
+    try:
+        same = os.path.samefile(path, data)
+    except (OSError, ValueError, TypeError):
+        same = False
+    if same:
+        raise ConfigError(f"{flags[0]} {path}: is the scored data file itself; "
+                          "give separate calibration samples (e.g. the training set), or "
+                          f"leave {flags[0]} out to hold out the first samples of it")
+    with _calibration_errors(flags[0], path, data):
+        xc, _ = load_data(path)
+    if len(xc) < k:
+        raise DataError(f"{flags[0]} {path}: 'x' holds {len(xc)} calibration samples, the "
+                        f"run needs {k} ({_why(k, flags, adc_count)}); give at least {k}"
+                        + (f" or {flags[1]} {len(xc)}" if k == adc_count else ""))
+    xc = xc[:k]
+    n_same = count_identical(xc, x)
+    if k and n_same == k:
+        raise DataError(f"{flags[0]} {path}: all {k} calibration samples in 'x' are also "
+                        f"scored samples of {data} (a copy of it?); calibrate on other "
+                        "samples, e.g. the training set")
+    split = CalibrationSplit(scored_file=data, scored=(0, len(x)), file=str(path),
+                             samples=(0, k), identical_to_scored=n_same)
+    return xc, split
+
+
+@contextlib.contextmanager
+def _calibration_errors(flag: str, path, data):
+    """A data error about the calibration file: named by its flag, with the fix."""
+    try:
+        yield
+    except DataError as exc:
+        msg = str(exc)
+        msg = msg[len(str(path)):].lstrip(": ") if msg.startswith(str(path)) else msg
+        raise DataError(f"{flag} {path}: {msg}; give {flag} a .npz whose 'x' holds "
+                        f"calibration samples shaped like those of {data}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChipInputs:
+    """What a run on a chip scores and what calibrates it (:func:`chip_inputs`)."""
+
+    encoder: Any              # the scored samples
+    y: Any                    # their labels (or None)
+    calibration: Any          # encoder of the calibration samples (None: none needed)
+    split: Any                # calibration.split.CalibrationSplit
+    seed: int
+    seeds: tuple              # encoder, programming, read noise, calibration encoder
+
+
+def chip_inputs(net, chip, opts, data: tuple, seed: int,
+                calibration_data: str | None = None) -> ChipInputs:
+    """The checked inputs of ``simulate --chip``; ``data``: ``(path, x, y)``. The chip is
+    calibrated on ``calibration_data`` or on a slice held out of ``data`` and never scored
+    (:func:`calibration_inputs`). The seed's streams: the encoder, the
+    programming, the read noise, the calibration encoder."""
+    from .pipeline import calibration_samples
+
+    path, x, y = data
+    x, y, xc, split = calibration_inputs(path, x, y, calibration_samples(chip, opts),
+                                         calibration_data, adc_count=opts.adc_calibration)
+    check_run(net, len(x), opts.steps, batch=opts.batch_size)
+    seeds = tuple(np.random.SeedSequence(seed).spawn(4))
+    enc = encoder_for(opts.encoding, x, net, np.random.default_rng(seeds[0]), path, opts.steps)
+    cal = calibration_encoder(xc, split, net, opts.encoding, opts.steps,
+                              np.random.default_rng(seeds[3]))
+    return ChipInputs(encoder=enc, y=y, calibration=cal, split=split, seed=seed, seeds=seeds)

@@ -48,7 +48,9 @@ def prune_summary(out: dict, *, model: str, chip: str, seed: int, sparsity: floa
             "reset_operations": out["reset_operations"], "pruned_rows": out["pruned_rows"],
             "accuracy_before": runs["before"]["accuracy"],
             "accuracy_after": runs["after"]["accuracy"], "runs": runs,
-            "early_stop": early_stop, "history": res.history}
+            "early_stop": early_stop, "history": res.history,
+            "calibration": {"calibrated": [], "note": "nothing is calibrated: the chip is "
+                            "scored with full-range ADCs and its trained thresholds"}}
 
 
 def write_prune_folder(folder, out: dict, summary: dict, *, force: bool) -> None:
@@ -129,6 +131,11 @@ def chip_run_text(run, summary: dict, folder) -> str:
              f"{summary['encoding']} input, early stop {res.early_stop}) in {res.wall_s:.2f} s"]
     if summary["accuracy"] is not None:
         lines.append(f"accuracy: {summary['accuracy']:.4f}")
+    if summary.get("calibration"):
+        from .calibration.split import CalibrationSplit
+
+        rec = summary["calibration"]
+        lines.append(CalibrationSplit.from_record(rec).text(rec["calibrated"]))
     lines += [f"mean steps used: {res.mean_steps:.2f} of {summary['steps_max']} (load saving "
               f"{res.load_saving:.1%}); synaptic events {c.synaptic_events():.3g}",
               f"energy per inference {energy.energy_per_inference_J * 1e9:.4g} nJ, latency "

@@ -6,8 +6,14 @@ step (a test checks that only this module calls the mapping, programming and
 simulation functions together)::
 
     opts = ChipRunOptions(steps=64, early_stop="confidence:0.8:2")
-    run = run_on_chip(net, chip, encoder, opts, streams=RunStreams.from_seed(0))
+    run = run_on_chip(net, chip, encoder, opts, streams=RunStreams.from_seed(0),
+                      calibration=calibration_encoder)   # samples never scored
     run.result.accuracy(y), run.energy.energy_per_inference_J
+
+Calibration (ADC ranges, threshold re-balancing) runs on its own samples: ``run_on_chip``
+refuses to calibrate without them (:func:`calibration_steps` says whether a run
+calibrates, :func:`calibration_samples` on how many), and never falls back on the
+scored encoder.
 
 Random streams: the programming draws, the read noise and the encoder's spikes each have
 their own :class:`numpy.random.SeedSequence`, so one of them can change without moving
@@ -26,7 +32,10 @@ import numpy as np
 
 __all__ = ["ChipRunOptions", "RunStreams", "RunResult", "map_onto", "program_onto",
            "calibrate", "simulate_and_cost", "run_on_chip", "measure_rates",
-           "reference_run"]
+           "reference_run", "calibration_steps", "calibration_samples", "THRESHOLD_SAMPLES"]
+
+#: calibration samples that threshold re-balancing measures the layers on
+THRESHOLD_SAMPLES = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +46,7 @@ class ChipRunOptions:
     encoding: str = "rate"
     early_stop: str = "none"
     read_time: float = 0.0
-    adc_calibration: int = 64         # samples of the data that calibrate the ADC ranges
+    adc_calibration: int = 64         # calibration samples fitting the ADC ranges (0: full range)
     recalibrate_thresholds: bool = False
     placement: str = "partition"
     conv_regions: int = 1
@@ -95,20 +104,41 @@ def program_onto(mapped, seed: np.random.SeedSequence):
     return program_chip(mapped, np.random.default_rng(seed))
 
 
+def calibration_steps(chip, opts: ChipRunOptions) -> tuple[str, ...]:
+    """What a run of ``opts`` on ``chip`` calibrates: ``"adc_ranges"`` (a card with ADCs
+    that is not ideal, ``adc_calibration > 0``), ``"thresholds"`` (re-balancing asked)."""
+    macro = chip.macro
+    adc = (macro.adc_bits is not None and macro.technology != "ideal"
+           and opts.adc_calibration > 0)
+    return ("adc_ranges",) * adc + ("thresholds",) * bool(opts.recalibrate_thresholds)
+
+
+def calibration_samples(chip, opts: ChipRunOptions) -> int:
+    """Calibration samples a run needs: ``adc_calibration`` for the ADC ranges,
+    :data:`THRESHOLD_SAMPLES` for threshold re-balancing (the larger of the two; 0 when
+    it calibrates nothing)."""
+    steps = calibration_steps(chip, opts)
+    return max(opts.adc_calibration if "adc_ranges" in steps else 0,
+               THRESHOLD_SAMPLES if "thresholds" in steps else 0)
+
+
 def calibrate(programmed, encoder, opts: ChipRunOptions, read_seed: np.random.SeedSequence):
     """The chip at the run's operating point: read ``opts.read_time`` after programming,
-    ADC ranges calibrated on ``opts.adc_calibration`` samples (full range when 0 or
-    without ADCs) and, if asked, thresholds re-balanced."""
+    ADC ranges calibrated on the first ``opts.adc_calibration`` samples of ``encoder``
+    (full range when 0 or without ADCs) and, if asked, thresholds re-balanced on its first
+    :data:`THRESHOLD_SAMPLES`. ``encoder`` holds the calibration samples: never the ones
+    the run scores."""
     from .calibration import calibrate_adc_ranges, rebalance_thresholds
 
     programmed = programmed.at(read_time=opts.read_time)
-    if (programmed.chip.macro.adc_bits is not None and opts.adc_calibration > 0
-            and not programmed.ideal):
+    steps = calibration_steps(programmed.chip, opts)
+    if "adc_ranges" in steps:
         programmed = calibrate_adc_ranges(programmed, encoder, opts.steps,
                                           max_samples=opts.adc_calibration)
-    if opts.recalibrate_thresholds:
+    if "thresholds" in steps:
         programmed = rebalance_thresholds(programmed, encoder, opts.steps,
-                                          rng=np.random.default_rng(read_seed))
+                                          rng=np.random.default_rng(read_seed),
+                                          max_samples=THRESHOLD_SAMPLES)
     return programmed
 
 
@@ -134,15 +164,25 @@ def simulate_and_cost(programmed, encoder, opts: ChipRunOptions, read_seed, *,
 
 
 def run_on_chip(net, chip, encoder, opts: ChipRunOptions, *, streams: RunStreams,
-                map_seed: int = 0, executor=None) -> RunResult:
+                map_seed: int = 0, executor=None, calibration=None) -> RunResult:
     """Map, program, calibrate, simulate and cost ``net`` on ``chip`` (``executor``: see
-    :func:`simulate_and_cost`)."""
+    :func:`simulate_and_cost`). ``encoder``: the samples scored; ``calibration``: an
+    encoder of other samples, required when the run calibrates
+    (:func:`calibration_steps`). ``extras["calibrated"]``: what was calibrated."""
+    from .errors import ConfigError
+
+    steps = calibration_steps(chip, opts)
+    if steps and calibration is None:
+        raise ConfigError(f"run_on_chip: this run calibrates the {' and '.join(steps)} "
+                          "(ChipRunOptions.adc_calibration, recalibrate_thresholds): pass "
+                          "calibration=, an encoder of samples that are not scored, or set "
+                          "adc_calibration=0")
     mapped = map_onto(net, chip, opts, seed=map_seed)
     programmed = program_onto(mapped, streams.program)
-    programmed = calibrate(programmed, encoder, opts, streams.read)
+    programmed = calibrate(programmed, calibration, opts, streams.read)
     res, energy = simulate_and_cost(programmed, encoder, opts, streams.read, executor=executor)
     return RunResult(network=net, chip=chip, mapped=mapped, programmed=programmed,
-                     result=res, energy=energy)
+                     result=res, energy=energy, extras={"calibrated": steps})
 
 
 def sample_probes(run: RunResult, encoder, opts: ChipRunOptions, read_seed) -> dict:

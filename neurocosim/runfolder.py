@@ -2,7 +2,8 @@
 
 ::
 
-    RUN/summary.json   accuracy, steps, load saving, counters, mapping, energy summary
+    RUN/summary.json   accuracy, steps, load saving, counters, mapping, energy summary,
+                       calibration (what was fitted on which samples; which were scored)
     RUN/results.npz    outputs, steps used, predictions, labels, per-sample counters
     RUN/network.nir    the network; RUN/chip.yaml the card it ran on
     RUN/energy.json, energy.md, energy.png, raster.png, early_stop.png
@@ -22,8 +23,10 @@ __all__ = ["run_summary", "write_run_folder", "read_run_folder"]
 
 
 def run_summary(run, *, model: str, encoding: str, seed: int, steps: int,
-                y: np.ndarray | None) -> dict[str, Any]:
-    """The ``summary.json`` of a run (:class:`~neurocosim.pipeline.RunResult`)."""
+                y: np.ndarray | None, calibration: dict | None = None) -> dict[str, Any]:
+    """The ``summary.json`` of a run (:class:`~neurocosim.pipeline.RunResult`);
+    ``calibration``: which samples calibrated the chip and which were scored
+    (:meth:`~neurocosim.calibration.split.CalibrationSplit.record`)."""
     res = run.result
     counters = res.counts.to_dict()
     summary: dict[str, Any] = {
@@ -33,6 +36,7 @@ def run_summary(run, *, model: str, encoding: str, seed: int, steps: int,
         "load_saving": res.load_saving, "accuracy": None if y is None else res.accuracy(y),
         "wall_s": res.wall_s, "synaptic_events": counters.pop("synaptic_events"),
         "read_time_s": run.read_time, "adc_calibrated": run.adc_full_scale is not None,
+        "calibration": calibration,
         **counters,  # latency per inference, counters in all, by op and by layer
         "mapping": run.mapped.report.to_dict(),
     }

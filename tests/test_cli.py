@@ -151,15 +151,19 @@ def test_device_command_text_plot_json(tmp_path, capsys):
 def test_simulate_on_chip_writes_run_directory(model_and_data, tmp_path, capsys):
     model, data, net, x, y = model_and_data
     np.savez(tmp_path / "bin.npz", x=(x > 0.5).astype(float), y=y)
+    # the ADC ranges are calibrated on 64 other samples: all 20 of bin.npz are scored
+    np.savez(tmp_path / "cal.npz", x=np.random.default_rng(9).uniform(0, 1, (64, 6)))
+    cal = ["--calibration-data", str(tmp_path / "cal.npz")]
     run = tmp_path / "run"
     assert main(["simulate", str(model), "--chip", "pcm-aihwkit", "--data", str(tmp_path / "bin.npz"),
                  "--steps", "20", "--encoding", "rate", "--early-stop", "confidence:0.9",
-                 "--seed", "3", "-o", str(run), "-q"]) == 0
+                 "--seed", "3", "-o", str(run), "-q", *cal]) == 0
     summary = json.loads((run / "summary.json").read_text())
     for key in ("accuracy", "n_samples", "steps_max", "mean_steps", "load_saving", "seed", "chip",
                 "wall_s", "synaptic_events"):
         assert key in summary
     assert summary["chip"] == "pcm-aihwkit" and summary["n_samples"] == 20
+    assert summary["calibration"]["calibration_samples"]["count"] == 64
     assert summary["load_saving"] == pytest.approx(1 - summary["mean_steps"] / 20)
     z = np.load(run / "results.npz")
     assert z["output"].shape == (20, 3) and z["block"].shape[0] == 20
@@ -169,5 +173,5 @@ def test_simulate_on_chip_writes_run_directory(model_and_data, tmp_path, capsys)
     run2 = tmp_path / "run2"
     main(["simulate", str(model), "--chip", "pcm-aihwkit", "--data", str(tmp_path / "bin.npz"),
           "--steps", "20", "--encoding", "rate", "--early-stop", "confidence:0.9", "--seed", "3",
-          "-o", str(run2), "-q"])
+          "-o", str(run2), "-q", *cal])
     np.testing.assert_array_equal(np.load(run2 / "results.npz")["output"], z["output"])

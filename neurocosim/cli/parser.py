@@ -52,8 +52,10 @@ def _commands(sub, commands: dict) -> None:
          _o("--early-stop", "none | confidence:THETA[:T][@MIN] | margin:M[@MIN]", default="none"),
          _o("--placement", choices=PLACE, default="partition"), _o("--conv-regions", type=C.positive_int, default=1),
          _o("--read-time", "time after programming, e.g. 1d (drift)", default="0"),
-         _o("--adc-calibration", "samples of DATA calibrating the ADC ranges (0: full range)",
+         _o("--adc-calibration", "calibration samples fitting the ADC ranges (0: full range)",
             type=C.non_negative_int, default=64),
+         _o("--calibration-data", "CAL.npz (x) calibrating the chip (default: the first --adc-calibration "
+            "samples of DATA, held out: not scored)", metavar="CAL.npz"),
          _o("--threads", "Numba threads (at most the cores here)", type=C.threads), PREC, DASK)
     _add(sub, "convert", "convert a scikit-learn MLPClassifier (ReLU) to an SNN",
          _o("model", "fitted MLPClassifier: MLP.skops (safe), or .joblib/.pkl with --trust-pickle"),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
 from .. import inputs
 from . import _common as C
 
@@ -22,16 +20,17 @@ def run(args) -> int:
     opts = inputs.chip_run_options(args, progress=C.progress(args)) if args.chip else None
     net = load_network(args.model, dt=args.dt)
     x, y = inputs.labelled_data(args.data, net)
-    C.check_run(net, len(x), args)
-    seeds = np.random.SeedSequence(args.seed).spawn(3)  # encoding, programming, read noise
-    enc = inputs.encoder_for(args.encoding, x, net, np.random.default_rng(seeds[0]), args.data, args.steps)
-    if args.chip:
+    if args.chip:  # calibrated on --calibration-data, or on a held-out slice never scored
+        chip = C.chip(args)
+        inp = inputs.chip_inputs(net, chip, opts, (args.data, x, y), args.seed, args.calibration_data)
         with C.dask_client(args.dask) as client:
-            r, summary = simulate_on_chip(net, C.chip(args), enc, opts, seeds, y=y, label=str(args.model),
-                                          seed=args.seed, folder=args.output, force=args.force, executor=client)
+            r, summary = simulate_on_chip(net, chip, opts, inp, label=str(args.model), folder=args.output,
+                                          force=args.force, executor=client)
         print(mapping_warnings(r), file=sys.stderr, end="")  # soft design rules
         print(chip_run_text(r, summary, args.output))
         return 0
+    C.check_run(net, len(x), args)
+    enc = inputs.seeded_encoder(args.encoding, x, net, args.seed, args.data, args.steps)
     res = reference_run(net, enc, args.steps, batch_size=args.batch_size, progress=C.progress(args))
     payload = reference_payload(res, model=str(args.model), dt=net.dt, encoding=args.encoding,
                                 seed=args.seed, steps=args.steps, y=y)
@@ -39,4 +38,3 @@ def run(args) -> int:
         C.write_json(args.json, payload)
     print(reference_text(payload, args.json))
     return 0
-

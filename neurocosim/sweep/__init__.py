@@ -5,7 +5,8 @@ the study's hash (``study.json``) and is written under an exclusive lock (see
 :mod:`neurocosim.sweep.runner`).
 
 Modules, lowest first: ``runs`` (lazy run enumeration), ``validate`` (field checks),
-``cards`` (the study's chip cards), ``study`` (:class:`Study`, :func:`load_study`),
+``cards`` (the study's chip cards), ``split`` (which samples calibrate the chips and which
+are scored: never the same), ``study`` (:class:`Study`, :func:`load_study`),
 ``table`` (the results CSV and the study record), ``lock`` (the folder lock, workers that
 die with the sweep), ``pool`` (process pool / Dask execution), ``runner``
 (:func:`run_sweep`, :func:`run_one`: one run is one :func:`neurocosim.pipeline.run_on_chip`)."""

@@ -170,25 +170,32 @@ def _metrics(run, y, names: list[str]) -> dict[str, Any]:
 def run_one(study: dict, index: int, params: dict, seed: int) -> dict:
     """Run one point of a study (a pure function of its arguments; used by workers).
 
-    The run's seed spawns the programming, read-noise and encoder streams; the mapping
-    uses the seed itself."""
+    The run's seed spawns the programming, read-noise, encoder and calibration-encoder
+    streams; the mapping uses the seed itself. The chip is calibrated on samples the run
+    does not score (:mod:`~neurocosim.sweep.split`)."""
     import numpy as np
 
     from ..hwsim import make_encoder
-    from ..pipeline import RunStreams, run_on_chip
+    from ..pipeline import RunStreams, calibration_samples, run_on_chip
+    from .split import run_split
 
     where = f"{study['source']}: run {index}"
     net = _network(study["model"], study["dt"])
     x, y = _data(study["data"])
-    if study["samples"]:
-        x, y = x[: study["samples"]], (None if y is None else y[: study["samples"]])
+    x, y, xc, split = run_split(study, x, y, _data)
     chip, sim = _chip_and_options(study, params, where)
-    s_prog, s_read, s_enc = np.random.SeedSequence(seed).spawn(3)
+    opts = _options(sim)
+    k = calibration_samples(chip, opts)
+    split = split.first(k) if k else split
+    s_prog, s_read, s_enc, s_cal = np.random.SeedSequence(seed).spawn(4)
     enc = make_encoder(sim["encoding"], x, net.input_shape, np.random.default_rng(s_enc))
-    run = run_on_chip(net, chip, enc, _options(sim), streams=RunStreams(s_prog, s_read),
-                      map_seed=seed)
+    cal = make_encoder(sim["encoding"], xc[:k], net.input_shape,
+                       np.random.default_rng(s_cal)) if k else None
+    run = run_on_chip(net, chip, enc, opts, streams=RunStreams(s_prog, s_read),
+                      map_seed=seed, calibration=cal)
     return {"index": index, "seed": seed, "params": params,
-            "metrics": _metrics(run, y, study["metrics"])}
+            "metrics": _metrics(run, y, study["metrics"]),
+            "calibration": list(split.cells(run.extras["calibrated"]))}
 
 
 def _run_guarded(study: dict, index: int, params: dict, seed: int) -> dict:
@@ -221,28 +228,31 @@ def _run_guarded(study: dict, index: int, params: dict, seed: int) -> dict:
 
 
 def _study_payload(study: Study) -> dict:
+    k, adc_count = study.calibration_need
     return {"source": study.source, "model": study.model, "dt": study.dt, "data": study.data,
             "samples": study.samples, "chip": study.chip, "card": dict(study.card),
             "simulation": dict(study.simulation), "cards": dict(study.cards),
-            "metrics": list(study.metrics)}
+            "metrics": list(study.metrics), "calibration_data": study.calibration_data,
+            "calibration_count": k, "adc_count": adc_count}
 
 
 # -- the sweep --------------------------------------------------------------------------
-def _preflight(study: Study, n_runs: int, executor: str, workers: int | None) -> None:
+def _preflight(study: Study, n_runs: int, executor: str, workers: int | None) -> dict:
     """Load the network and the data once here (their errors come as themselves, before
-    any worker starts) and refuse a sweep over the time budget (spread over the local
-    workers; not checked for a remote Dask scheduler, whose size is unknown here)."""
+    any worker starts), check the calibration split (:func:`~.split.check_split`; its
+    record is returned, for ``study.json``) and refuse a sweep over the time budget
+    (spread over the local workers; not checked for a remote Dask scheduler, whose size
+    is unknown here)."""
     import numpy as np
 
     from ..budget import check_time
     from ..frontends import load_network
     from ..hwsim import make_encoder
     from ..hwsim.encoders import load_data, validate_labels
+    from .split import check_split
 
     net = load_network(study.model, dt=study.dt)
     x, y = load_data(study.data)
-    if study.samples:
-        x, y = x[: study.samples], (None if y is None else y[: study.samples])
     if y is not None:  # never score labels that do not fit the network's outputs
         validate_labels(y, int(np.prod(net.output_shape)), len(x), study.data)
     encodings = {study.simulation["encoding"]}
@@ -259,14 +269,16 @@ def _preflight(study: Study, n_runs: int, executor: str, workers: int | None) ->
         except NeurocosimError as exc:
             raise DataError(f"{study.data}: {one_line(exc, 300)} (encoding '{enc}' of "
                             f"{study.source})") from None
+    split = check_split(study, net, x, y, encodings, max(int(s) for s in steps))
     if executor.startswith("dask:"):
-        return
-    n = min(len(x), study.samples or len(x))
+        return split
+    n = split["scored_samples"]["count"]
     lanes = max(1, min(workers or os.cpu_count() or 1, n_runs))
     per_run = max(int(s) for s in steps) * n * max(1, net.n_synapses() + net.n_neurons())
     check_time(float(n_runs) * per_run / lanes,
                f"{n_runs:,} runs of up to {max(steps):,} steps x {n:,} samples on {lanes} "
                "workers", "sweep fewer runs (--max-runs), samples or simulation.steps")
+    return split
 
 
 def run_sweep(study: Study, out: str | Path, *, executor: str = "local",
@@ -284,10 +296,9 @@ def run_sweep(study: Study, out: str | Path, *, executor: str = "local",
     if max_runs is not None and (not isinstance(max_runs, int) or max_runs < 1):
         raise ConfigError(f"--max-runs must be a positive integer, got {short(max_runs)}")
     n_total = len(study.runs)
-    checked = False
+    split = None
     if not (out / TABLE).exists():  # errors in the model or data before creating anything
-        _preflight(study, min(n_total, max_runs or n_total), executor, workers)
-        checked = True
+        split = _preflight(study, min(n_total, max_runs or n_total), executor, workers)
     prepare(out, force)
     with sweep_lock(out):
         table = out / TABLE
@@ -297,13 +308,14 @@ def run_sweep(study: Study, out: str | Path, *, executor: str = "local",
         if table.exists():
             done = _resumed_rows(study, out, columns, resume)
             pending_n = n_total - len(done)
-            if pending_n and not checked:
-                _preflight(study, min(pending_n, max_runs or pending_n), executor, workers)
-        elif not checked:
-            _preflight(study, min(n_total, max_runs or n_total), executor, workers)
+            if pending_n and split is None:
+                split = _preflight(study, min(pending_n, max_runs or pending_n), executor,
+                                   workers)
+        elif split is None:
+            split = _preflight(study, min(n_total, max_runs or n_total), executor, workers)
         # nothing was written up to here: a refused sweep leaves the folder as it was
         try:
-            _start_table(study, out, columns, done)
+            _start_table(study, out, columns, done, split)
             pending_n = n_total - len(done)
             if max_runs is not None:
                 pending_n = min(pending_n, max_runs)
@@ -347,9 +359,9 @@ def _resumed_rows(study: Study, out: Path, columns: list[str],
 
 
 def _start_table(study: Study, out: Path, columns: list[str],
-                 done: dict[str, list[str]]) -> None:
+                 done: dict[str, list[str]], split: dict | None) -> None:
     """Rewrite a resumed table without a torn last line, or write a new one (header
-    only) and the study record."""
+    only) and the study record (with the calibration ``split``)."""
     table = out / TABLE
     if table.exists():
         with atomic_path(table) as tmp:  # drop a torn last line before appending
@@ -357,7 +369,7 @@ def _start_table(study: Study, out: Path, columns: list[str],
     else:
         mark(out, [TABLE, STUDY_RECORD])
         with atomic_path(out / STUDY_RECORD) as tmp:
-            tmp.write_text(study_record(study))
+            tmp.write_text(study_record(study, split))
         with atomic_path(table) as tmp:
             tmp.write_text(line(columns))
 

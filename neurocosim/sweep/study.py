@@ -6,7 +6,8 @@ Study file (paths relative to the study file)::
     name: robustness
     model: build/demo/digits.nir          # .nir / .npz (dt: optional)
     data: build/demo/test.npz             # x (and y for accuracy)
-    samples: 200                          # first N samples (default: all)
+    calibration_data: build/demo/train.npz  # x calibrating the chips (optional, see below)
+    samples: 200                          # samples scored (default: all)
     chip: prime-rram-40nm                 # preset or .yaml card
     card:                                 # fixed card overrides (dotted paths), optional
       macro.programming_noise: {model: multiplicative, params: {percent: 0}}
@@ -23,8 +24,15 @@ Study file (paths relative to the study file)::
 A grid key is a dotted path into the chip card (``macro.…``, ``neuron.…``, top-level
 fields), several joined by ``+`` to set them to one value (``macro.rows+macro.cols``), or
 ``simulation.<option>``; the key ``chip`` switches presets.
-Each run's seed programs the chip, draws the read noise and encodes the data
-(independent streams spawned from it).
+Each run's seed programs the chip, draws the read noise, encodes the data and encodes
+the calibration samples (independent streams spawned from it).
+
+Calibration (ADC ranges, ``simulation.recalibrate_thresholds``) never sees a scored
+sample: it runs on the first samples of ``calibration_data`` or, without it, on the
+first ``K`` samples of ``data``, held out and not scored (``K``: the most calibration
+samples any run may use; every run then scores ``data[K:K + samples]``; see
+:mod:`neurocosim.sweep.split`). The table's last columns ``calibrated_on`` and
+``scored_on`` say which samples each run used; ``study.json`` records the split.
 
 Every field is validated when the study is loaded (:func:`load_study`), not in the
 workers: the paths must exist, each simulation option and each grid / random value must
@@ -58,6 +66,8 @@ from ..errors import ConfigError
 from . import validate as v
 from .cards import chip_id, is_card_path, study_cards
 from .runs import Runs, RunSpec, draw_random
+from .split import COLUMNS as SPLIT_COLUMNS
+from .split import check_same_file, study_count
 from .validate import (
     DEFAULT_MAX_RUNS,
     MAX_STEPS,
@@ -85,6 +95,8 @@ class Study:
     runs: Sequence[RunSpec]
     metrics: tuple[str, ...]
     source: str = "<dict>"
+    #: the file whose first samples calibrate the chips (None: a slice of ``data``)
+    calibration_data: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
     grid: tuple[tuple[str, tuple], ...] = ()
     random: Mapping[str, Any] | None = None
@@ -102,7 +114,12 @@ class Study:
         return names
 
     def columns(self) -> list[str]:
-        return ["run_id", "index", "seed", *self.param_names, *self.metrics]
+        return ["run_id", "index", "seed", *self.param_names, *self.metrics, *SPLIT_COLUMNS]
+
+    @property
+    def calibration_need(self) -> tuple[int, int | None]:
+        """(most calibration samples a run may use, the adc_calibration asking for it)."""
+        return study_count(self.simulation, self.grid, self.random, self.cards)
 
     @property
     def study_hash(self) -> str:
@@ -137,6 +154,9 @@ def study_from_dict(raw: Any, base: Path = Path("."), source: str = "<dict>") ->
     name = v.parse_name(raw.get("name", "study"), source)
     model = v.path_field(raw, "model", base, source, must_be_file=False)
     data = v.path_field(raw, "data", base, source, must_be_file=True)
+    cal = None if raw.get("calibration_data") is None else v.path_field(
+        raw, "calibration_data", base, source, must_be_file=True)
+    check_same_file(data, cal, source)
     dt = v.parse_dt(raw.get("dt"), source)
     samples = raw.get("samples")
     if samples is not None:
@@ -146,9 +166,10 @@ def study_from_dict(raw: Any, base: Path = Path("."), source: str = "<dict>") ->
     # chip cards: load each chip used, apply the fixed card, then each swept value
     card = v.parse_card(raw.get("card") or {}, source)
     chip_str, cards = study_cards(raw["chip"], card, grid, random, base, source)
-    canonical = {
-        "format": 1,
+    canonical = {  # format 2: calibration samples never scored (format 1 scored them)
+        "format": 2,
         "model": str(Path(model).resolve()), "data": str(Path(data).resolve()), "dt": dt,
+        "calibration_data": None if cal is None else str(Path(cal).resolve()),
         "samples": samples, "chip": chip_id(chip_str, base),
         "chips": {chip_id(c, base): cards[c] for c in cards},
         "card": dict(card), "simulation": sim,
@@ -163,7 +184,8 @@ def study_from_dict(raw: Any, base: Path = Path("."), source: str = "<dict>") ->
         chip_str).is_absolute() else chip_str
     return Study(name=name, model=model, dt=None if dt is None else float(dt), data=data,
                  samples=samples, chip=chip_field, card=card, simulation=sim,
-                 runs=runs, metrics=metrics, source=source, raw=copy.deepcopy(dict(raw)),
+                 runs=runs, metrics=metrics, source=source, calibration_data=cal,
+                 raw=copy.deepcopy(dict(raw)),
                  grid=tuple(grid), random=random, max_runs=max_runs, cards=cards,
                  canonical=canonical)
 

@@ -45,7 +45,7 @@ def row(study: Study, spec: RunSpec, result: dict) -> list[str]:
     vals = [spec.run_id, str(spec.index), str(spec.seed)]
     vals += [fmt(spec.params.get(k)) for k in study.param_names]
     vals += [fmt(result["metrics"][m]) for m in study.metrics]
-    return vals
+    return vals + list(result["calibration"])  # calibrated_on, scored_on
 
 
 def line(fields: list[str]) -> str:
@@ -83,10 +83,12 @@ def read_table(path: str | Path) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def study_record(study: Study) -> str:
+def study_record(study: Study, calibration: dict | None = None) -> str:
+    """``study.json``: the study, its hash and which samples calibrate and are scored."""
     return json.dumps({"neurocosim_study": 1, "name": study.name, "source": study.source,
                        "hash": study.study_hash, "canonical": study.canonical,
-                       "study": study.raw}, indent=1, default=str) + "\n"
+                       "calibration": calibration, "study": study.raw}, indent=1,
+                      default=str) + "\n"
 
 
 def recorded_hash(out: Path) -> tuple[str, str]:

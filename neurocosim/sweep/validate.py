@@ -38,8 +38,8 @@ MAX_STEPS = 1_000_000
 #: longest name / option string accepted
 MAX_TEXT = 200
 _KEYS = {"name", "model", "dt", "data", "samples", "chip", "card", "simulation", "grid",
-         "random", "seeds", "metrics", "max_runs"}
-_RESERVED = ("run_id", "index", "seed")
+         "random", "seeds", "metrics", "max_runs", "calibration_data"}
+_RESERVED = ("run_id", "index", "seed", "calibrated_on", "scored_on")
 _FLOAT_TEXT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+\s*$")
 
 Grid = list[tuple[str, tuple]]

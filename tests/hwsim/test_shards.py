@@ -118,6 +118,8 @@ def cli_files(tmp_path_factory):
     model = save_network(net, folder / "m.nir")
     np.savez(folder / "d.npz", x=(rng.random((80, 64)) < 0.4).astype(float),
              y=rng.integers(0, 10, 80))
+    # the ADC ranges are calibrated on other samples, so that all 80 are scored
+    np.savez(folder / "cal.npz", x=(rng.random((64, 64)) < 0.4).astype(float))
     return folder, str(model), str(folder / "d.npz")
 
 
@@ -126,7 +128,8 @@ def chip_run(cli_files, name: str, *extra: str) -> tuple[int, object]:
     out = folder / name
     code = main(["simulate", model, "--chip", "pcm-aihwkit", "--data", data, "--steps", "30",
                  "--encoding", "rate", "--early-stop", "margin:3@5", "--batch-size", "16",
-                 "--seed", "4", "-o", str(out), "-q", *extra])
+                 "--seed", "4", "-o", str(out), "-q", "--calibration-data", str(folder / "cal.npz"),
+                 *extra])
     return code, out
 
 

@@ -301,9 +301,9 @@ def test_resume_of_another_study_with_equal_columns_is_refused(files, done_folde
 
 
 @pytest.mark.parametrize("tamper, match", [
-    (lambda t: t.write_text(t.read_text() + "0123456789abcdef,1,1,10,0.5,12.0\n"),
+    (lambda t: t.write_text(t.read_text() + "0123456789abcdef,1,1,10,0.5,12.0,none,d[0:9]\n"),
      "line 4: run_id '0123456789abcdef' .*is not a run of study 'rel'"),
-    (lambda t: t.write_text(t.read_text() + "x,99999999999,1,10,0.5,12.0\n"),
+    (lambda t: t.write_text(t.read_text() + "x,99999999999,1,10,0.5,12.0,none,d[0:9]\n"),
      "is not a run of study"),
     (lambda t: t.write_bytes(t.read_bytes() + b"caf\xe9,1,1,1,1,1\n"), "not UTF-8"),
     (lambda t: t.write_bytes(t.read_bytes() + b"a\x00b,1,1,1,1,1\n"), "NUL byte"),
