@@ -28,7 +28,8 @@ class Synapses(NamedTuple):
     op: np.ndarray  # (ops + 1, N_OP) int64: O_BIAS offset in ``bias``, O_BLK first block,
     #   O_PREV offset in the delay buffer, O_PATH (P_EVENT, P_SORT, P_CSR, P_DENSE), O_IN input
     #   elements (input O_IN: the bias rows' constant 1), O_SLOT first slot, O_INV offset
-    #   of its O_IN + 2 entries in ``inv_ptr``, O_CSR the same in ``csr_ptr``
+    #   of its O_IN + 2 entries in ``inv_ptr``, O_CSR the same in ``csr_ptr``, O_DENSE
+    #   its first row of ``dense``
     blk: np.ndarray  # (blocks + 1, N_BLK) int64: B_SAME (same rows and reads as the
     #   previous block), B_CH_OUTS (outputs of the row chunk: an ideal chunk's matrix),
     #   B_ROWS, B_COLS (columns read), B_OUTS (outputs decoded), B_READS (per step),
@@ -52,6 +53,9 @@ class Synapses(NamedTuple):
     csr_ptr: np.ndarray  # non-zero weights of input i (P_CSR): csr_ptr[op[k, O_CSR] + i] ..
     csr_col: np.ndarray  # int32 op output
     csr_w: np.ndarray  # weight
+    dense: np.ndarray  # (inputs of P_DENSE ops, 4) int64 from op[k, O_DENSE]: R_G offset of
+    #   input i's row in ``g`` (−1: none), R_OUT first output of its chunk, R_N the chunk's
+    #   outputs, R_SLOT its slot (the bias rows' constant input last)
     prev_size: int  # size of the delay buffer
     delay: bool  # every synapse delays by one step
 
@@ -93,9 +97,14 @@ def synapses(mapped, block_ops: list[str], cols: dict[str, Any], dt) -> tuple[Sy
         blk[:, j] = col if col.size == nb + 1 else np.append(col[:nb], 0)
     blk[:-1, C.B_NOISY] = cols["s_off"][:nb] >= 0
     blk[:, C.B_DIRECT] = _direct(blk, cols["sca"])
+    dense = [np.zeros((1, 4), np.int64)]
+    n_dense = 0
     for k in range(len(names)):
+        op[k, C.O_DENSE] = n_dense
         if op[k, C.O_PATH] == C.P_EVENT and _dense(op, blk, paths, k):
             op[k, C.O_PATH] = C.P_DENSE
+            dense.append(_dense_rows(op, blk, paths, k))
+            n_dense += dense[-1].shape[0]
     syn = Synapses(
         op=op, blk=blk,
         slot=np.stack([paths["slot_blk"], paths["slot_read"]], axis=1),
@@ -105,6 +114,7 @@ def synapses(mapped, block_ops: list[str], cols: dict[str, Any], dt) -> tuple[Sy
         gat=cols["gat"], sca=cols["sca"], g=f["g"], inv_ptr=paths["inv_ptr"],
         inv=np.stack([paths["inv_slot"], paths["inv_row"]], axis=1),
         csr_ptr=paths["csr_ptr"], csr_col=paths["csr_col"], csr_w=paths["csr_w"],
+        dense=np.concatenate(dense[1:]) if n_dense else dense[0],
         prev_size=int(max(sum(in_sizes), 1)), delay=bool(mapped.network.synaptic_delay))
     return syn, Readout(adc_fs=cols["adc_fs"], volt=float(mapped.chip.macro.read_voltage),
                         dac_bits=int(mapped.chip.macro.dac_bits))
@@ -134,3 +144,19 @@ def _dense(op: np.ndarray, blk: np.ndarray, paths: dict, k: int) -> bool:
     ptr = paths["inv_ptr"][lo:lo + op[k, C.O_IN] + 2]
     slots = paths["inv_slot"][ptr[0]:ptr[-1]]
     return bool(np.all(np.diff(ptr) <= 1) and np.all(np.diff(slots) >= 0))
+
+
+def _dense_rows(op: np.ndarray, blk: np.ndarray, paths: dict, k: int) -> np.ndarray:
+    """``dense``'s rows of P_DENSE op ``k``: one per input and one for the bias rows'
+    constant input (where each one's row lies, its chunk's outputs, its slot)."""
+    n_in = op[k, C.O_IN] + 1
+    out = np.full((n_in, 4), -1, np.int64)
+    lo = op[k, C.O_INV]
+    ptr = paths["inv_ptr"][lo:lo + n_in + 1]
+    for i in np.flatnonzero(np.diff(ptr)):
+        e = ptr[i]
+        q = paths["inv_slot"][e]
+        b0 = paths["slot_blk"][q]
+        outs = blk[b0, C.B_CH_OUTS]
+        out[i] = (blk[b0, C.B_G] + paths["inv_row"][e] * outs, blk[b0, C.B_DIRECT], outs, q)
+    return out

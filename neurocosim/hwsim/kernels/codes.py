@@ -17,13 +17,16 @@ N_LAYER_COUNTERS = 4
 E_OK, E_DAC = 0, 1
 # columns of the synaptic tables (neurocosim.hwsim.tables.Synapses): per op (``op``,
 # ops + 1 rows: the last one closes the block and slot ranges) ...
-(O_BIAS, O_BLK, O_PREV, O_PATH, O_IN, O_SLOT, O_INV, O_CSR) = range(8)
-N_OP = 8
+(O_BIAS, O_BLK, O_PREV, O_PATH, O_IN, O_SLOT, O_INV, O_CSR, O_DENSE) = range(9)
+N_OP = 9
 # ... per block (``blk``, blocks + 1 rows: the last one closes the decode-term range) ...
 (B_SAME, B_CH_OUTS, B_ROWS, B_COLS, B_OUTS, B_READS, B_TILE, B_IDEAL, B_GAT, B_SCA, B_G, B_TERM,
  B_NOISY, B_ADC_BITS, B_CYCLES, B_DIRECT) = range(16)
 N_BLK = 16
 # ... per slot (``slot``), per decode term (``term``) and per inverse-gather pair (``inv``)
 S_BLK, S_READ = 0, 1
+# ... per input of a P_DENSE op (``dense``): its row's offset in ``g`` (−1: no row), the
+# first op output of its chunk, the chunk's outputs, its slot
+R_G, R_OUT, R_N, R_SLOT = 0, 1, 2, 3
 D_OUT, D_POS, D_NEG = 0, 1, 2
 I_SLOT, I_ROW = 0, 1

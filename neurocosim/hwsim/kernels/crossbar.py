@@ -62,6 +62,7 @@ from .codes import (
     I_SLOT,
     O_BIAS,
     O_CSR,
+    O_DENSE,
     O_IN,
     O_INV,
     O_PATH,
@@ -69,6 +70,10 @@ from .codes import (
     P_CSR,
     P_DENSE,
     P_SORT,
+    R_G,
+    R_N,
+    R_OUT,
+    R_SLOT,
     S_BLK,
     S_READ,
 )
@@ -230,24 +235,21 @@ def _slot_lists(k, ev_i, ev_v, nev, syn, work, path):
 @njit_inner
 def _dense_op(k, ev_i, ev_v, nev, y, syn, timing, tally, work):
     """An op on the ``P_DENSE`` path (:func:`~neurocosim.hwsim.synapses._dense`): each
-    active input's row added straight into the outputs of its chunk, in input order; then
-    the counters of every chunk read."""
-    op, blk, inv_ptr, inv, g = syn.op, syn.blk, syn.inv_ptr, syn.inv, syn.g
-    s0, ns = op[k, O_SLOT], op[k + 1, O_SLOT] - op[k, O_SLOT]
-    p0, one = op[k, O_INV], op[k, O_IN]
+    active input's row (found in ``syn.dense``) added straight into the outputs of its
+    chunk, in input order; then the counters of every chunk read."""
+    op, g = syn.op, syn.g
+    rows = syn.dense[op[k, O_DENSE]:op[k, O_DENSE] + op[k, O_IN] + 1]
+    s0, ns, one = op[k, O_SLOT], op[k + 1, O_SLOT] - op[k, O_SLOT], op[k, O_IN]
     slot_n = work.slot_n
     for q in range(ns):
         slot_n[q] = 0
-    n_in = nev + (1 if inv_ptr[p0 + one + 1] > inv_ptr[p0 + one] else 0)
+    n_in = nev + (1 if rows[one, R_G] >= 0 else 0)
     for a in range(n_in):
         i, v = (ev_i[a], ev_v[a]) if a < nev else (one, 1.0)
-        e = inv_ptr[p0 + i]
-        if e == inv_ptr[p0 + i + 1]:
+        base = rows[i, R_G]
+        if base < 0:
             continue  # an input no row reads (a pruned row)
-        q = inv[e, I_SLOT]
-        b0 = syn.slot[q, S_BLK]
-        outs, o0 = blk[b0, B_CH_OUTS], blk[b0, B_DIRECT]
-        base = blk[b0, B_G] + inv[e, I_ROW] * outs
+        outs, o0 = rows[i, R_N], rows[i, R_OUT]
         row, yo = g[base:base + outs], y[o0:o0 + outs]
         if v == 1.0:
             for j in range(outs):
@@ -255,11 +257,11 @@ def _dense_op(k, ev_i, ev_v, nev, y, syn, timing, tally, work):
         else:
             for j in range(outs):
                 yo[j] += v * row[j]
-        slot_n[q - s0] += 1
+        slot_n[rows[i, R_SLOT] - s0] += 1
     t_read = timing.row_drive + timing.array_read
     for q in range(ns):
         if slot_n[q]:
-            _ideal_counts(blk, syn.slot[s0 + q, S_BLK], slot_n[q], t_read, tally)
+            _ideal_counts(syn.blk, syn.slot[s0 + q, S_BLK], slot_n[q], t_read, tally)
     return E_OK
 
 
