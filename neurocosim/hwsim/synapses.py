@@ -37,7 +37,8 @@ class Synapses(NamedTuple):
     #   ``gat`` / ``sca`` / ``g``, B_TERM first decode term, B_NOISY (read noise),
     #   B_ADC_BITS (0: no ADC), B_CYCLES (conversion cycles per read), B_DIRECT (an
     #   ideal chunk read once whose outputs are the op outputs B_DIRECT, B_DIRECT + 1, ...:
-    #   its rows add straight into them; else −1)
+    #   its rows add straight into them; else −1), B_ONE (a programmed block whose decode
+    #   terms are one per output, in output order)
     slot: np.ndarray  # (slots, 2) int64: S_BLK first block of the row chunk, S_READ
     term: np.ndarray  # (terms, 3) int64 decode term: output D_OUT += t_coef ·
     #   (curr[D_POS] − curr[D_NEG]) (D_NEG −1: no minus column)
@@ -97,6 +98,7 @@ def synapses(mapped, block_ops: list[str], cols: dict[str, Any], dt) -> tuple[Sy
         blk[:, j] = col if col.size == nb + 1 else np.append(col[:nb], 0)
     blk[:-1, C.B_NOISY] = cols["s_off"][:nb] >= 0
     blk[:, C.B_DIRECT] = _direct(blk, cols["sca"])
+    blk[:, C.B_ONE] = _one_term(blk, cols["t_out"])
     dense = [np.zeros((1, 4), np.int64)]
     n_dense = 0
     for k in range(len(names)):
@@ -159,4 +161,15 @@ def _dense_rows(op: np.ndarray, blk: np.ndarray, paths: dict, k: int) -> np.ndar
         b0 = paths["slot_blk"][q]
         outs = blk[b0, C.B_CH_OUTS]
         out[i] = (blk[b0, C.B_G] + paths["inv_row"][e] * outs, blk[b0, C.B_DIRECT], outs, q)
+    return out
+
+
+def _one_term(blk: np.ndarray, t_out: np.ndarray) -> np.ndarray:
+    """B_ONE of every block (see :class:`Synapses`)."""
+    out = np.zeros(blk.shape[0], np.int64)
+    for b in range(blk.shape[0] - 1):
+        t0, t1 = blk[b, C.B_TERM], blk[b + 1, C.B_TERM]
+        n = blk[b, C.B_OUTS]
+        if not blk[b, C.B_IDEAL] and t1 - t0 == n and np.array_equal(t_out[t0:t1], np.arange(n)):
+            out[b] = 1
     return out

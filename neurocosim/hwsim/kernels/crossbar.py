@@ -39,6 +39,7 @@ from .codes import (
     B_G,
     B_IDEAL,
     B_NOISY,
+    B_ONE,
     B_OUTS,
     B_ROWS,
     B_SAME,
@@ -372,34 +373,48 @@ def _add_rows(g, g0, outs, act_i, act_v, nact, yo):
 @njit_inner
 def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work):
     """One programmed block on one read: once per thermometer level of an integer input
-    (``top`` ≥ 1), or once through the DAC (``top`` < 0)."""
-    lvl_i, lvl_v, curr, outl = work.lvl_i, work.lvl_v, work.curr, work.outl
+    (``top`` ≥ 1), or once through the DAC (``top`` < 0). A block whose layout decodes
+    each output from one term (B_ONE) adds a single-level read's terms straight into the
+    op's outputs (the same sums: a partial sum of one term is that term)."""
+    curr, outl = work.curr, work.outl
     cnt, tile_time, blk, term, coef = tally.cnt, tally.tile_time, syn.blk, syn.term, syn.t_coef
     cols, outs, adc_bits, tile = blk[b, B_COLS], blk[b, B_OUTS], blk[b, B_ADC_BITS], blk[b, B_TILE]
-    noisy, goff = blk[b, B_NOISY], blk[b, B_G]
+    noisy, goff, t0, t1 = blk[b, B_NOISY], blk[b, B_G], blk[b, B_TERM], blk[b + 1, B_TERM]
     t_read = timing.row_drive + timing.array_read
-    for j in range(outs):
-        outl[j] = 0.0
+    so = blk[b, B_SCA] + r * outs
+    sca = syn.sca[so:so + outs]
+    n_sub = 1 if top <= 1.0 else int(top)
+    direct = blk[b, B_ONE] and n_sub == 1
+    if not direct:
+        for j in range(outs):
+            outl[j] = 0.0
     cnt[b, C_INPUTS] += nact
-    n_sub = 1 if top < 0.0 else int(top)
     for lvl in range(1, n_sub + 1):
         m = nact
-        if top >= 0.0:
+        if n_sub > 1:  # level lvl of a thermometer code: the rows at lvl or above
             m = 0
             for a in range(nact):
                 if act_v[a] >= lvl:
-                    lvl_i[m] = act_i[a]
-                    lvl_v[m] = 1.0
+                    work.lvl_i[m] = act_i[a]
+                    work.lvl_v[m] = 1.0
                     m += 1
-            _columns(syn.g, goff, cols, noisy, lvl_i, lvl_v, m, tally.rstate, curr, work.var)
-        else:
+            _columns(syn.g, goff, cols, noisy, work.lvl_i, work.lvl_v, m, tally.rstate, curr,
+                     work.var)
+        else:  # binary spikes, or analog values through the DAC
             _columns(syn.g, goff, cols, noisy, act_i, act_v, nact, tally.rstate, curr, work.var)
         clipped = _convert(curr, cols, adc_bits, rdo.adc_fs[b]) if adc_bits > 0 else 0
-        for t in range(blk[b, B_TERM], blk[b + 1, B_TERM]):
-            dif = curr[term[t, D_POS]]
-            if term[t, D_NEG] >= 0:
-                dif -= curr[term[t, D_NEG]]
-            outl[term[t, D_OUT]] += coef[t] * dif
+        if direct:
+            for t in range(t0, t1):
+                dif = curr[term[t, D_POS]]
+                if term[t, D_NEG] >= 0:
+                    dif -= curr[term[t, D_NEG]]
+                y[sca[t - t0]] += coef[t] * dif
+        else:
+            for t in range(t0, t1):
+                dif = curr[term[t, D_POS]]
+                if term[t, D_NEG] >= 0:
+                    dif -= curr[term[t, D_NEG]]
+                outl[term[t, D_OUT]] += coef[t] * dif
         cnt[b, C_ROWS] += m
         cnt[b, C_CELLS] += m * cols
         cnt[b, C_READS] += 1
@@ -409,9 +424,9 @@ def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
             cnt[b, C_CYCLES] += blk[b, B_CYCLES]
             cnt[b, C_CLIP] += clipped
             tile_time[tile] += blk[b, B_CYCLES] * timing.adc
-    so = blk[b, B_SCA] + r * outs
-    for j in range(outs):
-        y[syn.sca[so + j]] += outl[j]
+    if not direct:
+        for j in range(outs):
+            y[sca[j]] += outl[j]
     cnt[b, C_ACC] += outs
 
 
