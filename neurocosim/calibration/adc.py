@@ -71,6 +71,10 @@ def _block_range(programmed: ProgrammedChip, bi: int, xs: np.ndarray, percentile
     else:
         if rows.min() < 0 or rows.max() > 1:
             raise DataError(f"block {bi} of '{b.op}': analog inputs outside [0, 1]")
-        drives = [np.round(rows * levels) / levels]
+        if macro.serial_bits:  # bit-serial: each read drives one bit plane of the codes
+            codes = np.round(rows * (2**macro.serial_bits - 1)).astype(np.int64)
+            drives = [((codes >> k) & 1).astype(float) for k in range(macro.serial_bits)]
+        else:
+            drives = [np.round(rows * levels) / levels]
     cur = np.concatenate([(volt * d) @ g for d in drives])
     return calibrate_adc_range(cur[cur > 0], percentile)

@@ -205,6 +205,11 @@ class MacroCard:
     stuck_at: StuckAtSpec = Field(default_factory=StuckAtSpec)
     dac_bits: Int = Field(default=1, ge=1, le=16,
                           description="Input (row) DAC resolution, 1-16 bits.")
+    input: str = Field(
+        default="dac", pattern=r"^(dac|bit_serial:([1-9]|1[0-6]))$",
+        description="How analog inputs (values in [0, 1]) drive the rows: 'dac' (one read "
+        "through the dac_bits DAC) or 'bit_serial:B' (the input quantised to B bits, one "
+        "binary read per bit, the ADC outputs shifted and added; as ISAAC and NeuroSim).")
     adc_bits: Int | None = Field(
         default=None, ge=1, le=16,
         description="ADC resolution, 1-16 bits (null: ideal, no ADC; converters of more "
@@ -248,6 +253,11 @@ class MacroCard:
         spec = {"programming": self.programming_noise, "read": self.read_noise,
                 "drift": self.drift}[kind]
         return resolve_params(kind, spec.model, spec.params, f"macro.{kind}")
+
+    @property
+    def serial_bits(self) -> int:
+        """Bits of a bit-serial input drive (0: analog inputs go through the DAC)."""
+        return int(self.input.split(":")[1]) if self.input.startswith("bit_serial:") else 0
 
     @property
     def g_range(self) -> float:

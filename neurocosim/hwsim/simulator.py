@@ -261,6 +261,7 @@ def _check_dac(prog: EngineTables, buf: Buffers, lo: int, hi: int, dac_bits: int
         raise SimulationError(
             f"layer '{node}' receives a non-binary, non-integer input that the "
             f"macro's {dac_bits}-bit DAC cannot apply (analog values "
-            "need dac_bits >= 2 and values in [0, 1]): use --encoding rate or spikes, "
-            "or a chip card with more DAC bits"
+            "need values in [0, 1] and dac_bits >= 2 or a bit-serial input): use "
+            "--encoding rate or spikes, or a chip card with more DAC bits or "
+            "macro.input: bit_serial:8"
         )

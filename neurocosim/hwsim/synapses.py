@@ -67,6 +67,7 @@ class Readout(NamedTuple):
     adc_fs: np.ndarray  # (blocks,) ADC full scale (A)
     volt: float  # read voltage (V)
     dac_bits: int  # input DAC resolution (analog inputs)
+    serial_bits: int  # bits of a bit-serial input drive (0: the DAC)
 
 
 #: BlockTable's per-block columns in ``blk`` order
@@ -119,7 +120,8 @@ def synapses(mapped, block_ops: list[str], cols: dict[str, Any], dt) -> tuple[Sy
         dense=np.concatenate(dense[1:]) if n_dense else dense[0],
         prev_size=int(max(sum(in_sizes), 1)), delay=bool(mapped.network.synaptic_delay))
     return syn, Readout(adc_fs=cols["adc_fs"], volt=float(mapped.chip.macro.read_voltage),
-                        dac_bits=int(mapped.chip.macro.dac_bits))
+                        dac_bits=int(mapped.chip.macro.dac_bits),
+                        serial_bits=int(mapped.chip.macro.serial_bits))
 
 
 def _direct(blk: np.ndarray, sca: np.ndarray) -> np.ndarray:

@@ -26,9 +26,9 @@ def _source(net, name):
 
 
 def test_no_kernel_takes_more_than_twelve_parameters():
-    from neurocosim.hwsim.kernels import crossbar, digital, driver, neuron, rng
+    from neurocosim.hwsim.kernels import columns, crossbar, digital, driver, neuron, rng
 
-    kernels = {f"{m.__name__}.{n}": f for m in (crossbar, digital, driver, neuron, rng)
+    kernels = {f"{m.__name__}.{n}": f for m in (columns, crossbar, digital, driver, neuron, rng)
                for n, f in vars(m).items() if isinstance(f, numba.core.dispatcher.Dispatcher)}
     assert {"neurocosim.hwsim.kernels.driver.run_group",
             "neurocosim.hwsim.kernels.crossbar.syn_events"} <= set(kernels)

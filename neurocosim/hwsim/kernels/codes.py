@@ -15,6 +15,8 @@ L_UPDATES, L_SPIKES, L_PACKETS, L_HOPS = 0, 1, 2, 3
 N_LAYER_COUNTERS = 4
 # error codes
 E_OK, E_DAC = 0, 1
+# the ``top`` of a read whose values are the B-bit codes of a bit-serial input
+SERIAL = -2.0
 # columns of the synaptic tables (neurocosim.hwsim.tables.Synapses): per op (``op``,
 # ops + 1 rows: the last one closes the block and slot ranges) ...
 (O_BIAS, O_BLK, O_PREV, O_PATH, O_IN, O_SLOT, O_INV, O_CSR, O_DENSE) = range(9)

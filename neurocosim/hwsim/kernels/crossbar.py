@@ -15,8 +15,9 @@ an active row:
 
 Multi-level inputs (integer spikes of an ILIF layer, pooled spike counts) drive a
 non-ideal crossbar as a thermometer code: level ``k`` is one binary read of the rows
-whose value is at least ``k``. Analog inputs go through the macro's DAC (``dac_bits`` ≥ 2,
-values in [0, 1]); anything else returns :data:`~.codes.E_DAC`.
+whose value is at least ``k``. Analog inputs (values in [0, 1]) go through the macro's DAC
+(``dac_bits`` ≥ 2) or, on a bit-serial macro (``input: bit_serial:B``), are read bit by
+bit with the ADC outputs shifted and added; anything else returns :data:`~.codes.E_DAC`.
 
 Values (inputs, weights, currents, outputs) have the records' precision (float32 or
 float64, one compiled kernel each); counters are float64. The records' tables are read
@@ -77,8 +78,9 @@ from .codes import (
     R_SLOT,
     S_BLK,
     S_READ,
+    SERIAL,
 )
-from .rng import add_noise
+from .columns import adc_convert, read_columns
 
 __all__ = ["Work", "Tally", "work_for", "syn_eval", "syn_events", "active_inputs"]
 
@@ -341,14 +343,22 @@ def _read(b0, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work):
             y[sca[so + j]] += outl[j]
         _ideal_counts(blk, b0, nact, timing.row_drive + timing.array_read, tally)
         return E_OK
-    if top < 0.0:  # analog drive through the DAC: values in [0, 1], 2^dac_bits - 1 levels
-        if rdo.dac_bits < 2:
-            return E_DAC
-        lv = (1 << rdo.dac_bits) - 1
-        for a in range(nact):
-            if act_v[a] < 0.0 or act_v[a] > 1.0:
+    if top < 0.0:  # analog values in [0, 1]: bit-serial, or through the DAC
+        if rdo.serial_bits > 0:
+            lv = (1 << rdo.serial_bits) - 1
+            for a in range(nact):
+                if act_v[a] < 0.0 or act_v[a] > 1.0:
+                    return E_DAC
+                act_v[a] = np.rint(act_v[a] * lv)  # the B-bit code, read bit by bit
+            top = SERIAL
+        else:
+            if rdo.dac_bits < 2:
                 return E_DAC
-            act_v[a] = np.rint(act_v[a] * lv) / lv
+            lv = (1 << rdo.dac_bits) - 1
+            for a in range(nact):
+                if act_v[a] < 0.0 or act_v[a] > 1.0:
+                    return E_DAC
+                act_v[a] = np.rint(act_v[a] * lv) / lv
     for b in range(b0, _chunk_end(blk, b0)):
         _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
     return E_OK
@@ -373,9 +383,12 @@ def _add_rows(g, g0, outs, act_i, act_v, nact, yo):
 @njit_inner
 def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work):
     """One programmed block on one read: once per thermometer level of an integer input
-    (``top`` ≥ 1), or once through the DAC (``top`` < 0). A block whose layout decodes
-    each output from one term (B_ONE) adds a single-level read's terms straight into the
-    op's outputs (the same sums: a partial sum of one term is that term)."""
+    (``top`` ≥ 1), once per bit of a bit-serial input (``top`` = :data:`SERIAL`: ``act_v``
+    holds the B-bit codes; bit k's decoded partial sums are weighted 2^k / (2^B − 1), the
+    shift-and-add of the ADC outputs), or once through the DAC (``top`` < 0). A block
+    whose layout decodes each output from one term (B_ONE) adds a single-level read's
+    terms straight into the op's outputs (the same sums: a partial sum of one term is that
+    term)."""
     curr, outl = work.curr, work.outl
     cnt, tile_time, blk, term, coef = tally.cnt, tally.tile_time, syn.blk, syn.term, syn.t_coef
     cols, outs, adc_bits, tile = blk[b, B_COLS], blk[b, B_OUTS], blk[b, B_ADC_BITS], blk[b, B_TILE]
@@ -383,32 +396,50 @@ def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
     t_read = timing.row_drive + timing.array_read
     so = blk[b, B_SCA] + r * outs
     sca = syn.sca[so:so + outs]
-    n_sub = 1 if top <= 1.0 else int(top)
-    direct = blk[b, B_ONE] and n_sub == 1
+    serial = top == SERIAL
+    n_sub = rdo.serial_bits if serial else (1 if top <= 1.0 else int(top))
+    lv = float((1 << rdo.serial_bits) - 1)
+    direct = blk[b, B_ONE] and n_sub == 1 and not serial
     if not direct:
         for j in range(outs):
             outl[j] = 0.0
     cnt[b, C_INPUTS] += nact
     for lvl in range(1, n_sub + 1):
         m = nact
-        if n_sub > 1:  # level lvl of a thermometer code: the rows at lvl or above
+        if serial:  # bit lvl - 1 of the codes: the rows whose bit is set
+            m = 0
+            for a in range(nact):
+                if (int(act_v[a]) >> (lvl - 1)) & 1:
+                    work.lvl_i[m] = act_i[a]
+                    work.lvl_v[m] = 1.0
+                    m += 1
+            read_columns(syn.g, goff, cols, noisy, work.lvl_i, work.lvl_v, m, tally.rstate, curr,
+                     work.var)
+        elif n_sub > 1:  # level lvl of a thermometer code: the rows at lvl or above
             m = 0
             for a in range(nact):
                 if act_v[a] >= lvl:
                     work.lvl_i[m] = act_i[a]
                     work.lvl_v[m] = 1.0
                     m += 1
-            _columns(syn.g, goff, cols, noisy, work.lvl_i, work.lvl_v, m, tally.rstate, curr,
+            read_columns(syn.g, goff, cols, noisy, work.lvl_i, work.lvl_v, m, tally.rstate, curr,
                      work.var)
         else:  # binary spikes, or analog values through the DAC
-            _columns(syn.g, goff, cols, noisy, act_i, act_v, nact, tally.rstate, curr, work.var)
-        clipped = _convert(curr, cols, adc_bits, rdo.adc_fs[b]) if adc_bits > 0 else 0
+            read_columns(syn.g, goff, cols, noisy, act_i, act_v, nact, tally.rstate, curr, work.var)
+        clipped = adc_convert(curr, cols, adc_bits, rdo.adc_fs[b]) if adc_bits > 0 else 0
         if direct:
             for t in range(t0, t1):
                 dif = curr[term[t, D_POS]]
                 if term[t, D_NEG] >= 0:
                     dif -= curr[term[t, D_NEG]]
                 y[sca[t - t0]] += coef[t] * dif
+        elif serial:
+            w = (1 << (lvl - 1)) / lv
+            for t in range(t0, t1):
+                dif = curr[term[t, D_POS]]
+                if term[t, D_NEG] >= 0:
+                    dif -= curr[term[t, D_NEG]]
+                outl[term[t, D_OUT]] += w * (coef[t] * dif)
         else:
             for t in range(t0, t1):
                 dif = curr[term[t, D_POS]]
@@ -428,64 +459,3 @@ def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
         for j in range(outs):
             y[sca[j]] += outl[j]
     cnt[b, C_ACC] += outs
-
-
-@njit_inner
-def _columns(g, goff, cols, noisy, act_i, act_v, nact, rstate, curr, var):
-    """Column currents ``curr`` of the block at ``g[goff:]`` with rows ``act_i`` driven at
-    ``act_v`` times the read voltage (``g`` holds each cell's current at the read
-    voltage), plus the aggregated read noise when the block is ``noisy``: each row stores
-    its currents then their read-noise variances, so current and variance accumulate in
-    one pass over the row; then one normal per column (:func:`~.rng.add_noise`). A binary
-    drive (the common spike) adds the row as it is. Rows are taken as slices, whose
-    indices Numba knows are non-negative, so the column loops vectorise."""
-    for c in range(cols):
-        curr[c] = 0.0
-    if noisy:
-        for c in range(cols):
-            var[c] = 0.0
-        for a in range(nact):
-            xv = act_v[a]
-            base = goff + act_i[a] * 2 * cols
-            gi, si = g[base:base + cols], g[base + cols:base + 2 * cols]
-            if xv == 1.0:
-                for c in range(cols):
-                    curr[c] += gi[c]
-                    var[c] += si[c]
-            else:
-                xv2 = xv * xv
-                for c in range(cols):
-                    curr[c] += xv * gi[c]
-                    var[c] += xv2 * si[c]
-        add_noise(rstate, curr, var, cols)
-    else:
-        for a in range(nact):
-            xv = act_v[a]
-            base = goff + act_i[a] * cols
-            gi = g[base:base + cols]
-            if xv == 1.0:
-                for c in range(cols):
-                    curr[c] += gi[c]
-            else:
-                for c in range(cols):
-                    curr[c] += xv * gi[c]
-
-
-@njit_inner
-def _convert(curr, cols, adc_bits, adc_fs):
-    """The ADC (``adc_bits`` > 0, full scale ``adc_fs``) on the column currents ``curr``
-    in place; returns the number of clipped conversions."""
-    clipped = 0
-    top = float((1 << adc_bits) - 1)
-    lsb = adc_fs / top
-    inv = 1.0 / lsb
-    for c in range(cols):
-        code = np.rint(curr[c] * inv)
-        if code > top:
-            code = top
-            clipped += 1
-        elif code < 0.0:
-            code = 0.0
-            clipped += 1
-        curr[c] = code * lsb
-    return clipped

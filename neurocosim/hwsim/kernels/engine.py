@@ -6,7 +6,8 @@ per part, gathered here under one name:
 * :mod:`.driver` — :func:`run_batch` (lockstep groups of samples over threads) and
   :func:`run_group` (steps × nodes × samples);
 * :mod:`.crossbar` — :func:`syn_events` / :func:`syn_eval` (one synaptic op on one step:
-  event lists, ideal and programmed reads, read noise, ADC, DAC, decoding);
+  event lists, ideal and programmed reads, DAC or bit-serial input, decoding);
+* :mod:`.columns` — one block's column currents with the aggregated read noise, the ADC;
 * :mod:`.neuron` — :func:`neuron_eval` (one step of a neuron layer);
 * :mod:`.digital` — :func:`csr_eval` (pooling, scale);
 * :mod:`.rng` — per-sample random streams and the normal generator;
