@@ -26,6 +26,7 @@ import yaml
 
 import neurocosim as nc
 from neurocosim.datasets import digits, digits_mlp
+from neurocosim.plots import ci95_half_width
 from neurocosim.sweep import load_study, read_table, run_sweep
 
 ROOT = Path(__file__).resolve().parent
@@ -46,7 +47,8 @@ def summarise(table: Path, keys: list[str]) -> list[tuple]:
     groups: dict[tuple, list[float]] = {}
     for r in rows:
         groups.setdefault(tuple(r[col[k]] for k in keys), []).append(float(r[col["accuracy"]]))
-    return [(*k, np.mean(v), np.std(v, ddof=1) / np.sqrt(len(v)), len(v)) for k, v in groups.items()]
+    # mean and the half-width of its 95 % confidence interval over seeds (Student's t)
+    return [(*k, np.mean(v), ci95_half_width(v), len(v)) for k, v in groups.items()]
 
 
 def main(workers: int) -> None:
@@ -91,11 +93,12 @@ def main(workers: int) -> None:
             if png.name.startswith("accuracy_vs"):
                 shutil.copy(png, FIGS / f"{key}-{png.name}")
         results[key] = (study, table)
-    print("\n| study | setting | accuracy (mean ± s.e., n) |\n|---|---|---|")
+    print("\n| study | setting | accuracy (mean ± 95 % CI half-width, Student's t; n seeds) |"
+          "\n|---|---|---|")
     for key, (study, table) in results.items():
         for row in summarise(table, study.param_names):
-            *k, m, se, n = row
-            print(f"| {key} | {', '.join(k)} | {m:.4f} ± {se:.4f} ({n}) |")
+            *k, m, half, n = row
+            print(f"| {key} | {', '.join(k)} | {m:.4f} ± {half:.4f} ({n}) |")
     with open(work / "summary.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         for key, (study, table) in results.items():

@@ -3,9 +3,10 @@ build and run the Lava process graph, and export lava-dl netx files.
 
 Modules: ``network`` (the integer network: :class:`LoihiLayer`, :class:`LoihiNetwork`),
 ``quantize`` (:func:`quantize_loihi2`), ``simulator`` (the ``loihi2`` integer simulator
-mode with its Numba kernels: :func:`simulate_loihi2`, :func:`reference_loihi2`), ``lava``
-(:func:`build_graph`, :func:`run_lava`; Lava is imported only when a graph is built or
-run), ``netx`` (:func:`write_netx`, :func:`read_netx`) and the chip preset ``loihi2.yaml``
+mode with its Numba kernels: :func:`simulate_loihi2`; its NumPy statement
+:func:`reference_loihi2`, :func:`trace_loihi2`), ``lava`` (:func:`build_graph`,
+:func:`run_lava`; Lava is imported only when a graph is built or run), ``netx``
+(:func:`write_netx`, :func:`read_netx`) and the chip preset ``loihi2.yaml``
 (``load_chip("loihi2")``).
 """
 
@@ -14,11 +15,11 @@ from .lava import LavaRun, LavaUnavailable, build_graph, require_lava, run_lava
 from .network import LoihiLayer, LoihiNetwork, sign_mode
 from .netx import read_netx, write_netx
 from .quantize import quantize_loihi2
-from .simulator import Loihi2Result, reference_loihi2, simulate_loihi2
+from .simulator import Loihi2Result, reference_loihi2, simulate_loihi2, trace_loihi2
 
 __all__ = [
     "quantize_loihi2", "LoihiNetwork", "LoihiLayer", "LoihiWarning", "sign_mode",
-    "simulate_loihi2", "reference_loihi2", "Loihi2Result",
+    "simulate_loihi2", "reference_loihi2", "trace_loihi2", "Loihi2Result",
     "build_graph", "run_lava", "require_lava", "LavaRun", "LavaUnavailable",
     "write_netx", "read_netx",
 ]

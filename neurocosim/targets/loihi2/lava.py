@@ -54,11 +54,17 @@ def require_lava():
 
 @dataclass(frozen=True)
 class LavaRun:
-    """Spikes of every layer ``(n_samples, steps, n)`` and the wall time of the run."""
+    """Spikes of every layer ``(n_samples, steps, n)``, the wall time of the run, the LIF
+    state ``u[name]``, ``v[name]`` ``(n_samples, n)`` after the last step, and with
+    ``trace=True`` ``trace[name] = {"u", "v"}``, each ``(n_samples, steps, n)``: the state
+    after every step (int64)."""
 
     spikes: dict
     counts: np.ndarray
     wall_s: float
+    u: dict
+    v: dict
+    trace: dict | None = None
 
     def accuracy(self, labels) -> float:
         return metrics.accuracy(self.counts, labels)
@@ -99,10 +105,12 @@ def build_graph(net: LoihiNetwork, data: np.ndarray, n_samples: int):
     return src, lifs, sinks
 
 
-def run_lava(net: LoihiNetwork, spikes: np.ndarray) -> LavaRun:
+def run_lava(net: LoihiNetwork, spikes: np.ndarray, *, trace: bool = False) -> LavaRun:
     """Run ``net`` in Lava's CPU simulator on ``spikes`` ``(n_samples, steps, n_in)``.
 
-    All samples run at once as block-diagonal copies (one Lava process per layer)."""
+    All samples run at once as block-diagonal copies (one Lava process per layer). With
+    ``trace``, Lava runs one step at a time and every layer's ``u`` and ``v`` are read
+    after each step (slower: two reads per layer and step)."""
     require_lava()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -111,15 +119,28 @@ def run_lava(net: LoihiNetwork, spikes: np.ndarray) -> LavaRun:
     n, steps, n_in = x.shape
     data = np.ascontiguousarray(x.transpose(0, 2, 1).reshape(n * n_in, steps))
     src, lifs, sinks = build_graph(net, data, n)
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    seen = []  # per step: [(u, v) per layer]
+
+    def state():
+        return [tuple(np.asarray(var.get()).astype(np.int64).reshape(n, -1)
+                      for var in (lif.u, lif.v)) for lif in lifs]
+
     t0 = time.perf_counter()
     try:
-        src.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        for _ in range(steps if trace else 1):
+            src.run(condition=RunSteps(num_steps=1 if trace else steps), run_cfg=cfg)
+            seen.append(state())
         recorded = [s.data.get() for s in sinks]
     finally:
         src.stop()
     wall = time.perf_counter() - t0
-    out = {}
-    for L, rec in zip(net.layers, recorded, strict=True):
+    out, fu, fv, tr = {}, {}, {}, {}
+    for k, (L, rec) in enumerate(zip(net.layers, recorded, strict=True)):
         out[L.name] = np.asarray(rec).reshape(n, L.n_out, steps).transpose(0, 2, 1).astype(np.int8)
+        fu[L.name], fv[L.name] = seen[-1][k]
+        tr[L.name] = {key: np.stack([step[k][i] for step in seen], axis=1)
+                      for i, key in enumerate(("u", "v"))}
     counts = out[net.layers[-1].name].sum(axis=1).astype(np.int64)
-    return LavaRun(spikes=out, counts=counts, wall_s=wall)
+    return LavaRun(spikes=out, counts=counts, wall_s=wall, u=fu, v=fv,
+                   trace=tr if trace else None)

@@ -10,10 +10,19 @@ DESIGN §3.3 is the contract; every width, shift and saturation below is the har
     v ← clip(v, −(2^23 − 1), 2^23 − 1)          (24-bit v saturates)
     s ← v > (vth << 6) ; v[s] ← 0               (u is not reset)
 
-with ``decay(x, d) = sign(x·(4096 − d)) · (|x·(4096 − d)| >> 12)`` (12-bit decay constants,
+with ``decay(x, d) = sign(x·(4096 − d)) · (|x·(4096 − d)| >> 12)`` (12-bit decays,
 rounding toward zero). Weights are already clipped to 8 bits and truncated to
 ``num_weight_bits`` by the quantiser (:mod:`neurocosim.targets.loihi2.quantize`), exactly
 as Lava does it on its first step.
+
+**Beyond one wrap** the reference is Lava's arithmetic, which this mode follows bit for
+bit (tested against Lava in ``tests/targets/test_loihi2_overflow.py``): ``a_in`` travels
+as int32 (Dense's ``a_out`` port); ``a_in << 6``, the sum that forms ``u`` and the sum
+that forms ``v`` are int32 (they wrap modulo 2^32); and the 24-bit wrap of ``u`` is
+applied once, so a sum above 3·2^23 or at most −3·2^23 leaves ``u`` outside 24 bits
+(``v`` is still clipped). The quantiser keeps the worst-case input of a step inside 2^23,
+so quantised networks never reach these paths; whether silicon matches Lava there is not
+checked here.
 """
 
 from __future__ import annotations
@@ -28,23 +37,27 @@ from ...errors import SimulationError
 from ...hwsim.jit import get_threads, njit, pjit, prange, set_threads
 from .network import LoihiNetwork
 
-__all__ = ["simulate_loihi2", "reference_loihi2", "Loihi2Result"]
+__all__ = ["simulate_loihi2", "reference_loihi2", "trace_loihi2", "Loihi2Result"]
 
 U_WIDTH = 24
 UV_MAX = 1 << (U_WIDTH - 1)  # 2^23
 DECAY_UNITY = 4096  # 12-bit decays
 ACT_SHIFT = 6  # a_in and vth are MSB-aligned by 6 bits
+I32 = 1 << 31  # Lava's a_in, u and v arithmetic is int32
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Loihi2Result:
     """``spikes[name]``: ``(n_samples, steps, n)`` int8 spikes of every layer (if kept);
-    ``counts``: ``(n_samples, n_out)`` output spike counts."""
+    ``counts``: ``(n_samples, n_out)`` output spike counts; ``u[name]``, ``v[name]``:
+    ``(n_samples, n)`` int64 current and voltage of every layer after the last step."""
 
     counts: np.ndarray
     steps: int
     spikes: dict
     wall_s: float
+    u: dict
+    v: dict
 
     def predictions(self) -> np.ndarray:
         return metrics.predictions(self.counts)
@@ -59,33 +72,45 @@ def _decay(x: np.ndarray, d: int) -> np.ndarray:
     return np.sign(p) * (np.abs(p) >> 12)
 
 
-def reference_loihi2(net: LoihiNetwork, spikes: np.ndarray) -> list[np.ndarray]:
-    """NumPy statement of the semantics: ``spikes`` ``(steps, n_in)`` of one sample →
-    per layer ``(steps, n)`` spikes."""
+def _i32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement int32 wrap of int64 values (Lava's int32 ports and sums)."""
+    return ((x + I32) & (2 * I32 - 1)) - I32
+
+
+def trace_loihi2(net: LoihiNetwork, spikes: np.ndarray) -> list[dict]:
+    """NumPy statement of the semantics: ``spikes`` ``(steps, n_in)`` of one sample → per
+    layer ``{"s", "u", "v"}``, each ``(steps, n)`` (int8 spikes; int64 ``u``, ``v`` after
+    each step)."""
     steps = spikes.shape[0]
     state = []
     for L in net.layers:
         state.append({"u": np.zeros(L.n_out, np.int64), "v": np.zeros(L.n_out, np.int64),
                       "buf": np.zeros(L.n_out, np.int64)})
-    out = [np.zeros((steps, L.n_out), np.int8) for L in net.layers]
+    out = [{"s": np.zeros((steps, L.n_out), np.int8), "u": np.zeros((steps, L.n_out), np.int64),
+            "v": np.zeros((steps, L.n_out), np.int64)} for L in net.layers]
     for t in range(steps):
         s = spikes[t].astype(np.int64)
         for k, L in enumerate(net.layers):
             st = state[k]
             a = st["buf"]
             acc = L.weight.astype(np.int64) @ s
-            st["buf"] = acc << L.weight_exp if L.weight_exp >= 0 else acc >> -L.weight_exp
-            u = _decay(st["u"], L.du + 1) + (a << ACT_SHIFT)
+            st["buf"] = _i32(acc << L.weight_exp if L.weight_exp >= 0 else acc >> -L.weight_exp)
+            u = _i32(_decay(st["u"], L.du + 1) + _i32(a << ACT_SHIFT))
             u = np.where(u > UV_MAX, u - 2 * UV_MAX, u)
             u = np.where(u <= -UV_MAX, u + 2 * UV_MAX, u)
             bias = L.bias_mant.astype(np.int64) << L.bias_exp
-            v = np.clip(_decay(st["v"], L.dv) + u + bias, -(UV_MAX - 1), UV_MAX - 1)
+            v = np.clip(_i32(_decay(st["v"], L.dv) + u + bias), -(UV_MAX - 1), UV_MAX - 1)
             fired = v > (L.vth << ACT_SHIFT)
             v = np.where(fired, 0, v)
             st["u"], st["v"] = u, v
-            out[k][t] = fired
+            out[k]["s"][t], out[k]["u"][t], out[k]["v"][t] = fired, u, v
             s = fired.astype(np.int64)
     return out
+
+
+def reference_loihi2(net: LoihiNetwork, spikes: np.ndarray) -> list[np.ndarray]:
+    """:func:`trace_loihi2`'s spikes: per layer ``(steps, n)``."""
+    return [layer["s"] for layer in trace_loihi2(net, spikes)]
 
 
 # -- Numba kernels ----------------------------------------------------------------------
@@ -97,8 +122,13 @@ def _idecay(x, d):
 
 
 @njit
+def _wrap32(x):
+    return ((x + I32) & (2 * I32 - 1)) - I32
+
+
+@njit
 def _run_sample(frames, wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, n_neur,
-                keep, rec, s, counts):
+                keep, rec, s, counts, uo, vo):
     n_layers = n_in.shape[0]
     steps = frames.shape[0]
     u = np.zeros(n_neur, np.int64)
@@ -130,14 +160,14 @@ def _run_sample(frames, wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, 
             for j in range(no):
                 a = buf[bo + j]
                 e = wexp[k]
-                buf[bo + j] = acc[j] << e if e >= 0 else acc[j] >> (-e)
-                uu = _idecay(u[bo + j], du[k] + 1) + (a << 6)
+                buf[bo + j] = _wrap32(acc[j] << e if e >= 0 else acc[j] >> (-e))
+                uu = _wrap32(_idecay(u[bo + j], du[k] + 1) + _wrap32(a << 6))
                 if uu > UV_MAX:
                     uu -= 2 * UV_MAX
                 elif uu <= -UV_MAX:
                     uu += 2 * UV_MAX
                 u[bo + j] = uu
-                vv = _idecay(v[bo + j], dv[k]) + uu + bias[bo + j]
+                vv = _wrap32(_idecay(v[bo + j], dv[k]) + uu + bias[bo + j])
                 if vv > UV_MAX - 1:
                     vv = UV_MAX - 1
                 elif vv < -(UV_MAX - 1):
@@ -157,14 +187,17 @@ def _run_sample(frames, wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, 
                     if k == n_layers - 1:
                         counts[s, j] += 1
             ns = nxt
+    for i in range(n_neur):
+        uo[s, i] = u[i]
+        vo[s, i] = v[i]
 
 
 @pjit
 def _run_batch(frames, wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, n_neur, keep,
-               rec, counts):
+               rec, counts, uo, vo):
     for s in prange(frames.shape[0]):
         _run_sample(frames[s], wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, n_neur,
-                    keep, rec, s, counts)
+                    keep, rec, s, counts, uo, vo)
 
 
 def simulate_loihi2(net: LoihiNetwork, spikes: np.ndarray, *, keep_spikes: bool = True,
@@ -189,6 +222,7 @@ def simulate_loihi2(net: LoihiNetwork, spikes: np.ndarray, *, keep_spikes: bool 
     total = int(n_out.sum())
     rec = np.zeros((n, steps, total) if keep_spikes else (1, 1, 1), np.int8)
     counts = np.zeros((n, net.output_size), np.int64)
+    uo, vo = np.zeros((n, total), np.int64), np.zeros((n, total), np.int64)
     old = get_threads()
     if threads is not None:
         set_threads(threads)
@@ -199,13 +233,15 @@ def simulate_loihi2(net: LoihiNetwork, spikes: np.ndarray, *, keep_spikes: bool 
                    np.array([L.du for L in net.layers], np.int64),
                    np.array([L.dv for L in net.layers], np.int64),
                    np.array([L.vth for L in net.layers], np.int64),
-                   bias, b_off, total, keep_spikes, rec, counts)
+                   bias, b_off, total, keep_spikes, rec, counts, uo, vo)
     finally:
         if threads is not None:
             set_threads(old)
     wall = time.perf_counter() - t0
-    spk = {}
-    if keep_spikes:
-        for k, L in enumerate(net.layers):
-            spk[L.name] = rec[:, :, b_off[k]:b_off[k] + L.n_out]
-    return Loihi2Result(counts=counts, steps=steps, spikes=spk, wall_s=wall)
+    spk, fu, fv = {}, {}, {}
+    for k, L in enumerate(net.layers):
+        cols = slice(b_off[k], b_off[k] + L.n_out)
+        fu[L.name], fv[L.name] = uo[:, cols], vo[:, cols]
+        if keep_spikes:
+            spk[L.name] = rec[:, :, cols]
+    return Loihi2Result(counts=counts, steps=steps, spikes=spk, wall_s=wall, u=fu, v=fv)
