@@ -128,17 +128,22 @@ def analytical_energy(net, chip, *, steps: int, rate: float | None, paper_preset
 
 
 def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None,
-                  y: np.ndarray | None = None, about_input: dict | None = None):
+                  y: np.ndarray | None = None, about_input: dict | None = None,
+                  encoding: str = "rate"):
     """Quantise ``net`` for Loihi 2 and check its Lava process graph builds; with
     ``spikes`` (n, steps, inputs) also run Lava and hwsim's loihi2 mode and compare them
-    spike for spike. Returns (quantised network, report, comparison or None)."""
+    spike for spike. ``encoding="current"``: ``spikes`` are analog inputs in [0, 1], sent
+    as graded spikes of ``DEFAULT_MESSAGE_BITS`` bits into the first layer. Returns
+    (quantised network, report, comparison or None)."""
     import warnings
 
     from .devices import load_chip
     from .mapping import MappingWarning, map_network
     from .targets.loihi2 import (
+        DEFAULT_MESSAGE_BITS,
         LoihiWarning,
         build_graph,
+        graded_payload,
         quantize_loihi2,
         run_lava,
         simulate_loihi2,
@@ -147,10 +152,12 @@ def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LoihiWarning)
         warnings.simplefilter("ignore", MappingWarning)
-        qnet = quantize_loihi2(net, num_weight_bits=num_weight_bits)
+        qnet = quantize_loihi2(net, num_weight_bits=num_weight_bits, num_message_bits=(
+            DEFAULT_MESSAGE_BITS if encoding == "current" else 0))
         cores = map_network(net, load_chip("loihi2"))  # core assignment only, no devices
     build_graph(qnet, np.zeros((qnet.input_size, 1), np.int32), 1)  # the graph builds
     report = {"target": "lava", "lava_version": "0.10", "select_tag": "fixed_pt",
+              **({"num_message_bits": qnet.num_message_bits} if qnet.graded else {}),
               "quantization": qnet.report, "cores": cores.report.to_dict()}
     if spikes is None:
         return qnet, report, None
@@ -161,7 +168,8 @@ def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None
     n, steps = spikes.shape[:2]
     check_time(float(n) * steps, f"Lava: {n} samples x {steps} steps",  # Lava: ~2 ms a step
                "use fewer --steps or --samples", rate=1000.0)
-    hw, lv = simulate_loihi2(qnet, spikes), run_lava(qnet, spikes)
+    sent = graded_payload(spikes, qnet.num_message_bits, qnet.input_max) if qnet.graded else spikes
+    hw, lv = simulate_loihi2(qnet, sent), run_lava(qnet, sent)
     fl = reference_run(net, SpikeEncoder(spikes.reshape(n, steps, *net.input_shape)), steps)
     compared = sum(int(hw.spikes[L.name].size) for L in qnet.layers)
     mismatched = sum(int((hw.spikes[L.name] != lv.spikes[L.name]).sum()) for L in qnet.layers)

@@ -17,9 +17,8 @@ def run(args) -> int:
 
     require_lava()
     C.out_dir(args.output, args)
-    if args.run and (not args.data or args.encoding == "current"):
-        raise ConfigError("deploy --run needs --data DATA.npz" if not args.data else
-                          "Loihi 2 takes spikes: use --encoding rate (or spikes) with --run")
+    if args.run and not args.data:
+        raise ConfigError("deploy --run needs --data DATA.npz")
     net = load_network(args.model, dt=args.dt)
     spikes = y = None
     if args.run:
@@ -30,7 +29,8 @@ def run(args) -> int:
                         args.steps)
         spikes = enc.block(0, len(x), args.steps).reshape(len(x), args.steps, -1)
     qnet, report, check = deploy_loihi2(net, num_weight_bits=args.num_weight_bits, spikes=spikes,
-                                        y=y, about_input={"encoding": args.encoding, "seed": args.seed})
+                                        y=y, about_input={"encoding": args.encoding, "seed": args.seed},
+                                        encoding=args.encoding)
     write_deploy_folder(args.output, net, qnet, report, check, force=args.force)
     print(deploy_text(qnet, check, y is not None, args.output))
     return 0 if check is None or check["spikes_mismatched"] == 0 else 1

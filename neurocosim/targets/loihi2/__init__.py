@@ -2,7 +2,8 @@
 build and run the Lava process graph, and export lava-dl netx files.
 
 Modules: ``network`` (the integer network: :class:`LoihiLayer`, :class:`LoihiNetwork`),
-``quantize`` (:func:`quantize_loihi2`), ``simulator`` (the ``loihi2`` integer simulator
+``quantize`` (:func:`quantize_loihi2`), ``graded`` (graded input spikes for
+current-encoded models: :func:`graded_payload`), ``simulator`` (the ``loihi2`` integer simulator
 mode with its Numba kernels: :func:`simulate_loihi2`; its NumPy statement
 :func:`reference_loihi2`, :func:`trace_loihi2`), ``lava`` (:func:`build_graph`,
 :func:`run_lava`; Lava is imported only when a graph is built or run), ``netx``
@@ -11,6 +12,7 @@ mode with its Numba kernels: :func:`simulate_loihi2`; its NumPy statement
 """
 
 from ...errors import LoihiWarning
+from .graded import DEFAULT_MESSAGE_BITS, MAX_MESSAGE_BITS, graded_payload, payload_error
 from .lava import LavaRun, LavaUnavailable, build_graph, require_lava, run_lava
 from .network import LoihiLayer, LoihiNetwork, sign_mode
 from .netx import read_netx, write_netx
@@ -21,5 +23,6 @@ __all__ = [
     "quantize_loihi2", "LoihiNetwork", "LoihiLayer", "LoihiWarning", "sign_mode",
     "simulate_loihi2", "reference_loihi2", "trace_loihi2", "Loihi2Result",
     "build_graph", "run_lava", "require_lava", "LavaRun", "LavaUnavailable",
-    "write_netx", "read_netx",
+    "write_netx", "read_netx", "graded_payload", "payload_error", "MAX_MESSAGE_BITS",
+    "DEFAULT_MESSAGE_BITS",
 ]

@@ -1,7 +1,8 @@
 """Lava process graph of a Loihi 2 network, run in Lava's CPU simulator (fixed point).
 
 lava-nc 0.10 (Python 3.10) is archived upstream; this module targets it as a frozen
-format. The graph: a ``RingBuffer`` source injecting the input spikes → per layer a
+format. The graph: a ``RingBuffer`` source injecting the input spikes (or, for a graded
+network, the payloads into a first layer with ``num_message_bits``) → per layer a
 ``Dense`` (one sample) or ``Sparse`` (several samples as block-diagonal copies, so that
 one run simulates a batch) → a ``LIF`` → a ``RingBuffer`` sink recording its spikes.
 It always runs with ``Loihi2SimCfg(select_tag="fixed_pt")``: the default configuration
@@ -84,9 +85,10 @@ def build_graph(net: LoihiNetwork, data: np.ndarray, n_samples: int):
     src = Source(data=data.astype(np.int32))
     prev_port = src.s_out
     lifs, sinks = [], []
-    for L in net.layers:
+    for k, L in enumerate(net.layers):
         w = L.weight.astype(np.int32)
-        kwargs = {"weight_exp": int(L.weight_exp), "num_weight_bits": int(L.num_weight_bits)}
+        kwargs = {"weight_exp": int(L.weight_exp), "num_weight_bits": int(L.num_weight_bits),
+                  "num_message_bits": int(net.num_message_bits) if k == 0 else 0}
         if n_samples == 1:
             syn = Dense(weights=w, **kwargs)
         else:
@@ -106,7 +108,8 @@ def build_graph(net: LoihiNetwork, data: np.ndarray, n_samples: int):
 
 
 def run_lava(net: LoihiNetwork, spikes: np.ndarray, *, trace: bool = False) -> LavaRun:
-    """Run ``net`` in Lava's CPU simulator on ``spikes`` ``(n_samples, steps, n_in)``.
+    """Run ``net`` in Lava's CPU simulator on ``spikes`` ``(n_samples, steps, n_in)``
+    (binary spikes, or a graded network's integer payloads).
 
     All samples run at once as block-diagonal copies (one Lava process per layer). With
     ``trace``, Lava runs one step at a time and every layer's ``u`` and ``v`` are read

@@ -51,11 +51,20 @@ class LoihiLayer:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class LoihiNetwork:
-    """A feed-forward chain of :class:`LoihiLayer` with a binary spike input."""
+    """A feed-forward chain of :class:`LoihiLayer`. Its input is binary spikes
+    (``num_message_bits = 0``) or graded spikes: ``num_message_bits`` B > 0 bit unsigned
+    payloads into the first layer, one payload unit being ``input_max / (2^B − 1)`` of the
+    float network's input (:mod:`neurocosim.targets.loihi2.graded`)."""
 
     name: str
     layers: tuple[LoihiLayer, ...]
     report: dict = field(default_factory=dict)
+    num_message_bits: int = 0
+    input_max: float = 1.0
+
+    @property
+    def graded(self) -> bool:
+        return self.num_message_bits > 0
 
     @property
     def input_size(self) -> int:

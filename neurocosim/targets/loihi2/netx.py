@@ -3,6 +3,9 @@
 Layout (lava-dl's hdf5 network description)::
 
     /layer/0/type = "input", /layer/0/shape = [n_in]
+    /layer/0/num_message_bits = B, /layer/0/input_max   (graded input only: B-bit payloads,
+                                                      one unit being input_max / (2^B − 1)
+                                                      of input; absent: binary spikes)
     /layer/<i>/type = "dense"                        (i = 1 … L)
     /layer/<i>/shape = [n_out]
     /layer/<i>/weight = W_q · 2^weight_exp           (float; the integer weights with their
@@ -41,6 +44,9 @@ def write_netx(net: LoihiNetwork, path: str | Path) -> Path:
         inp = layer.create_group("0")
         inp.create_dataset("type", data="input", dtype=h5py.string_dtype())
         inp.create_dataset("shape", data=np.array([net.input_size], np.int64))
+        if net.graded:  # binary inputs: the layout written before graded spikes
+            inp.create_dataset("num_message_bits", data=np.int32(net.num_message_bits))
+            inp.create_dataset("input_max", data=np.float64(net.input_max))
         for i, L in enumerate(net.layers, start=1):
             g = layer.create_group(str(i))
             g.create_dataset("type", data="dense", dtype=h5py.string_dtype())
@@ -73,6 +79,9 @@ def read_netx(path: str | Path) -> LoihiNetwork:
     with HDF5_LOCK, h5py.File(path, "r") as f:
         name = str(f.attrs.get("name", Path(path).stem))
         keys = sorted((k for k in f["layer"] if k != "0"), key=int)
+        inp = f["layer"]["0"]
+        bits = int(inp["num_message_bits"][()]) if "num_message_bits" in inp else 0
+        input_max = float(inp["input_max"][()]) if "input_max" in inp else 1.0
         for k in keys:
             g = f["layer"][k]
             w = g["weight_mant"][()].astype(np.int64)
@@ -83,4 +92,5 @@ def read_netx(path: str | Path) -> LoihiNetwork:
                 du=int(g["neuron"]["iDecay"][()]) - 1, dv=int(g["neuron"]["vDecay"][()]),
                 vth=int(g["neuron"]["vThMant"][()]), bias_mant=g["bias_mant"][()].astype(np.int64),
                 bias_exp=int(g["bias_exp"][()])))
-    return LoihiNetwork(name=name, layers=tuple(layers))
+    return LoihiNetwork(name=name, layers=tuple(layers), num_message_bits=bits,
+                        input_max=input_max)

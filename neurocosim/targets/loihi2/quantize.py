@@ -18,6 +18,14 @@ scaled by ``s = m · 2^(weight_exp + 6)`` integer units:
 Loihi 2's LIF resets to 0 and spikes on ``>``: a ``subtract`` reset or a ``>=`` test is
 deployed as zero reset / ``>`` with a warning in the report. The report gives each
 layer's quantisation error and the saturations that remain reachable.
+
+**Graded input** (``num_message_bits`` B > 0, for current-encoded models): the first layer
+takes unsigned payloads ``p = round(x / x_max · (2^B − 1))`` instead of 0/1 spikes
+(:mod:`neurocosim.targets.loihi2.graded`). Its input unit becomes ``g = (2^B − 1) / x_max``
+payload units per float input, so its scale is ``s = m · 2^(weight_exp + 6) · g``
+(``W_q · p · 2^(weight_exp + 6) ≈ s · W_eff · x``), its worst-case step input is
+``max Σ|W_eff| · x_max + |b|``, and ``Σ|W_q| · (2^B − 1)`` must fit Lava's int32
+accumulation (else a ModelError asks for fewer message bits).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import numpy as np
 from ...errors import LoihiWarning, ModelError
 from ...ir import nodes as N
 from ...ir.graph import Network
+from .graded import payload_error, payload_levels
 from .network import LoihiLayer, LoihiNetwork, sign_mode
 
 __all__ = ["quantize_loihi2", "VTH_MAX", "U_MAX", "WEXP_RANGE"]
@@ -40,17 +49,40 @@ U_MAX = (1 << 23) - 1
 WEXP_RANGE = (-8, 7)
 
 
-def quantize_loihi2(net: Network, *, num_weight_bits: int = 8) -> LoihiNetwork:
-    """Quantise ``net`` (see the module docstring); warnings are also in ``report``."""
+def quantize_loihi2(net: Network, *, num_weight_bits: int = 8, num_message_bits: int = 0,
+                    input_max: float = 1.0) -> LoihiNetwork:
+    """Quantise ``net`` (see the module docstring); warnings are also in ``report``.
+    ``num_message_bits`` > 0: graded input spikes of that many bits for inputs in
+    ``[0, input_max]`` (current-encoded models); 0: binary input spikes."""
     if not 1 <= num_weight_bits <= 8:
         raise ModelError(f"num_weight_bits must lie in 1..8, got {num_weight_bits}")
-    layers = []
     report: dict = {"layers": [], "warnings": []}
+    unit, amp = 1.0, 1.0  # payload units per float input unit; the largest input
+    if num_message_bits:  # (binary deployments keep the report they always had)
+        report["input"] = _input_entry(num_message_bits, input_max)
+        unit, amp = payload_levels(num_message_bits) / input_max, float(input_max)
+    layers = []
     for syn_name, neu_name in _chain(net):
-        layer, entry = _quantize_layer(net, syn_name, neu_name, num_weight_bits, report)
+        layer, entry = _quantize_layer(net, syn_name, neu_name, num_weight_bits, report,
+                                       (unit, amp, num_message_bits))
         layers.append(layer)
         report["layers"].append(entry)
-    return LoihiNetwork(name=net.name, layers=tuple(layers), report=report)
+        unit, amp, num_message_bits = 1.0, 1.0, 0  # later layers take binary spikes
+    graded = report.get("input", {"num_message_bits": 0, "input_max": 1.0})
+    return LoihiNetwork(name=net.name, layers=tuple(layers), report=report,
+                        num_message_bits=int(graded["num_message_bits"]),
+                        input_max=float(graded["input_max"]))
+
+
+def _input_entry(num_message_bits: int, input_max: float) -> dict:
+    """The report's description of graded input spikes (``num_message_bits`` > 0)."""
+    levels = payload_levels(num_message_bits)
+    if not (isinstance(input_max, (int, float)) and math.isfinite(input_max) and input_max > 0):
+        raise ModelError(f"input_max must be a positive finite number, got {input_max!r}")
+    return {"spikes": "graded", "num_message_bits": int(num_message_bits),
+            "input_max": float(input_max), "payload_max": levels,
+            "payload": "floor(x / input_max * payload_max + 1/2)",
+            "input_max_abs_error": payload_error(num_message_bits, input_max)}
 
 
 def _warn(report: dict, msg: str) -> None:
@@ -61,14 +93,18 @@ def _warn(report: dict, msg: str) -> None:
 
 
 def _quantize_layer(net: Network, syn_name: str, neu_name: str, num_weight_bits: int,
-                    report: dict) -> tuple[LoihiLayer, dict]:
+                    report: dict, graded: tuple) -> tuple[LoihiLayer, dict]:
     """One synapse → neuron pair: the integer layer and its report entry. Warnings are
-    issued here only (see :func:`_warn`), in the order the checks run."""
+    issued here only (see :func:`_warn`), in the order the checks run. ``graded`` is
+    (payload units per float input, largest float input, message bits or 0)."""
+    unit, amp, bits = graded
     neu = _neuron(net, neu_name)
     for msg in _deploy_notes(net.nodes[neu_name], neu_name):
         _warn(report, msg)
-    w_eff, b_eff, wmax, worst = _effective(net.nodes[syn_name], syn_name, neu)
-    g = _weight_grid(w_eff, wmax, worst, neu.theta, num_weight_bits, neu_name)
+    w_eff, b_eff, wmax, worst = _effective(net.nodes[syn_name], syn_name, neu, amp)
+    g = _weight_grid(w_eff, wmax, worst, neu.theta, num_weight_bits, neu_name, unit)
+    if bits:
+        _check_accumulator(g.weight, bits, neu_name)
     vth = _threshold(neu.theta, g.scale, wmax, neu_name)
     if vth > VTH_MAX:
         vth = VTH_MAX
@@ -180,10 +216,11 @@ def _deploy_notes(neu: N.Neuron, neu_name: str) -> list[str]:
     return notes
 
 
-def _effective(syn: N.Node, syn_name: str,
-               neu: _Neuron) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _effective(syn: N.Node, syn_name: str, neu: _Neuron,
+               amp: float = 1.0) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Weights and biases times the neuron's input gain, their largest weight magnitude and
-    the worst-case input of one step (all inputs spiking), or a ModelError."""
+    the worst-case input of one step (all inputs at their largest, ``amp``), or a
+    ModelError."""
     w = np.asarray(syn.weight, float)
     b = np.asarray(syn.bias, float) if isinstance(syn, N.Affine) else np.zeros(w.shape[0])
     with np.errstate(over="ignore", invalid="ignore"):
@@ -195,7 +232,7 @@ def _effective(syn: N.Node, syn_name: str,
     wmax = float(np.abs(w_eff).max(initial=0.0))
     if wmax == 0:
         raise ModelError(f"Loihi 2 deployment: layer '{syn_name}' has all-zero weights")
-    worst = float(np.max(np.abs(w_eff).sum(axis=1) + np.abs(b_eff)))
+    worst = float(np.max(np.abs(w_eff).sum(axis=1) * amp + np.abs(b_eff)))
     return w_eff, b_eff, wmax, worst
 
 
@@ -212,9 +249,10 @@ class _Grid:
 
 
 def _weight_grid(w_eff: np.ndarray, wmax: float, worst: float, theta: float,
-                 num_weight_bits: int, layer: str = "") -> _Grid:
+                 num_weight_bits: int, layer: str = "", unit: float = 1.0) -> _Grid:
     """The largest ``weight_exp`` that keeps the worst-case input inside the 24-bit ``u``
-    and the threshold inside 17 bits, and the weights rounded to the grid."""
+    and the threshold inside 17 bits, and the weights rounded to the grid. ``unit``:
+    input units per float input (1 for binary spikes, ``P / x_max`` for graded ones)."""
     mode = sign_mode(w_eff)
     for _ in range(3):  # the sign mode Lava will see is that of the integer weights
         k = 8 - num_weight_bits + (1 if mode == "mixed" else 0)
@@ -225,14 +263,24 @@ def _weight_grid(w_eff: np.ndarray, wmax: float, worst: float, theta: float,
                              "--num-weight-bits 2 or more")
         m = top / wmax
         s_max = min(U_MAX / worst, VTH_MAX * 64 / theta)
-        e = math.floor(math.log2(s_max / (64 * m)))
+        e = math.floor(math.log2(s_max / (64 * m * unit)))
         e = int(min(max(e, WEXP_RANGE[0]), WEXP_RANGE[1]))
-        scale = m * 2.0 ** (e + 6)
+        scale = m * 2.0 ** (e + 6) * unit
         wq = (np.round(w_eff * m / 2**k) * 2**k).astype(np.int64)
         if sign_mode(wq) == mode:
             break
         mode = sign_mode(wq)
     return _Grid(weight=wq, weight_exp=e, mode=mode, m=m, scale=scale)
+
+
+def _check_accumulator(wq: np.ndarray, bits: int, neu_name: str) -> None:
+    """Lava accumulates graded input ``W_q · p`` in int32: refuse a row that can overflow."""
+    worst = int(np.abs(wq).sum(axis=1).max(initial=0)) * payload_levels(bits)
+    if worst > (1 << 31) - 1:
+        raise ModelError(
+            f"Loihi 2 deployment: layer '{neu_name}': graded input of {bits} bits can reach "
+            f"{worst} in the int32 dendritic accumulator (limit 2^31 - 1): use fewer "
+            "num_message_bits")
 
 
 def _threshold(theta: float, scale: float, wmax: float, neu_name: str) -> int:

@@ -23,6 +23,12 @@ applied once, so a sum above 3·2^23 or at most −3·2^23 leaves ``u`` outside 
 (``v`` is still clipped). The quantiser keeps the worst-case input of a step inside 2^23,
 so quantised networks never reach these paths; whether silicon matches Lava there is not
 checked here.
+
+**Graded input** (``net.num_message_bits`` > 0): the first layer's input is a vector of
+unsigned payloads ``p(t)`` instead of 0/1 spikes, and its accumulation is Lava's graded
+``Dense``: ``a_in(t) = i32(W_q · p(t−1)) << weight_exp`` — the product is formed in int32
+(it wraps before the shift; the quantiser keeps it inside int32). Later layers take binary
+spikes as above.
 """
 
 from __future__ import annotations
@@ -78,9 +84,9 @@ def _i32(x: np.ndarray) -> np.ndarray:
 
 
 def trace_loihi2(net: LoihiNetwork, spikes: np.ndarray) -> list[dict]:
-    """NumPy statement of the semantics: ``spikes`` ``(steps, n_in)`` of one sample → per
-    layer ``{"s", "u", "v"}``, each ``(steps, n)`` (int8 spikes; int64 ``u``, ``v`` after
-    each step)."""
+    """NumPy statement of the semantics: ``spikes`` ``(steps, n_in)`` of one sample (0/1,
+    or payloads for a graded network) → per layer ``{"s", "u", "v"}``, each
+    ``(steps, n)`` (int8 spikes; int64 ``u``, ``v`` after each step)."""
     steps = spikes.shape[0]
     state = []
     for L in net.layers:
@@ -94,6 +100,8 @@ def trace_loihi2(net: LoihiNetwork, spikes: np.ndarray) -> list[dict]:
             st = state[k]
             a = st["buf"]
             acc = L.weight.astype(np.int64) @ s
+            if k == 0 and net.graded:  # Lava's graded Dense: an int32 dot product
+                acc = _i32(acc)
             st["buf"] = _i32(acc << L.weight_exp if L.weight_exp >= 0 else acc >> -L.weight_exp)
             u = _i32(_decay(st["u"], L.du + 1) + _i32(a << ACT_SHIFT))
             u = np.where(u > UV_MAX, u - 2 * UV_MAX, u)
@@ -128,7 +136,8 @@ def _wrap32(x):
 
 @njit
 def _run_sample(frames, wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, n_neur,
-                keep, rec, s, counts, uo, vo):
+                keep, rec, s, counts, uo, vo, graded):
+    # frames: 0/1 spikes, or (graded) the first layer's payloads
     n_layers = n_in.shape[0]
     steps = frames.shape[0]
     u = np.zeros(n_neur, np.int64)
@@ -138,12 +147,14 @@ def _run_sample(frames, wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, 
     for k in range(n_layers):
         maxw = max(maxw, n_out[k], n_in[k])
     sin = np.zeros(maxw, np.int64)
+    pay = np.ones(maxw, np.int64)  # the payload of each event (1 for binary spikes)
     acc = np.zeros(maxw, np.int64)
     for t in range(steps):
         ns = 0
         for i in range(n_in[0]):
             if frames[t, i] != 0:
                 sin[ns] = i
+                pay[ns] = frames[t, i]
                 ns += 1
         for k in range(n_layers):
             no = n_out[k]
@@ -153,13 +164,17 @@ def _run_sample(frames, wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, 
             # event driven: add the rows (transposed weights) of the active inputs
             for q in range(ns):
                 base = w_off[k] + sin[q] * no
+                pq = pay[q]
                 for j in range(no):
-                    acc[j] += wt[base + j]
+                    acc[j] += wt[base + j] * pq
             nxt = 0
             thr = vth[k] << 6
+            e = wexp[k]
+            if k == 0 and graded:
+                for j in range(no):
+                    acc[j] = _wrap32(acc[j])  # Lava's graded Dense: an int32 dot product
             for j in range(no):
                 a = buf[bo + j]
-                e = wexp[k]
                 buf[bo + j] = _wrap32(acc[j] << e if e >= 0 else acc[j] >> (-e))
                 uu = _wrap32(_idecay(u[bo + j], du[k] + 1) + _wrap32(a << 6))
                 if uu > UV_MAX:
@@ -181,6 +196,7 @@ def _run_sample(frames, wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, 
             for j in range(no):
                 if acc[j] != 0:
                     sin[nxt] = j
+                    pay[nxt] = 1
                     nxt += 1
                     if keep:
                         rec[s, t, bo + j] = 1
@@ -194,23 +210,38 @@ def _run_sample(frames, wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, 
 
 @pjit
 def _run_batch(frames, wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, n_neur, keep,
-               rec, counts, uo, vo):
+               rec, counts, uo, vo, graded):
     for s in prange(frames.shape[0]):
         _run_sample(frames[s], wt, w_off, n_in, n_out, wexp, du, dv, vth, bias, b_off, n_neur,
-                    keep, rec, s, counts, uo, vo)
+                    keep, rec, s, counts, uo, vo, graded)
 
 
-def simulate_loihi2(net: LoihiNetwork, spikes: np.ndarray, *, keep_spikes: bool = True,
-                    threads: int | None = None) -> Loihi2Result:
-    """Run ``net`` on binary input ``spikes`` ``(n_samples, steps, n_in)`` (Numba)."""
+def _checked_input(net: LoihiNetwork, spikes) -> np.ndarray:
+    """The input as a C-contiguous int8 (binary) or int32 (payload) array, or an error."""
     x = np.asarray(spikes)
     if x.ndim != 3 or x.shape[2] != net.input_size:
         raise SimulationError(
             f"loihi2 input must be (n_samples, steps, {net.input_size}), got {x.shape}")
+    if net.graded:
+        top = (1 << net.num_message_bits) - 1
+        if x.dtype.kind not in "biu" or (x.size and (x.min() < 0 or x.max() > top)):
+            raise SimulationError(
+                f"graded loihi2 input must be integer payloads in 0..{top} "
+                f"({net.num_message_bits} message bits): convert analog values with "
+                "graded_payload")
+        return np.ascontiguousarray(x, dtype=np.int32)
     if not np.all((x == 0) | (x == 1)):
         raise SimulationError("loihi2 input must be binary spikes (0/1): encode with 'rate' or "
                               "'spikes'")
-    x = np.ascontiguousarray(x, dtype=np.int8)
+    return np.ascontiguousarray(x, dtype=np.int8)
+
+
+def simulate_loihi2(net: LoihiNetwork, spikes: np.ndarray, *, keep_spikes: bool = True,
+                    threads: int | None = None) -> Loihi2Result:
+    """Run ``net`` on input ``spikes`` ``(n_samples, steps, n_in)`` (Numba): binary
+    spikes, or for a graded network (``net.num_message_bits`` > 0) the payloads
+    (:func:`neurocosim.targets.loihi2.graded.graded_payload`)."""
+    x = _checked_input(net, spikes)
     n, steps, _ = x.shape
     wt = np.concatenate([L.weight.T.astype(np.int64).ravel() for L in net.layers])
     sizes = [L.weight.size for L in net.layers]
@@ -227,13 +258,13 @@ def simulate_loihi2(net: LoihiNetwork, spikes: np.ndarray, *, keep_spikes: bool 
     if threads is not None:
         set_threads(threads)
     t0 = time.perf_counter()
+    wexp = np.array([L.weight_exp for L in net.layers], np.int64)
     try:
-        _run_batch(x, wt, w_off, n_in, n_out,
-                   np.array([L.weight_exp for L in net.layers], np.int64),
+        _run_batch(x, wt, w_off, n_in, n_out, wexp,
                    np.array([L.du for L in net.layers], np.int64),
                    np.array([L.dv for L in net.layers], np.int64),
                    np.array([L.vth for L in net.layers], np.int64),
-                   bias, b_off, total, keep_spikes, rec, counts, uo, vo)
+                   bias, b_off, total, keep_spikes, rec, counts, uo, vo, net.graded)
     finally:
         if threads is not None:
             set_threads(old)
