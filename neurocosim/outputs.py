@@ -78,6 +78,11 @@ def deploy_text(qnet, check: dict | None, labelled: bool, folder) -> str:
              f"du {ly['du']:>4}  dv {ly['dv']:>4}  weight error {ly['weight_rel_rms_error']:.2%}"
              for ly in qnet.report["layers"]]
     lines += [f"warning: {w}" for w in qnet.report["warnings"]]
+    graded = qnet.report.get("input")
+    if graded:
+        lines.append(f"input: graded spikes of {graded['num_message_bits']} bits into the first "
+                     f"layer (values up to {graded['input_max']:g}, error at most "
+                     f"{graded['input_max_abs_error']:.3g})")
     if check is not None:
         lines.append(f"Lava fixed_pt vs hwsim loihi2: {check['spikes_mismatched']} of "
                      f"{check['spikes_compared']} spikes differ ({check['samples']} samples x "

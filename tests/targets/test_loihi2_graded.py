@@ -185,7 +185,7 @@ def test_graded_int32_accumulation_wraps_like_lava(rng):
 
 @lava_only
 @pytest.mark.timeout(180)
-def test_cli_deploys_a_current_encoded_model(tmp_path, digits_mlp):
+def test_cli_deploys_a_current_encoded_model(tmp_path, digits_mlp, capsys):
     from neurocosim.cli import main
 
     mlp, xtr, xte, yte = digits_mlp
@@ -195,6 +195,7 @@ def test_cli_deploys_a_current_encoded_model(tmp_path, digits_mlp):
     assert main(["deploy", str(model), "-o", str(out), "--run", "--data",
                  str(tmp_path / "test.npz"), "--encoding", "current", "--samples", "12",
                  "--steps", "24"]) == 0
+    assert f"input: graded spikes of {BITS} bits" in capsys.readouterr().out
     d = json.loads((out / "deploy.json").read_text())
     assert d["spikes_mismatched"] == 0 and d["spikes_compared"] > 0 and d["encoding"] == "current"
     qj = json.loads((out / "quantization.json").read_text())
