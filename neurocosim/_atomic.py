@@ -33,6 +33,39 @@ MARKER = ".neurocosim.json"
 _TMP_PREFIX = ".neurocosim-tmp-"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # another user's process, or a pid we cannot probe: keep its files
+    return True
+
+
+def clear_stale(folder: Path) -> list[str]:
+    """Remove the temporary files and folders neurocosim left in ``folder`` when a run
+    was killed: those named ``.neurocosim-tmp-<pid>-…`` whose process no longer runs on
+    this machine (never another name, never a live process's). Returns their names."""
+    gone = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return gone
+    for name in names:
+        head = name[len(_TMP_PREFIX):].split("-", 1)[0] if name.startswith(_TMP_PREFIX) else ""
+        if not head.isdigit() or _alive(int(head)):
+            continue
+        entry = Path(folder) / name
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            gone.append(name)
+    return gone
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
@@ -41,7 +74,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{path.name}.", suffix=".tmp",
+    clear_stale(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-{path.name}.", suffix=".tmp",
                                dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -262,7 +296,8 @@ def output_dir(path: str | Path, *, force: bool = False, merge: bool = False,
     path = check_output_dir(path, force=force)
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=path))
+    clear_stale(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=path))
     try:
         yield tmp
         new = {f: _sha256(tmp / f) for f in _files_under(tmp)}

@@ -129,3 +129,41 @@ def test_odd_flags_exit_2_naming_them(ws, capsys, args, fragment):
 def test_set_reads_exponent_floats_as_numbers(ws, capsys):
     assert _run(["chip", "show", "ideal", "--set", "clock=1e8 Hz", "--set",
                  "neuron.threshold_mismatch=1e-2"], capsys)[0] == 0
+
+
+def test_a_killed_runs_temporary_files_are_cleared_by_the_next_write(tmp_path):
+    """A run killed mid-write leaves `.neurocosim-tmp-<pid>-…` behind; the next write into
+    the same folder removes those of dead processes only — not a live process's, not a
+    name without a pid, nothing else."""
+    import subprocess
+    import sys
+
+    from neurocosim._atomic import atomic_path
+
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    dead = proc.pid
+    stale_dir = out / f".neurocosim-tmp-{dead}-abc123"
+    stale_dir.mkdir()
+    (stale_dir / "results.npz").write_bytes(b"partial")
+    stale_file = out / f".neurocosim-tmp-{dead}-summary.json.x1y2.tmp"
+    stale_file.write_text("{")
+    live = out / f".neurocosim-tmp-{os.getpid()}-in-progress"
+    live.mkdir()
+    no_pid = out / ".neurocosim-tmp-notes"
+    no_pid.mkdir()
+    users = out / "my-notes.txt"
+    users.write_text("mine")
+    with output_dir(out, force=True) as tmp:
+        (tmp / "a.txt").write_text("a")
+    assert not stale_dir.exists() and not stale_file.exists()
+    assert live.is_dir() and no_pid.is_dir() and users.read_text() == "mine"
+    assert (out / "a.txt").read_text() == "a"
+    side = tmp_path / "side"
+    side.mkdir()
+    (side / f".neurocosim-tmp-{dead}-card.yaml.zz.tmp").write_text("x")
+    with atomic_path(side / "card.yaml") as p:
+        p.write_text("ok")
+    assert sorted(f.name for f in side.iterdir()) == ["card.yaml"]
