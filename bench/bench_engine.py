@@ -86,12 +86,17 @@ def precision_missing() -> str | None:
 # -- hwsim ----------------------------------------------------------------------------------
 def card(name: str, read_noise: bool = True, adc: bool = True):
     """A preset card with bench_hwsim.py's capacity limits raised (W2's 4000-row layer needs
-    16 tiles on one core; the limits change no arithmetic), read noise or ADC optionally off."""
+    16 tiles on one core; the limits change no arithmetic), read noise drawn at every read
+    (the engine's costly path), read noise or ADC optionally off."""
     d = nc.load_chip(name).to_dict()
     d.update(cores=4096, tiles_per_core=4096, neurons_per_core=1 << 20, max_fan_in=1 << 20,
              max_fan_out=4096)
     if not read_noise:
         d["macro"]["read_noise"] = {"model": "none"}
+    elif d["macro"]["read_noise"].get("model", "none") != "none":
+        # the engine's per-read noise path (pcm-aihwkit draws its noise once per inference,
+        # into the conductances, which costs the engine nothing per read)
+        d["macro"]["read_noise"]["redraw"] = "per_read"
     if not adc:
         d["macro"]["adc_bits"] = None
     d["name"] = f"{name}{'' if read_noise else '-noread'}{'' if adc else '-noadc'}-bench"

@@ -81,3 +81,13 @@ def chip_variant(preset: str = "ideal", **changes):
         else:
             d[k] = v
     return chip_from_dict(d, strict_units=False)
+
+
+def per_read(preset: str):
+    """A preset card whose read noise is drawn at every read (``redraw: per_read``), for
+    tests of the engine's per-read noise path (``pcm-aihwkit`` draws it per inference)."""
+    from neurocosim.devices import chip_from_dict, load_chip
+
+    d = load_chip(preset).to_dict()
+    d["macro"]["read_noise"]["redraw"] = "per_read"
+    return chip_from_dict(d, strict_units=False)

@@ -317,26 +317,21 @@ def _fit_drift(groups: _Groups, cells: _Cells, t0: float, src: str) -> dict[str,
 
 def synthetic_measurements(macro, targets: np.ndarray, times, reads: int,
                            rng: np.random.Generator) -> Measurements:
-    """Measurements a macro's own models would produce (programming, stuck-at, drift,
-    per-cell read noise at every read): the ground truth for testing a fit."""
-    from ..devices.crossbar import drift_factor, program
-    from ..devices.noise import READ_NOISE
+    """Measurements a macro's own models would produce (programming, stuck-at, drift, a
+    draw of the read noise at every measurement, per the card's ``redraw``): the ground
+    truth for testing a fit."""
+    from ..devices.crossbar import measure, program
 
     g, nu, stuck = program(np.asarray(targets, float)[None, :], macro, rng)
     g, stuck = g[0], stuck[0]
     nu = None if nu is None else nu[0]
-    read = READ_NOISE[macro.read_noise.model]
-    params = macro.resolved("read")
-    t0 = macro.resolved("drift").get("t0", 20.0) if macro.drift.model != "none" else 20.0
     rows = {k: [] for k in COLUMNS}
     n = len(g)
     for t in times:
-        gt = g if nu is None else np.where(stuck != 0, g, g * drift_factor(t, nu, t0))
-        for r in range(reads):
-            meas = gt + read.sigma(gt, params) * rng.standard_normal(n)
+        for r in range(reads):  # one measurement: drifted, one draw of the read noise
             rows["cell"].append(np.arange(n))
             rows["g_target_S"].append(np.asarray(targets, float))
-            rows["g_measured_S"].append(np.maximum(meas, 0.0))
+            rows["g_measured_S"].append(measure(g, nu, stuck, t, macro, rng))
             rows["t_s"].append(np.full(n, float(t)))
             rows["read"].append(np.full(n, r))
     return Measurements(cell=np.concatenate(rows["cell"]),

@@ -26,19 +26,20 @@ step, :math:`w_{max}/(2(L−1))` (differential) or :math:`w_{max}/(L−1)` (offs
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .noise import PROGRAMMING_NOISE, READ_NOISE
+from .noise import PROGRAMMING_NOISE, READ_NOISE, draw_nu, pcm_inference_sigma
 from .schema import MacroCard
 
 __all__ = [
     "EncodedTile", "ProgrammedTile", "encode_weights", "quantize_levels", "program",
     "program_tile", "drift_factor", "drifted", "compensation_scale", "read_currents",
     "read_currents_per_cell", "ADC", "calibrate_adc_range", "dac_quantize", "tile_mvm",
-    "expected_drift_ratio",
+    "expected_drift_ratio", "at_inference", "measure",
 ]
 
 
@@ -167,6 +168,9 @@ class ProgrammedTile:
     """A tile after programming: conductances as written, drift exponents, stuck cells.
 
     ``g`` is what a read at ``t = 0`` sees; :func:`drifted` gives ``g`` at a later time.
+    With read noise drawn per inference (:func:`at_inference`), ``g`` holds the noise of
+    the current inference, ``g_programmed`` the conductances as written and
+    ``inference_seed`` the stream the draws come from.
     """
 
     encoded: EncodedTile
@@ -175,6 +179,9 @@ class ProgrammedTile:
     t0: float = 20.0
     stuck: np.ndarray | None = None  # int8: 0 ok, -1 stuck at g_min, +1 at g_max
     pruned: np.ndarray | None = None  # bool: cells RESET by prune-on-chip (residual g)
+    inference_seed: np.random.SeedSequence | None = None
+    g_programmed: np.ndarray | None = None  # g without this inference's read noise
+    inference_of: np.ndarray | None = None  # the g an inference drew (is g unless edited)
 
     @property
     def g_target(self) -> np.ndarray:
@@ -186,9 +193,11 @@ def program(g_target: np.ndarray, macro: MacroCard, rng: np.random.Generator):
 
     Programming noise (device-to-device variation and write error together) is drawn once
     per cell, :math:`g = g_T + σ(g_T)\,ε`, from the macro's registered model, then clipped
-    to the physical window ``[g_min, g_max]``. Stuck-at faults put a seeded fraction of
-    cells at ``g_min`` and at ``g_max``. Drift exponents :math:`ν \\sim N(ν_{mean}, ν_{std})`
-    (clipped at 0: conductance does not grow by drift) are drawn per cell.
+    to the physical window ``[g_min, g_max]`` (at ``g_min`` only for models that, like
+    aihwkit's PCM, let a cell overshoot ``g_max``). Stuck-at faults put a seeded fraction
+    of cells at ``g_min`` and at ``g_max``. Drift exponents are drawn per cell by the drift
+    model (:func:`~neurocosim.devices.noise.draw_nu`; never negative: conductance does not
+    grow by drift).
 
     Independent streams are spawned from ``rng`` for noise, faults and drift.
     """
@@ -197,7 +206,7 @@ def program(g_target: np.ndarray, macro: MacroCard, rng: np.random.Generator):
     model = PROGRAMMING_NOISE[macro.programming_noise.model]
     sigma = model.sigma(g_target, macro.resolved("programming"))
     g = g_target + sigma * r_noise.standard_normal(g_target.shape)
-    g = np.clip(g, macro.g_min, macro.g_max)
+    g = np.clip(g, macro.g_min, macro.g_max if model.clip_top else None)
     stuck = np.zeros(g.shape, np.int8)
     f_lo, f_hi = macro.stuck_at.g_min_fraction, macro.stuck_at.g_max_fraction
     if f_lo > 0 or f_hi > 0:
@@ -205,10 +214,7 @@ def program(g_target: np.ndarray, macro: MacroCard, rng: np.random.Generator):
         stuck[u < f_lo] = -1
         stuck[(u >= f_lo) & (u < f_lo + f_hi)] = 1
         g = np.where(stuck < 0, macro.g_min, np.where(stuck > 0, macro.g_max, g))
-    nu = None
-    if macro.drift.model != "none":
-        p = macro.resolved("drift")
-        nu = np.maximum(p["nu_mean"] + p["nu_std"] * r_drift.standard_normal(g.shape), 0.0)
+    nu = draw_nu(macro.drift.model, g_target, macro.resolved("drift"), r_drift)
     return g, nu, stuck
 
 
@@ -221,7 +227,66 @@ def program_tile(encoded: EncodedTile, macro: MacroCard, rng: np.random.Generato
         )
     g, nu, stuck = program(encoded.g_target, macro, rng)
     t0 = macro.resolved("drift").get("t0", 20.0) if macro.drift.model != "none" else 20.0
-    return ProgrammedTile(encoded=encoded, g=g, nu=nu, t0=t0, stuck=stuck)
+    seed = None
+    if macro.read_noise.redraw == "per_inference":
+        seed = rng.spawn(1)[0].bit_generator.seed_seq
+    return ProgrammedTile(encoded=encoded, g=g, nu=nu, t0=t0, stuck=stuck, inference_seed=seed)
+
+
+def at_inference(tile: ProgrammedTile, macro: MacroCard, t: float, draw: int = 0
+                 ) -> ProgrammedTile:
+    r"""The tile as inference number ``draw`` at ``t`` seconds after programming reads it,
+    for read noise drawn per inference (``read_noise.redraw: per_inference``, aihwkit's
+    semantics; other tiles are returned as they are). Every cell's conductance is set so
+    that, drifted to ``t`` (:func:`drifted`), it reads :math:`\max(g_d + σ ε, 0)`: one
+    draw per cell, :math:`g_d` the drifted conductance, σ the model's — for
+    ``pcm_aihwkit`` :math:`g_d` times
+    :func:`~neurocosim.devices.noise.pcm_inference_sigma` of the programmed conductance.
+    The draw is reproducible: it depends on the tile's seed, ``t`` and ``draw`` only. A
+    tile whose ``g`` was edited after its last draw (prune-on-chip) is taken as
+    programmed as it is.
+    """
+    model = READ_NOISE[macro.read_noise.model]
+    if (tile.inference_seed is None or macro.read_noise.redraw != "per_inference"
+            or model.name == "none"):
+        return tile
+    if t < 0 or not np.isfinite(t):
+        raise DataError(f"time after programming must be a finite value >= 0, got {t}")
+    fresh = tile.g_programmed is None or tile.g is not tile.inference_of
+    base = tile.g if fresh else tile.g_programmed
+    s = tile.inference_seed
+    key = (*s.spawn_key, int(draw), int(np.float64(t).view(np.uint64)))
+    rng = np.random.default_rng(np.random.SeedSequence(s.entropy, spawn_key=key))
+    kfac = np.ones_like(base) if tile.nu is None else drift_factor(t, tile.nu, tile.t0)
+    if tile.stuck is not None:
+        kfac = np.where(tile.stuck != 0, 1.0, kfac)
+    g_d = base * kfac
+    params = macro.resolved("read") | {"per_read": 1.0}
+    if model.name == "pcm_aihwkit":
+        sig = g_d * pcm_inference_sigma(base, t, tile.t0, params)
+    else:
+        sig = model.sigma(g_d, params)
+    g = np.maximum(g_d + sig * rng.standard_normal(base.shape), 0.0) / kfac
+    return dataclasses.replace(tile, g=g, g_programmed=base, inference_of=g)
+
+
+def measure(g: np.ndarray, nu: np.ndarray | None, stuck: np.ndarray | None, t: float,
+            macro: MacroCard, rng: np.random.Generator) -> np.ndarray:
+    """What one measurement of programmed cells ``g`` reads ``t`` seconds after
+    programming: drifted (stuck cells do not drift), plus one draw of the macro's read
+    noise — per read (σ(g) of the drifted g) or, for ``redraw: per_inference``, the
+    accumulated noise of one inference (aihwkit's semantics); never below 0."""
+    t0 = macro.resolved("drift").get("t0", 20.0) if macro.drift.model != "none" else 20.0
+    g = np.asarray(g, float)
+    gd = g if nu is None else g * drift_factor(t, nu, t0)
+    if stuck is not None:
+        gd = np.where(stuck != 0, g, gd)
+    params = macro.resolved("read")
+    eps = rng.standard_normal(g.shape)
+    model = READ_NOISE[macro.read_noise.model]
+    if macro.read_noise.redraw == "per_inference" and model.name == "pcm_aihwkit":
+        return gd * np.maximum(1.0 + pcm_inference_sigma(g, t, t0, params) * eps, 0.0)
+    return np.maximum(gd + model.sigma(gd, params | {"per_read": 1.0}) * eps, 0.0)
 
 
 def drift_factor(t: float, nu: np.ndarray, t0: float) -> np.ndarray:

@@ -5,8 +5,14 @@ raises :class:`~neurocosim.errors.ConfigError` outside its valid range. Three fa
 
 * programming noise — σ of the programmed conductance as a function of the target
   ``g`` (siemens), drawn once per cell at programming time;
-* read noise — σ of one read of a cell of conductance ``g``, drawn at every read;
-* drift — the exponent ν distribution of ``g(t) = g·((t+t0)/t0)^(−ν)``.
+* read noise — σ of one read of a cell of conductance ``g``, drawn at every read
+  (``redraw: per_read``), or once per inference (``redraw: per_inference``, aihwkit's
+  semantics; ``sigma`` is then 0 per read); ``pcm_aihwkit`` drawn per inference is the
+  accumulated 1/f noise, relative σ Q_s(g_prog)·sqrt(ln((t + t0 + t_read)/(2 t_read)))
+  of the drifted ``g`` (:func:`pcm_inference_sigma`);
+* drift — the exponent ν distribution of ``g(t) = g·((t+t0)/t0)^(−ν)``: ``power_law``
+  (ν ~ N(nu_mean, nu_std) clipped at 0) or ``pcm_aihwkit`` (ν ~ |N(μ_ν(g_T), σ_ν(g_T))|,
+  :func:`draw_nu`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import numpy as np
 from ..errors import ConfigError, short
 
 __all__ = ["ParamSpec", "NoiseModel", "PROGRAMMING_NOISE", "READ_NOISE", "DRIFT_MODELS",
-           "registry", "resolve_params", "show_key"]
+           "registry", "resolve_params", "show_key", "draw_nu", "pcm_inference_sigma",
+           "pcm_nu_stats"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class NoiseModel:
     source: str
     sigma: Callable[[np.ndarray, Mapping[str, float]], np.ndarray] | None
     g_range: tuple[float, float] | None = None  # valid target conductances, siemens
+    clip_top: bool = True  # programming: clip at g_max too (False: at g_min only, as aihwkit)
 
     def check_range(self, g_min: float, g_max: float, where: str) -> None:
         """Refuse a macro whose conductance window leaves the model's fitted range."""
@@ -62,12 +70,12 @@ def _none(g, p):
     return np.zeros_like(np.asarray(g, float))
 
 
-def _constant(g, p):
-    return np.full_like(np.asarray(g, float), p["sigma"])
+def _constant(g, p):  # per_read: 0 when a read model's noise is drawn per inference
+    return np.full_like(np.asarray(g, float), p["sigma"] * p.get("per_read", 1.0))
 
 
 def _relative(g, p):
-    return p["percent"] / 100.0 * np.abs(np.asarray(g, float))
+    return p["percent"] / 100.0 * np.abs(np.asarray(g, float)) * p.get("per_read", 1.0)
 
 
 def _pcm_programming(g, p):
@@ -76,11 +84,44 @@ def _pcm_programming(g, p):
     return np.maximum(p["c0"] + p["c1"] * gn + p["c2"] * gn**2, 0.0) * 1e-6
 
 
+def _pcm_q(g, p):
+    # aihwkit PCMLikeNoiseModel: relative 1/f coefficient Q_s = min(0.0088 / gn^0.65, 0.2)
+    gn = np.maximum(np.abs(np.asarray(g, float)) / p["g_max"], 1e-12)
+    return np.minimum(p["q_s"] / gn**0.65, p["q_max"])
+
+
 def _pcm_read(g, p):
-    # aihwkit PCMLikeNoiseModel read noise: relative sigma min(0.0088 / gn^0.65, 0.2) of g
+    # per read: Q_s(g)·|g| (no time factor); 0 when the noise is drawn per inference
     g = np.asarray(g, float)
-    gn = np.maximum(g / p["g_max"], 1e-12)
-    return np.minimum(p["q_s"] / gn**0.65, p["q_max"]) * g
+    return _pcm_q(g, p) * np.abs(g) * p.get("per_read", 1.0)
+
+
+def pcm_inference_sigma(g_prog, t: float, t0: float, p) -> np.ndarray:
+    r"""Relative σ of the accumulated 1/f noise of one inference ``t`` seconds after
+    programming (aihwkit ``PCMLikeNoiseModel``): :math:`Q_s(g_{prog})\sqrt{\ln((t + t_0
+    + t_{read})/(2 t_{read}))}`; the noise is that times the drifted conductance."""
+    arg = (float(t) + float(t0) + p["t_read"]) / (2.0 * p["t_read"])
+    return _pcm_q(g_prog, p) * np.sqrt(max(np.log(arg), 0.0))
+
+
+def pcm_nu_stats(g_target, p) -> tuple[np.ndarray, np.ndarray]:
+    """μ_ν(g_T) and σ_ν(g_T) of aihwkit's PCM drift fit (log form, clipped)."""
+    lg = np.log(np.maximum(np.abs(np.asarray(g_target, float)) / p["g_max"], 1e-7))
+    mu = np.clip(p["mu_slope"] * lg + p["mu_offset"], p["mu_min"], p["mu_max"])
+    sd = np.clip(p["sd_slope"] * lg + p["sd_offset"], p["sd_min"], p["sd_max"])
+    return mu, sd
+
+
+def draw_nu(model: str, g_target, p, rng: np.random.Generator) -> np.ndarray | None:
+    """Per-cell drift exponents of drift ``model`` for targets ``g_target`` (None: none)."""
+    g_target = np.asarray(g_target, float)
+    if model == "none":
+        return None
+    eps = rng.standard_normal(g_target.shape)
+    if model == "pcm_aihwkit":
+        mu, sd = pcm_nu_stats(g_target, p)
+        return np.abs(mu + sd * eps)
+    return np.maximum(p["nu_mean"] + p["nu_std"] * eps, 0.0)
 
 
 def _rram_linear(g, p):
@@ -113,6 +154,7 @@ PROGRAMMING_NOISE: dict[str, NoiseModel] = {
                 "g_max": _S("S", 1e-9, 1e-3, 25e-6, "normalising conductance"),
             },
             "IBM aihwkit PCMLikeNoiseModel (Nandakumar et al. 2019 fit)", _pcm_programming,
+            clip_top=False,
         ),
         NoiseModel(
             "rram_linear", "programming",
@@ -145,8 +187,10 @@ READ_NOISE: dict[str, NoiseModel] = {
                 "q_s": _S("", 0.0, 1.0, 0.0088, "relative 1/f read-noise coefficient"),
                 "q_max": _S("", 0.0, 1.0, 0.2, "cap on the relative read noise"),
                 "g_max": _S("S", 1e-9, 1e-3, 25e-6, "normalising conductance"),
+                "t_read": _S("s", 1e-12, 1.0, 250e-9, "1/f fit's read duration (per_inference)"),
             },
-            "IBM aihwkit PCMLikeNoiseModel read noise, min(0.0088/g^0.65, 0.2)", _pcm_read,
+            "IBM aihwkit PCMLikeNoiseModel read noise, min(0.0088/g^0.65, 0.2), times "
+            "sqrt(ln((t + t0 + t_read)/(2 t_read))) when drawn per inference", _pcm_read,
         ),
     )
 }
@@ -162,6 +206,24 @@ DRIFT_MODELS: dict[str, NoiseModel] = {
                 "t0": _S("s", 1e-9, 1e9, 20.0, "reference time after programming"),
             },
             "power-law drift g(t) = g((t+t0)/t0)^-ν (aihwkit: t0 = 20 s, ν 0.049–0.1)", None,
+        ),
+        NoiseModel(
+            "pcm_aihwkit", "drift",
+            {
+                "t0": _S("s", 1e-9, 1e9, 20.0, "reference time after programming"),
+                "g_max": _S("S", 1e-9, 1e-3, 25e-6, "normalising conductance"),
+                "mu_slope": _S("", -1.0, 1.0, -0.0155, "μ_ν per ln(g_T/g_max)"),
+                "mu_offset": _S("", -1.0, 1.0, 0.0244, "μ_ν at g_T = g_max before clipping"),
+                "mu_min": _S("", 0.0, 1.0, 0.049, "lower clip of μ_ν"),
+                "mu_max": _S("", 0.0, 1.0, 0.1, "upper clip of μ_ν"),
+                "sd_slope": _S("", -1.0, 1.0, -0.0125, "σ_ν per ln(g_T/g_max)"),
+                "sd_offset": _S("", -1.0, 1.0, -0.0059, "σ_ν at g_T = g_max before clipping"),
+                "sd_min": _S("", 0.0, 1.0, 0.008, "lower clip of σ_ν"),
+                "sd_max": _S("", 0.0, 1.0, 0.045, "upper clip of σ_ν"),
+            },
+            "IBM aihwkit PCMLikeNoiseModel drift: ν ~ |N(μ_ν(g_T), σ_ν(g_T))|, μ_ν = "
+            "clip(−0.0155 ln(g_T/g_max) + 0.0244, 0.049, 0.1), σ_ν = clip(−0.0125 "
+            "ln(g_T/g_max) − 0.0059, 0.008, 0.045)", None,
         ),
     )
 }

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .crossbar import ProgrammedTile, encode_weights, program_tile
+from .crossbar import ProgrammedTile, at_inference, encode_weights, program_tile
 from .neuron import NeuronMismatch, draw_mismatch
 
 __all__ = ["OperatingPoint", "ProgrammedChip", "program_chip", "block_weights"]
@@ -46,12 +46,14 @@ class OperatingPoint:
     blocks (e.g. from :func:`~neurocosim.calibration.calibrate_adc_ranges`; None: each
     block's largest possible column current, so nothing clips);
     ``drift_compensation``: global drift compensation, one scale per tile (the card's
-    ``macro.drift.compensation`` unless changed).
+    ``macro.drift.compensation`` unless changed); ``inference``: which draw of read noise
+    that is drawn once per inference (``read_noise.redraw: per_inference``) the tiles hold.
     """
 
     read_time: float = 0.0
     adc_full_scale: np.ndarray | None = None
     drift_compensation: bool = False
+    inference: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -84,16 +86,26 @@ class ProgrammedChip:
         return self.mapped.chip.macro.technology == "ideal"
 
     def at(self, *, read_time: float = _KEEP, adc_full_scale: np.ndarray | None = _KEEP,
-           drift_compensation: bool = _KEEP) -> ProgrammedChip:
+           drift_compensation: bool = _KEEP, inference: int = _KEEP) -> ProgrammedChip:
         """The same programmed chip read at another operating point (settings not given
-        stay as they are)."""
+        stay as they are). With read noise drawn per inference, a new read time or
+        ``inference`` index redraws it (a new inference) in every tile."""
         given = {"read_time": read_time, "adc_full_scale": adc_full_scale,
-                 "drift_compensation": drift_compensation}
+                 "drift_compensation": drift_compensation, "inference": inference}
         changes = {k: v for k, v in given.items() if v is not _KEEP}
         if "read_time" in changes:
             changes["read_time"] = float(changes["read_time"])
-        point = dataclasses.replace(self.operating_point, **changes)
-        return dataclasses.replace(self, operating_point=point)
+        if "inference" in changes:
+            changes["inference"] = int(changes["inference"])
+        old = self.operating_point
+        point = dataclasses.replace(old, **changes)
+        tiles = self.tiles
+        if (point.read_time, point.inference) != (old.read_time, old.inference):
+            macro = self.mapped.chip.macro
+            tiles = tuple(None if t is None else
+                          at_inference(t, macro, point.read_time, point.inference)
+                          for t in tiles)
+        return dataclasses.replace(self, tiles=tiles, operating_point=point)
 
 
 def program_chip(mapped: Any, rng: np.random.Generator) -> ProgrammedChip:
@@ -107,7 +119,8 @@ def program_chip(mapped: Any, rng: np.random.Generator) -> ProgrammedChip:
             tiles.append(None)
             continue
         w = block_weights(mapped, i)  # (rows, outputs)
-        tiles.append(program_tile(encode_weights(w.T, macro), macro, streams[i]))
+        tile = program_tile(encode_weights(w.T, macro), macro, streams[i])
+        tiles.append(at_inference(tile, macro, 0.0))  # the first inference's read noise
     layer_streams = streams[n].spawn(max(1, len(mapped.network.layers())))
     mismatch = {}
     for k, layer in enumerate(mapped.network.layers()):

@@ -18,7 +18,7 @@ import numpy as np
 from ..budget import check_memory
 from ..errors import ConfigError, short
 from .crossbar import expected_drift_ratio, program, quantize_levels
-from .noise import PROGRAMMING_NOISE, READ_NOISE
+from .noise import PROGRAMMING_NOISE, READ_NOISE, pcm_inference_sigma, pcm_nu_stats
 from .schema import MacroCard, StuckAtSpec
 
 __all__ = ["DeviceReport", "characterise"]
@@ -101,7 +101,7 @@ def characterise(macro: MacroCard, rng: np.random.Generator, *, n_cells: int = 1
             factor = ((t + p["t0"]) / p["t0"]) ** (-nu[0])
             drifted[float(t)] = np.where(stuck == 0, g * factor, g)
             measured[float(t)] = float(np.mean(factor[ok]))
-            expected[float(t)] = expected_drift_ratio(t, p["nu_mean"], p["nu_std"], p["t0"])
+            expected[float(t)] = _expected_ratio(macro.drift.model, targets[ok], t, p)
     # sigma at five targets away from the window edges, without faults
     st = np.linspace(g_min + 0.2 * macro.g_range, g_max - 0.2 * macro.g_range, 5)
     quiet = dataclasses.replace(macro, stuck_at=StuckAtSpec())
@@ -110,7 +110,11 @@ def characterise(macro: MacroCard, rng: np.random.Generator, *, n_cells: int = 1
     params = macro.resolved("programming")
     curve_g = np.linspace(g_min, g_max, 200)
     read = READ_NOISE[macro.read_noise.model]
-    read_mid = float(read.sigma(np.array([(g_min + g_max) / 2]), macro.resolved("read"))[0])
+    mid, rp = np.array([(g_min + g_max) / 2]), macro.resolved("read")
+    read_mid = float(read.sigma(mid, rp)[0])
+    if macro.read_noise.redraw == "per_inference":  # σ of the first inference, at t = 0
+        t0 = macro.resolved("drift").get("t0", 20.0) if macro.drift.model != "none" else 20.0
+        read_mid = float(pcm_inference_sigma(mid, 0.0, t0, rp)[0] * mid[0])
     return DeviceReport(
         g_min=g_min, g_max=g_max, g_target=targets, g_programmed=g, g_drifted=drifted,
         sigma_targets=st, sigma_model=model.sigma(st, params), sigma_measured=gs.std(axis=1, ddof=1),
@@ -121,6 +125,22 @@ def characterise(macro: MacroCard, rng: np.random.Generator, *, n_cells: int = 1
         drift_model=macro.drift.model,
     )
 
+
+
+def _expected_ratio(model: str, g_target: np.ndarray, t: float, p) -> float:
+    """Mean of ``((t + t0)/t0)^−ν`` over cells of targets ``g_target``, in closed form:
+    the log-normal mean for ν ~ N(μ, σ) (``power_law``), the folded-normal moment
+    generating function for ν ~ |N(μ_ν(g), σ_ν(g))| (``pcm_aihwkit``)."""
+    if model != "pcm_aihwkit":
+        return expected_drift_ratio(t, p["nu_mean"], p["nu_std"], p["t0"])
+    from scipy.special import ndtr
+
+    a = np.log((t + p["t0"]) / p["t0"])
+    mu, sd = pcm_nu_stats(g_target, p)
+    both = np.exp(0.5 * (a * sd) ** 2)
+    pos = np.exp(-a * mu) * ndtr(mu / sd - a * sd)
+    neg = np.exp(a * mu) * ndtr(-mu / sd - a * sd)
+    return float(np.mean(both * (pos + neg))) if g_target.size else float("nan")
 
 
 def _report_bytes(n_cells: int, n_times: int, cells_per_target: int) -> float:

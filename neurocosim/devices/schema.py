@@ -120,13 +120,21 @@ class NoiseSpec:
         default_factory=dict, max_length=PARAMS,
         description="Model parameters; units as the model states (at most 16).",
     )
+    redraw: Literal["per_read", "per_inference"] = Field(
+        default="per_read",
+        description="Read noise only: 'per_read' draws a new σ(g) at every read; "
+        "'per_inference' draws it once per inference (per operating point) into the "
+        "conductances, as aihwkit's PCMLikeNoiseModel (pcm_aihwkit adds its time factor).",
+    )
 
 
 @dataclass(config=_CFG, kw_only=True)
 class DriftSpec:
-    model: Literal["none", "power_law"] = Field(default="none", description="Drift model.")
+    model: Literal["none", "power_law", "pcm_aihwkit"] = Field(
+        default="none", description="Drift model: power_law (ν ~ N(nu_mean, nu_std) clipped "
+        "at 0) or pcm_aihwkit (ν ~ |N(μ_ν(g_T), σ_ν(g_T))|, aihwkit's PCM fit).")
     params: dict[str, Any] = Field(default_factory=dict, max_length=PARAMS,
-                                   description="nu_mean, nu_std, t0.")
+                                   description="Model parameters (devices.noise), e.g. t0.")
     compensation: Bool = Field(
         default=False, description="Global drift compensation: one scale per tile."
     )
@@ -247,12 +255,18 @@ class MacroCard:
                                  ("drift", m.drift, "macro.drift")):
             resolve_params(kind, spec.model, spec.params, path)
             registry(kind)[spec.model].check_range(m.g_min, m.g_max, path)
+        if m.programming_noise.redraw != "per_read":
+            raise ConfigError("macro.programming_noise.redraw: programming noise is drawn "
+                              "once at programming; remove 'redraw'")
 
     def resolved(self, kind: Literal["programming", "read", "drift"]) -> dict[str, float]:
         """Parameters of the ``kind`` noise model with defaults filled in, SI floats."""
         spec = {"programming": self.programming_noise, "read": self.read_noise,
                 "drift": self.drift}[kind]
-        return resolve_params(kind, spec.model, spec.params, f"macro.{kind}")
+        out = resolve_params(kind, spec.model, spec.params, f"macro.{kind}")
+        if kind == "read" and self.read_noise.redraw == "per_inference":
+            out["per_read"] = 0.0  # drawn once per inference into the tiles; no per-read σ
+        return out
 
     @property
     def serial_bits(self) -> int:

@@ -164,10 +164,12 @@ class BlockTable:
         g = drifted(tile, point.read_time)
         f["cols"][j] = g.shape[1]
         volt = macro.read_voltage
-        if self.read_model.name != "none":
+        s2 = (self.read_model.sigma(g, self.read_params) ** 2).astype(np.float32) \
+            if self.read_model.name != "none" else None
+        if s2 is not None and s2.any():
             # each row: its cells' currents at the read voltage, then their read-noise
-            # variances (A²; σ of the conductance as float32, as the device model gives it)
-            s2 = (self.read_model.sigma(g, self.read_params) ** 2).astype(np.float32)
+            # variances (A²; σ of the conductance as float32, as the device model gives it;
+            # none per read when the card draws its read noise once per inference)
             f["s_off"][j] = 0
             self._put("g", np.hstack([volt * g, volt * volt * s2.astype(g.dtype)]).ravel())
         else:

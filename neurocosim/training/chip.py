@@ -147,7 +147,15 @@ def prune_chip(programmed: ProgrammedChip, masks, rng: np.random.Generator):
         g[rows, cols_n] = resid[1]
         pruned[rows, cols_p] = True
         pruned[rows, cols_n] = True
-        tiles[i] = dataclasses.replace(tile, g=g, pruned=pruned)
+        kept = {}
+        if getattr(tile, "g_programmed", None) is not None:
+            # a per-inference read-noise card: RESET the written conductances too, so the
+            # next inference draws its noise around them (not around this one's draw)
+            gp = tile.g_programmed.copy()
+            gp[rows, cols_p] = resid[0]
+            gp[rows, cols_n] = resid[1]
+            kept = {"g_programmed": gp, "inference_of": g}
+        tiles[i] = dataclasses.replace(tile, g=g, pruned=pruned, **kept)
         for o, r, cp, cn in zip(np.repeat(outs, layout.slices), rows, cols_p, cols_n, strict=True):
             reset_list.append({"layer": b.op, "tile": b.tile, "row": int(r),
                                "col_pos": int(cp), "col_neg": int(cn),

@@ -34,7 +34,9 @@ def test_units_parsed_to_si():
     assert card.macro.g_max == 25e-6
     assert card.macro.energy.adc_conversion.value == pytest.approx(1.56e-12)
     assert card.resolved("programming")["c1"] == 1.9650
-    assert card.resolved("drift") == {"nu_mean": 0.06, "nu_std": 0.02, "t0": 20.0}
+    drift = card.resolved("drift")
+    assert (drift["t0"], drift["g_max"], drift["mu_slope"]) == (20.0, 25e-6, -0.0155)
+    assert card.resolved("read")["t_read"] == pytest.approx(250e-9)
     loihi = load_chip("loihi2")
     assert loihi.synapse_memory_per_core == 128 * 1024
 

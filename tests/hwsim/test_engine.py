@@ -18,7 +18,7 @@ from neurocosim import (
 )
 from neurocosim.errors import SimulationError
 from neurocosim.hwsim.early_stop import parse_early_stop
-from tests.conftest import chain, chip_variant
+from tests.conftest import chain, chip_variant, per_read
 
 IDEAL = chip_variant("ideal", macro__rows=24, macro__cols=20)
 
@@ -159,7 +159,7 @@ def noisy_mlp(rng, n_samples=96, chip="pcm-aihwkit"):
                  "lif2": ir.LIF(tau=5e-3, r=1.0, v_leak=0.0, v_threshold=1.0),
                  "fc3": ir.Linear(weight=rng.normal(0.15, 0.6, (10, 32))),
                  "out_n": ir.IF(r=1.0, v_threshold=1.0), "out": ir.Output()})
-    prog = program_chip(map_network(net, load_chip(chip)), np.random.default_rng(3))
+    prog = program_chip(map_network(net, (per_read(chip) if chip != "ideal" else load_chip(chip))), np.random.default_rng(3))
     enc = make_encoder("rate", rng.uniform(0, 0.6, (n_samples, 100)), (100,),
                        np.random.default_rng(4))
     prog = calibrate_adc_ranges(prog, enc, 40, max_samples=16, percentile=90.0)
@@ -200,13 +200,12 @@ def test_noise_same_seed_same_result_any_batch_and_threads(rng):
 
 def test_read_noise_changes_membranes_by_the_expected_amount(rng):
     """One read of a differential pair: σ of the decoded partial sum matches the model."""
-    from neurocosim.devices import load_chip
     from neurocosim.devices.noise import READ_NOISE
 
     w = np.array([[0.8, -0.5, 0.3]])
     net = chain({"in": ir.Input(shape=(3,)), "fc": ir.Linear(weight=w),
                  "li": ir.LI(tau=1e-3, r=1.0, v_leak=0.0), "out": ir.Output()})
-    chip = load_chip("pcm-aihwkit")
+    chip = per_read("pcm-aihwkit")
     chip = dataclasses.replace(chip, macro=dataclasses.replace(
         chip.macro, adc_bits=None, programming_noise=dataclasses.replace(chip.macro.programming_noise, model="none", params={})))
     prog = program_chip(map_network(net, chip), np.random.default_rng(0))
