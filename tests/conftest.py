@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -91,3 +93,9 @@ def per_read(preset: str):
     d = load_chip(preset).to_dict()
     d["macro"]["read_noise"]["redraw"] = "per_read"
     return chip_from_dict(d, strict_units=False)
+
+
+#: Lava tests: lava-nc 0.10 installs only on Python 3.10 (the reference interpreter, which
+#: CI runs), so they run there and skip, with this reason, on 3.11+
+lava_only = pytest.mark.skipif(sys.version_info[:2] != (3, 10),
+                               reason="lava-nc 0.10 installs only on Python 3.10")

@@ -21,10 +21,7 @@ from neurocosim.targets.loihi2 import (
     simulate_loihi2,
     write_netx,
 )
-from tests.conftest import chain
-
-lava_only = pytest.mark.skipif(sys.version_info[:2] != (3, 10),
-                               reason="lava-nc 0.10 installs only on Python 3.10")
+from tests.conftest import chain, lava_only
 
 
 def handmade(rng):

@@ -2,7 +2,6 @@
 its first Dense layer, the integer simulator against Lava's fixed_pt, spike for spike."""
 
 import json
-import sys
 import warnings
 
 import numpy as np
@@ -24,9 +23,7 @@ from neurocosim.targets.loihi2 import (
     trace_loihi2,
     write_netx,
 )
-
-lava_only = pytest.mark.skipif(sys.version_info[:2] != (3, 10),
-                               reason="lava-nc 0.10 installs only on Python 3.10")
+from tests.conftest import lava_only
 
 STEPS = 32
 BITS = 8

@@ -11,7 +11,6 @@ in int32, one 24-bit wrap; ``v = int32(decay(v)) + u + bias`` in int32, clipped 
 ±(2^23 − 1); ``PyLifModelBitAcc``: spike when ``v > vth << 6``, then ``v = 0``).
 """
 
-import sys
 
 import numpy as np
 import pytest
@@ -23,9 +22,7 @@ from neurocosim.targets.loihi2 import (
     simulate_loihi2,
     trace_loihi2,
 )
-
-lava_only = pytest.mark.skipif(sys.version_info[:2] != (3, 10),
-                               reason="lava-nc 0.10 installs only on Python 3.10")
+from tests.conftest import lava_only
 
 P23, P32 = 2**23, 2**32
 EVENTS = ("u_wrap_up", "u_wrap_down", "u_beyond_24_bits", "int32_wrap", "v_sat_high",
