@@ -81,6 +81,10 @@ def apply_overrides(card: ChipCard | Mapping[str, Any], overrides: Mapping[str, 
 
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+#: what YAML 1.1 reads as another number than a user writes: 010 (octal 8), 1_000, 0x10,
+#: 0b10 (read as written, decimal) and 1:20 (base 60: refused)
+_DECIMAL = re.compile(r"[-+]?\d[\d_]*")
+_SEXAGESIMAL = re.compile(r"[-+]?\d+(:[0-5]?\d)+(\.\d*)?")
 
 
 def parse_set(items: Iterable[str], *, flag: str = "--set") -> dict[str, Any]:
@@ -101,6 +105,12 @@ def parse_set(items: Iterable[str], *, flag: str = "--set") -> dict[str, Any]:
             text.encode("utf-8")
         except UnicodeEncodeError:
             raise ConfigError(f"{where}: the value is not valid UTF-8 text") from None
+        if _SEXAGESIMAL.fullmatch(text):
+            raise ConfigError(f"{where}: {short(text)} would be read as a base-60 number; "
+                              "write a plain number (e.g. 80 or 1.5)")
+        if _DECIMAL.fullmatch(text):  # 010 is ten, not YAML 1.1's octal eight
+            out[key] = int(text.replace("_", ""), 10)
+            continue
         value = load_yaml(text, where, ConfigError)
         if isinstance(value, str) and _FLOAT.fullmatch(value):
             value = float(value)  # YAML 1.1 reads 1e-1 as text; a user means the number

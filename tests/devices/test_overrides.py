@@ -130,3 +130,14 @@ def test_every_field_of_a_card_is_a_valid_path():
         for p in paths(d):
             check_path(p)
         assert chip_from_dict(d) == load_chip(name)
+
+
+def test_parse_set_reads_integers_as_written_not_as_yaml_1_1():
+    """YAML 1.1 reads 010 as octal 8 and 1:20 as base 60 (80): a user writing --set
+    means ten, and a base-60 number is refused in one line."""
+    got = parse_set(["macro.rows=010", "macro.cols=1_024", "cores=-0012", "macro.adc_bits=8"])
+    assert got == {"macro.rows": 10, "macro.cols": 1024, "cores": -12, "macro.adc_bits": 8}
+    assert all(type(v) is int for v in got.values())
+    with pytest.raises(ConfigError, match=r"--set macro\.rows: .*base-60.*plain number"):
+        parse_set(["macro.rows=1:20"])
+    assert parse_set(["macro.input=bit_serial:8"]) == {"macro.input": "bit_serial:8"}
