@@ -100,8 +100,17 @@ def map_onto(net, chip, opts: ChipRunOptions, *, seed: int = 0, rates=None, **kw
 def program_onto(mapped, seed: np.random.SeedSequence):
     """Program the mapped network's tiles (one draw of the chip's device models)."""
     from .devices.program import program_chip
+    from .errors import ConfigError
 
-    return program_chip(mapped, np.random.default_rng(seed))
+    try:
+        return program_chip(mapped, np.random.default_rng(seed))
+    except ConfigError as exc:
+        chip = mapped.chip
+        if chip.macro.technology != "digital":
+            raise
+        raise ConfigError(f"chip '{chip.name}' cannot be programmed as a crossbar ({exc}); "
+                          "a digital deployment target such as loihi2 runs with 'neurocosim "
+                          "deploy MODEL --target lava --run', not on the crossbar engine") from None
 
 
 def calibration_steps(chip, opts: ChipRunOptions) -> tuple[str, ...]:

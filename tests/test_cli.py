@@ -175,3 +175,14 @@ def test_simulate_on_chip_writes_run_directory(model_and_data, tmp_path, capsys)
           "--steps", "20", "--encoding", "rate", "--early-stop", "confidence:0.9", "--seed", "3",
           "-o", str(run2), "-q", *cal])
     np.testing.assert_array_equal(np.load(run2 / "results.npz")["output"], z["output"])
+
+
+def test_simulate_on_the_loihi2_card_says_to_deploy(model_and_data, tmp_path, capsys):
+    """The loihi2 preset is a deployment target, not a crossbar: one line with the fix."""
+    model, data, *_ = model_and_data
+    code = main(["simulate", str(model), "--chip", "loihi2", "--data", str(data), "--steps", "5",
+                 "-o", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "chip 'loihi2'" in err[0] and "deploy MODEL --target lava" in err[0]
+    assert not (tmp_path / "run").exists()
