@@ -105,6 +105,9 @@ class Study:
     cards: Mapping[str, Any] = field(default_factory=dict)
     #: canonical semantic content (see :func:`canonical_json`)
     canonical: Mapping[str, Any] = field(default_factory=dict)
+    #: SHA-256 of the bytes of the model, data and calibration files (so ``--resume`` knows
+    #: a changed file under the same path)
+    inputs_digest: str = ""
 
     @property
     def param_names(self) -> list[str]:
@@ -123,8 +126,10 @@ class Study:
 
     @property
     def study_hash(self) -> str:
-        """SHA-256 of the canonical JSON of the study's semantic content."""
-        return hashlib.sha256(canonical_json(self.canonical).encode()).hexdigest()
+        """SHA-256 of the canonical JSON of the study's semantic content and of its input
+        files' bytes."""
+        return hashlib.sha256((canonical_json(self.canonical) + self.inputs_digest).encode()
+                              ).hexdigest()
 
 
 def load_study(path: str | Path) -> Study:
@@ -187,7 +192,24 @@ def study_from_dict(raw: Any, base: Path = Path("."), source: str = "<dict>") ->
                  runs=runs, metrics=metrics, source=source, calibration_data=cal,
                  raw=copy.deepcopy(dict(raw)),
                  grid=tuple(grid), random=random, max_runs=max_runs, cards=cards,
-                 canonical=canonical)
+                 canonical=canonical, inputs_digest=_files_digest((model, data, cal)))
+
+
+def _files_digest(paths) -> str:
+    """SHA-256 over the bytes of ``paths`` (a missing file counts as empty: the study's
+    checks name it before any run)."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(b"\0file\0")
+        if p is None:
+            continue
+        try:
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):  # noqa: B023
+                    h.update(chunk)
+        except OSError:
+            h.update(b"\0missing\0")
+    return h.hexdigest()
 
 
 def _canonical_seeds(seeds: Sequence[int]) -> Any:

@@ -440,3 +440,26 @@ def test_second_sweep_on_the_folder_is_refused_and_resume_works_after_sigkill(fi
         if first.poll() is None:
             first.kill()
         first.communicate()
+
+
+def test_resume_after_the_data_file_changed_is_refused(files, tmp_path):
+    """The study's hash covers its input files' bytes, not only their paths: a data file
+    replaced under the same name cannot be mixed into a half-done table."""
+    own = tmp_path / "inputs"
+    own.mkdir()
+    shutil.copy(files / "m.nir", own / "m.nir")
+    shutil.copy(files / "d.npz", own / "d.npz")
+    study_path = write(own, "s1")
+    out = tmp_path / "run"
+    run_sweep(load_study(study_path), out, workers=1, max_runs=2)
+    same = load_study(study_path)
+    assert same.study_hash == json.loads((out / "study.json").read_text())["hash"]
+    with np.load(own / "d.npz") as d:
+        x, y = d["x"].copy(), d["y"].copy()
+    np.savez(own / "d.npz", x=x[::-1], y=y[::-1])  # same shape, other samples
+    changed = load_study(study_path)
+    assert changed.study_hash != same.study_hash
+    before = (out / "results.csv").read_bytes()
+    with pytest.raises(DataError, match="belongs to study"):
+        run_sweep(changed, out, resume=True, workers=1)
+    assert (out / "results.csv").read_bytes() == before
