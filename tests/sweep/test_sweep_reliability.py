@@ -463,3 +463,39 @@ def test_resume_after_the_data_file_changed_is_refused(files, tmp_path):
     with pytest.raises(DataError, match="belongs to study"):
         run_sweep(changed, out, resume=True, workers=1)
     assert (out / "results.csv").read_bytes() == before
+
+
+def test_dask_local_workers_die_with_a_killed_parent(tmp_path):
+    """`--dask local` (a LocalCluster of worker processes): when the process that owns the
+    cluster is SIGKILLed, every process it started is gone within seconds."""
+    import psutil
+
+    script = tmp_path / "owner.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "import psutil\n"
+        "from neurocosim.sweep.pool import open_executor\n"
+        "if __name__ == '__main__':\n"
+        "    client, cluster = open_executor('dask-local', 2)\n"
+        "    time.sleep(1)\n"
+        "    kids = psutil.Process(os.getpid()).children(recursive=True)\n"
+        "    print(' '.join(str(k.pid) for k in kids), flush=True)\n"
+        "    time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True,
+                            cwd=str(Path(__file__).resolve().parents[2]))
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) >= 2  # the workers (and their helpers)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(psutil.pid_exists(p) and
+                                                   psutil.Process(p).status() != "zombie"
+                                                   for p in pids):
+            time.sleep(0.2)
+        left = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+        assert not left, left
+    finally:
+        if proc.poll() is None:
+            proc.kill()
