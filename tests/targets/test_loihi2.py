@@ -192,7 +192,7 @@ def test_netx_layout_and_round_trip(tmp_path, rng, digits_deploy):
             assert g["type"][()].decode() == "dense"
             assert list(g["shape"][()]) == [L.n_out]
             np.testing.assert_array_equal(g["weight"][()], L.weight * 2.0**L.weight_exp)
-            np.testing.assert_array_equal(g["bias"][()], L.bias_mant * 2.0**L.bias_exp)
+            np.testing.assert_array_equal(g["bias"][()], L.bias_mant * 2.0**(L.bias_exp - 6))
             n = g["neuron"]
             assert n["type"][()].decode() == "CUBA"
             assert n["iDecay"][()] == L.du + 1 and n["vDecay"][()] == L.dv

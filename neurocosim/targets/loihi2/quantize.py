@@ -8,12 +8,15 @@ scaled by ``s = m · 2^(weight_exp + 6)`` integer units:
   on the grid of ``num_weight_bits`` (the low ``k = 8 − bits + mixed`` bits zero, so that
   Lava's clipping and truncation leave the weights unchanged) the largest magnitude maps
   to the top grid value ``(255 >> k) << k``: ``W_q = round(W_eff·m / 2^k)·2^k``;
-* ``weight_exp`` (in −8…7) is the largest that keeps the worst-case input of one step
-  (all inputs spiking) inside the 24-bit ``u`` and the threshold inside 17 bits;
+* ``weight_exp`` (in −8…0) is the largest that keeps the worst-case input of one step
+  (all inputs spiking) inside the 24-bit ``u`` and the threshold inside 17 bits, capped at
+  0: lava-dl's netx reader takes the file's weights as integers at exponent 0, so a
+  positive exponent could not be written (:mod:`neurocosim.targets.loihi2.netx`);
 * ``vth = round(θ·s / 64)``; ``dv = round(α·4096)`` (IF: 0); ``du = 4095`` (no synaptic
   state; CubaLIF: ``α_syn·4096 − 1``, as Loihi decays by ``du + 1``);
 * biases in membrane units per step, ``gain·b·s = bias_mant << bias_exp`` (13-bit signed
-  mantissa, the smallest exponent that fits).
+  mantissa): exponent 6, netx's fixed bias exponent, when ``weight_exp`` is 0 (then a bias
+  unit equals a weight unit); otherwise the smallest exponent that fits.
 
 Loihi 2's LIF resets to 0 and spikes on ``>``: a ``subtract`` reset or a ``>=`` test is
 deployed as zero reset / ``>`` with a warning in the report. The report gives each
@@ -47,6 +50,8 @@ __all__ = ["quantize_loihi2", "VTH_MAX", "U_MAX", "WEXP_RANGE"]
 VTH_MAX = (1 << 17) - 1
 U_MAX = (1 << 23) - 1
 WEXP_RANGE = (-8, 7)
+NETX_WEIGHT_EXP = 0  # lava-dl netx: integer weights at exponent 0 (see netx.py)
+NETX_BIAS_EXP = 6  # lava-dl netx: bias mantissas at exponent 6
 
 
 def quantize_loihi2(net: Network, *, num_weight_bits: int = 8, num_message_bits: int = 0,
@@ -109,7 +114,8 @@ def _quantize_layer(net: Network, syn_name: str, neu_name: str, num_weight_bits:
     if vth > VTH_MAX:
         vth = VTH_MAX
         _warn(report, f"layer '{neu_name}': threshold saturated at the 17-bit maximum")
-    bias_mant, bias_exp, clipped = _bias(b_eff, g.scale)
+    bias_mant, bias_exp, clipped = _bias(b_eff, g.scale,
+                                         NETX_BIAS_EXP if g.weight_exp == NETX_WEIGHT_EXP else 0)
     if clipped:
         _warn(report, f"layer '{neu_name}': biases exceed 13-bit mantissa << 7 and are clipped")
     if U_MAX / worst < g.scale:
@@ -264,7 +270,7 @@ def _weight_grid(w_eff: np.ndarray, wmax: float, worst: float, theta: float,
         m = top / wmax
         s_max = min(U_MAX / worst, VTH_MAX * 64 / theta)
         e = math.floor(math.log2(s_max / (64 * m * unit)))
-        e = int(min(max(e, WEXP_RANGE[0]), WEXP_RANGE[1]))
+        e = int(min(max(e, WEXP_RANGE[0]), WEXP_RANGE[1], NETX_WEIGHT_EXP))
         scale = m * 2.0 ** (e + 6) * unit
         wq = (np.round(w_eff * m / 2**k) * 2**k).astype(np.int64)
         if sign_mode(wq) == mode:
@@ -295,11 +301,11 @@ def _threshold(theta: float, scale: float, wmax: float, neu_name: str) -> int:
     return vth
 
 
-def _bias(b_eff: np.ndarray, scale: float) -> tuple[np.ndarray, int, bool]:
+def _bias(b_eff: np.ndarray, scale: float, min_exp: int = 0) -> tuple[np.ndarray, int, bool]:
     """``bias_mant << bias_exp`` for the biases in membrane units per step (the smallest
-    exponent that fits 13 bits) and whether any mantissa had to be clipped."""
+    exponent ≥ ``min_exp`` that fits 13 bits) and whether any mantissa had to be clipped."""
     b_int = b_eff * scale
-    bias_exp = 0
+    bias_exp = min_exp
     while np.abs(b_int).max(initial=0) / 2**bias_exp > 4095 and bias_exp < 7:
         bias_exp += 1
     bias_mant = np.round(b_int / 2**bias_exp)
