@@ -34,7 +34,8 @@ class Synapses(NamedTuple):
     #   previous block), B_CH_OUTS (outputs of the row chunk: an ideal chunk's matrix),
     #   B_ROWS, B_COLS (columns read), B_OUTS (outputs decoded), B_READS (per step),
     #   B_TILE, B_IDEAL (float weights, no device), B_GAT / B_SCA / B_G offsets in
-    #   ``gat`` / ``sca`` / ``g``, B_TERM first decode term, B_NOISY (read noise),
+    #   ``gat`` / ``sca`` / ``g``, B_TERM first decode term, B_S2 offset in ``s2`` (−1: no
+    #   read noise per read),
     #   B_ADC_BITS (0: no ADC), B_CYCLES (conversion cycles per read), B_DIRECT (an
     #   ideal chunk read once whose outputs are the op outputs B_DIRECT, B_DIRECT + 1, ...:
     #   its rows add straight into them; else −1), B_ONE (a programmed block whose decode
@@ -47,8 +48,8 @@ class Synapses(NamedTuple):
     gat: np.ndarray  # reads × rows per block: the op input driving each row
     sca: np.ndarray  # reads × outs per block: the op output of each output
     g: np.ndarray  # cell currents at the read voltage (A; conductance × read voltage at the
-    #   read time), rows × cols (an ideal block: the weights, rows × chunk outputs); a
-    #   block with read noise: per row, its cols currents then their read-noise variances
+    #   read time), rows × cols (an ideal block: the weights, rows × chunk outputs)
+    s2: np.ndarray  # float32 read-noise variance of each cell's current (A²), rows × cols
     inv_ptr: np.ndarray  # pairs of input i of op k: inv_ptr[op[k, O_INV] + i] .. (+ i + 1)
     inv: np.ndarray  # (pairs, 2) int64: I_SLOT driven, I_ROW (inputs ascending, slots, rows)
     csr_ptr: np.ndarray  # non-zero weights of input i (P_CSR): csr_ptr[op[k, O_CSR] + i] ..
@@ -97,7 +98,6 @@ def synapses(mapped, block_ops: list[str], cols: dict[str, Any], dt) -> tuple[Sy
     for j, name in enumerate(_BLK_COLS):
         col = np.asarray(cols[name], np.int64)
         blk[:, j] = col if col.size == nb + 1 else np.append(col[:nb], 0)
-    blk[:-1, C.B_NOISY] = cols["s_off"][:nb] >= 0
     blk[:, C.B_DIRECT] = _direct(blk, cols["sca"])
     blk[:, C.B_ONE] = _one_term(blk, cols["t_out"])
     dense = [np.zeros((1, 4), np.int64)]
@@ -114,7 +114,7 @@ def synapses(mapped, block_ops: list[str], cols: dict[str, Any], dt) -> tuple[Sy
         term=np.stack([cols["t_out"], cols["t_pos"], cols["t_neg"]], axis=1).astype(np.int64),
         t_coef=cols["t_coef"].astype(dt),
         bias=(np.concatenate(bias) if bias else np.zeros(1)).astype(dt),
-        gat=cols["gat"], sca=cols["sca"], g=f["g"], inv_ptr=paths["inv_ptr"],
+        gat=cols["gat"], sca=cols["sca"], g=f["g"], s2=cols["s2"], inv_ptr=paths["inv_ptr"],
         inv=np.stack([paths["inv_slot"], paths["inv_row"]], axis=1),
         csr_ptr=paths["csr_ptr"], csr_col=paths["csr_col"], csr_w=paths["csr_w"],
         dense=np.concatenate(dense[1:]) if n_dense else dense[0],

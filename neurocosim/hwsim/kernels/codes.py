@@ -23,7 +23,7 @@ SERIAL = -2.0
 N_OP = 9
 # ... per block (``blk``, blocks + 1 rows: the last one closes the decode-term range) ...
 (B_SAME, B_CH_OUTS, B_ROWS, B_COLS, B_OUTS, B_READS, B_TILE, B_IDEAL, B_GAT, B_SCA, B_G, B_TERM,
- B_NOISY, B_ADC_BITS, B_CYCLES, B_DIRECT, B_ONE) = range(17)
+ B_S2, B_ADC_BITS, B_CYCLES, B_DIRECT, B_ONE) = range(17)
 N_BLK = 17
 # ... per slot (``slot``), per decode term (``term``) and per inverse-gather pair (``inv``)
 S_BLK, S_READ = 0, 1

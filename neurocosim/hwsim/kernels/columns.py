@@ -13,23 +13,24 @@ __all__ = ["read_columns", "adc_convert"]
 
 
 @njit_inner
-def read_columns(g, goff, cols, noisy, act_i, act_v, nact, rstate, curr, var):
-    """Column currents ``curr`` of the block at ``g[goff:]`` with rows ``act_i`` driven at
-    ``act_v`` times the read voltage (``g`` holds each cell's current at the read
-    voltage), plus the aggregated read noise when the block is ``noisy``: each row stores
-    its currents then their read-noise variances, so current and variance accumulate in
-    one pass over the row; then one normal per column (:func:`~.rng.add_noise`). A binary
-    drive (the common spike) adds the row as it is. Rows are taken as slices, whose
-    indices Numba knows are non-negative, so the column loops vectorise."""
+def read_columns(g, goff, s2, soff, cols, act_i, act_v, nact, rstate, curr, var):
+    """Column currents ``curr`` of the block at ``g[goff:]`` (each cell's current at the
+    read voltage, ``cols`` per row) with rows ``act_i`` driven at ``act_v`` times the read
+    voltage, plus the aggregated read noise when the block has per-read noise
+    (``soff`` ≥ 0: the cells' variances at ``s2[soff:]``, float32): variance accumulated
+    in the same pass over the row as the current, then one normal per column
+    (:func:`~.rng.add_noise`). A binary drive (the common spike) adds the row as it is.
+    Rows are taken as slices, whose indices Numba knows are non-negative, so the column
+    loops vectorise."""
     for c in range(cols):
         curr[c] = 0.0
-    if noisy:
+    if soff >= 0:
         for c in range(cols):
             var[c] = 0.0
         for a in range(nact):
             xv = act_v[a]
-            base = goff + act_i[a] * 2 * cols
-            gi, si = g[base:base + cols], g[base + cols:base + 2 * cols]
+            base, sbase = goff + act_i[a] * cols, soff + act_i[a] * cols
+            gi, si = g[base:base + cols], s2[sbase:sbase + cols]
             if xv == 1.0:
                 for c in range(cols):
                     curr[c] += gi[c]

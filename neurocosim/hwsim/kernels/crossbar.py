@@ -39,10 +39,10 @@ from .codes import (
     B_DIRECT,
     B_G,
     B_IDEAL,
-    B_NOISY,
     B_ONE,
     B_OUTS,
     B_ROWS,
+    B_S2,
     B_SAME,
     B_SCA,
     B_TERM,
@@ -392,7 +392,7 @@ def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
     curr, outl = work.curr, work.outl
     cnt, tile_time, blk, term, coef = tally.cnt, tally.tile_time, syn.blk, syn.term, syn.t_coef
     cols, outs, adc_bits, tile = blk[b, B_COLS], blk[b, B_OUTS], blk[b, B_ADC_BITS], blk[b, B_TILE]
-    noisy, goff, t0, t1 = blk[b, B_NOISY], blk[b, B_G], blk[b, B_TERM], blk[b + 1, B_TERM]
+    soff, goff, t0, t1 = blk[b, B_S2], blk[b, B_G], blk[b, B_TERM], blk[b + 1, B_TERM]
     t_read = timing.row_drive + timing.array_read
     so = blk[b, B_SCA] + r * outs
     sca = syn.sca[so:so + outs]
@@ -413,7 +413,7 @@ def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
                     work.lvl_i[m] = act_i[a]
                     work.lvl_v[m] = 1.0
                     m += 1
-            read_columns(syn.g, goff, cols, noisy, work.lvl_i, work.lvl_v, m, tally.rstate, curr,
+            read_columns(syn.g, goff, syn.s2, soff, cols, work.lvl_i, work.lvl_v, m, tally.rstate, curr,
                      work.var)
         elif n_sub > 1:  # level lvl of a thermometer code: the rows at lvl or above
             m = 0
@@ -422,10 +422,10 @@ def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
                     work.lvl_i[m] = act_i[a]
                     work.lvl_v[m] = 1.0
                     m += 1
-            read_columns(syn.g, goff, cols, noisy, work.lvl_i, work.lvl_v, m, tally.rstate, curr,
+            read_columns(syn.g, goff, syn.s2, soff, cols, work.lvl_i, work.lvl_v, m, tally.rstate, curr,
                      work.var)
         else:  # binary spikes, or analog values through the DAC
-            read_columns(syn.g, goff, cols, noisy, act_i, act_v, nact, tally.rstate, curr, work.var)
+            read_columns(syn.g, goff, syn.s2, soff, cols, act_i, act_v, nact, tally.rstate, curr, work.var)
         clipped = adc_convert(curr, cols, adc_bits, rdo.adc_fs[b]) if adc_bits > 0 else 0
         if direct:
             for t in range(t0, t1):
