@@ -10,7 +10,7 @@ an active row:
   non-zero weights);
 * programmed block: column currents and the aggregated read noise (one normal per column
   per read, from the per-column variance accumulated in the same pass over each row's
-  currents and variances, which are stored side by side), the ADC with clipping
+  currents and its cells' variances, :mod:`.columns`), the ADC with clipping
   counted, the decode terms to weight units, the partial sums added digitally.
 
 Multi-level inputs (integer spikes of an ILIF layer, pooled spike counts) drive a
