@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,3 +100,25 @@ def per_read(preset: str):
 #: CI runs), so they run there and skip, with this reason, on 3.11+
 lava_only = pytest.mark.skipif(sys.version_info[:2] != (3, 10),
                                reason="lava-nc 0.10 installs only on Python 3.10")
+
+
+def side_python(tool: str, script: Path, env: str, default: str) -> Path:
+    """The interpreter of ``tool``'s own environment (``{env}_PYTHON``, or the folder
+    ``{env}_VENV`` / ``default`` under the repository), built by ``script`` when missing;
+    the test skips, with pip's message, only when the install fails."""
+    import os
+    import subprocess
+
+    given = os.environ.get(f"{env}_PYTHON")
+    if given:
+        return Path(given)
+    root = Path(__file__).resolve().parents[1]
+    venv = root / os.environ.get(f"{env}_VENV", default)
+    if not (venv / ".ready").exists():
+        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                              timeout=3600, cwd=root)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            pytest.skip(f"{tool} cannot be installed here ({script.relative_to(root)}): "
+                        + " | ".join(tail))
+    return venv / "bin" / "python"

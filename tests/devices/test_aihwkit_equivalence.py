@@ -20,7 +20,6 @@ union bound puts the chance that a correct model fails below 30 · P(|Z| > 4.5) 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import pytest
 from neurocosim.devices import chip_from_dict, load_chip
 from neurocosim.devices.crossbar import EncodedTile, at_inference, drifted, program_tile
 from neurocosim.devices.noise import READ_NOISE
-from tests.conftest import chip_variant
+from tests.conftest import chip_variant, side_python
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -41,21 +40,8 @@ Z_MAX = 4.5
 
 
 def _aihwkit_python() -> Path:
-    """aihwkit's interpreter, building its environment if needed (skip only when pip
-    cannot install the wheel)."""
-    given = os.environ.get("AIHWKIT_PYTHON")
-    if given:
-        return Path(given)
-    venv = ROOT / os.environ.get("AIHWKIT_VENV", ".venv-aihwkit")
-    if (venv / ".aihwkit-ready").exists():
-        return venv / "bin" / "python"
-    proc = subprocess.run(["bash", str(HERE / "aihwkit_env.sh")], capture_output=True,
-                          text=True, timeout=3600, cwd=ROOT)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        pytest.skip("aihwkit cannot be installed here (tests/devices/aihwkit_env.sh): "
-                    + " | ".join(tail))
-    return venv / "bin" / "python"
+    """aihwkit's interpreter (built when missing; skip only when pip cannot install)."""
+    return side_python("aihwkit", HERE / "aihwkit_env.sh", "AIHWKIT", ".venv-aihwkit")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ step.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import warnings
 from pathlib import Path
@@ -36,6 +35,7 @@ from neurocosim.targets.loihi2 import (
     write_netx,
 )
 from neurocosim.targets.loihi2.netx import NetxError
+from tests.conftest import side_python
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -43,21 +43,8 @@ DIGITS_SAMPLES, DIGITS_STEPS = 30, 64
 
 
 def _lavadl_python() -> Path:
-    """lava-dl's interpreter, building its environment if needed (skip only when pip
-    cannot install the wheels)."""
-    given = os.environ.get("LAVADL_PYTHON")
-    if given:
-        return Path(given)
-    venv = ROOT / os.environ.get("LAVADL_VENV", ".venv-lavadl")
-    if (venv / ".lavadl-ready").exists():
-        return venv / "bin" / "python"
-    proc = subprocess.run(["bash", str(HERE / "lavadl_env.sh")], capture_output=True,
-                          text=True, timeout=3600, cwd=ROOT)
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        pytest.skip("lava-dl cannot be installed here (tests/targets/lavadl_env.sh): "
-                    + " | ".join(tail))
-    return venv / "bin" / "python"
+    """lava-dl's interpreter (built when missing; skip only when pip cannot install)."""
+    return side_python("lava-dl", HERE / "lavadl_env.sh", "LAVADL", ".venv-lavadl")
 
 
 def leaky_mixed() -> LoihiNetwork:
