@@ -133,32 +133,14 @@ def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None
     """Quantise ``net`` for Loihi 2 and check its Lava process graph builds; with
     ``spikes`` (n, steps, inputs) also run Lava and hwsim's loihi2 mode and compare them
     spike for spike. ``encoding="current"``: ``spikes`` are analog inputs in [0, 1], sent
-    as graded spikes of ``DEFAULT_MESSAGE_BITS`` bits into the first layer. Returns
-    (quantised network, report, comparison or None)."""
-    import warnings
+    as graded spikes of ``DEFAULT_MESSAGE_BITS`` bits into the first layer. A CNN's pooling
+    layers are folded into the next synaptic layer's weights (exact in float; the folded
+    weights are quantised, mapped onto the cores and run); its spikes are the IR's
+    ``(C, H, W)`` order, flattened. Returns (quantised network, report, comparison or None)."""
+    from .targets.loihi2 import build_graph, graded_payload, run_lava, simulate_loihi2
 
-    from .devices import load_chip
-    from .mapping import MappingWarning, map_network
-    from .targets.loihi2 import (
-        DEFAULT_MESSAGE_BITS,
-        LoihiWarning,
-        build_graph,
-        graded_payload,
-        quantize_loihi2,
-        run_lava,
-        simulate_loihi2,
-    )
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LoihiWarning)
-        warnings.simplefilter("ignore", MappingWarning)
-        qnet = quantize_loihi2(net, num_weight_bits=num_weight_bits, num_message_bits=(
-            DEFAULT_MESSAGE_BITS if encoding == "current" else 0))
-        cores = map_network(net, load_chip("loihi2"))  # core assignment only, no devices
+    qnet, report = _deploy_quantised(net, num_weight_bits, encoding == "current")
     build_graph(qnet, np.zeros((qnet.input_size, 1), np.int32), 1)  # the graph builds
-    report = {"target": "lava", "lava_version": "0.10", "select_tag": "fixed_pt",
-              **({"num_message_bits": qnet.num_message_bits} if qnet.graded else {}),
-              "quantization": qnet.report, "cores": cores.report.to_dict()}
     if spikes is None:
         return qnet, report, None
     from .budget import check_time
@@ -168,6 +150,11 @@ def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None
     n, steps = spikes.shape[:2]
     check_time(float(n) * steps, f"Lava: {n} samples x {steps} steps",  # Lava: ~2 ms a step
                "use fewer --steps or --samples", rate=1000.0)
+    pairs = sum(L.conv.out_shape[0] * L.conv.in_shape[0] // L.conv.groups
+                for L in qnet.layers if L.conv is not None)
+    check_time(float(n) * steps * pairs,  # Lava's Conv: one 2-D convolution per channel pair
+               f"Lava's Conv: {n} samples x {steps} steps x {pairs} channel pairs",
+               "use fewer --steps or --samples", rate=1e5)
     sent = graded_payload(spikes, qnet.num_message_bits, qnet.input_max) if qnet.graded else spikes
     hw, lv = simulate_loihi2(qnet, sent), run_lava(qnet, sent)
     fl = reference_run(net, SpikeEncoder(spikes.reshape(n, steps, *net.input_shape)), steps)
@@ -175,6 +162,7 @@ def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None
     mismatched = sum(int((hw.spikes[L.name] != lv.spikes[L.name]).sum()) for L in qnet.layers)
     check = {"samples": int(len(spikes)), "steps": int(spikes.shape[1]), **(about_input or {}),
              "spikes_compared": compared, "spikes_mismatched": mismatched,
+             "firing_rate": {L.name: float(np.mean(lv.spikes[L.name])) for L in qnet.layers},
              "lava_accuracy": None if y is None else lv.accuracy(y),
              "hwsim_loihi2_accuracy": None if y is None else hw.accuracy(y),
              "float_accuracy": None if y is None else fl.accuracy(y),
@@ -183,23 +171,60 @@ def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None
     return qnet, report, check
 
 
+def _deploy_quantised(net, num_weight_bits: int, graded: bool):
+    """The quantised network and the deployment report: quantisation, the core assignment
+    on the ``loihi2`` card (of the network as deployed, pooling folded) and the netx note."""
+    import warnings
+
+    from .devices import load_chip
+    from .errors import MappingError
+    from .mapping import MappingWarning, map_network
+    from .targets.loihi2 import DEFAULT_MESSAGE_BITS, LoihiWarning, netx_refusal, quantize_loihi2
+    from .targets.loihi2.chain import conv_regions, folded_network, stages
+
+    chip = load_chip("loihi2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LoihiWarning)
+        warnings.simplefilter("ignore", MappingWarning)
+        qnet = quantize_loihi2(net, num_weight_bits=num_weight_bits,
+                               num_message_bits=DEFAULT_MESSAGE_BITS if graded else 0)
+        deployed = folded_network(net) if any(s.pools for s in stages(net)) else net
+        try:  # core assignment only, no devices
+            cores = map_network(deployed, chip,
+                                conv_regions=conv_regions(deployed, chip.neurons_per_core))
+        except MappingError as exc:
+            if deployed is net:
+                raise
+            raise MappingError(f"{exc} (Loihi 2 holds the network with its pooling folded "
+                               "into the next layer's weights, so pooling does not reduce "
+                               "the fan-in there)") from None
+    report = {"target": "lava", "lava_version": "0.10", "select_tag": "fixed_pt",
+              **({"num_message_bits": qnet.num_message_bits} if qnet.graded else {}),
+              "quantization": qnet.report, "cores": cores.report.to_dict()}
+    if qnet.has_conv or deployed is not net:
+        report["pooling"] = ("pooling layers are folded into the next synaptic layer's "
+                             "weights (exact in float); the folded weights are quantised")
+    if why := netx_refusal(qnet):
+        report["netx"] = {"written": False, "reason": why}
+    return qnet, report
+
+
 def fitted_card(base, measurements, *, model: str, t0: float, name: str, data_name: str,
-                card_source: str):
+                card_source: str, bootstrap: int = 0, seed: int = 0, progress: bool = False):
     """A card whose device models are fitted to ``measurements``; (card, fit, report).
     The card is validated as the tool will load it (errors name ``card_source``)."""
     from .calibration import fit_device
     from .devices import chip_from_dict
 
     fit = fit_device(measurements, model=model, g_min=base.macro.g_min, g_max=base.macro.g_max,
-                     t0=t0)
+                     t0=t0, bootstrap=bootstrap, seed=seed, progress=progress)
     card = base.to_dict()
     card["name"] = name
     card["description"] = (f"{base.name} with device models fitted to {data_name} "
                            f"({fit.goodness['cells']} cells)")
     card["macro"].update(fit.card_fields())
-    report = {"programming": {"model": fit.programming_model, **fit.programming_params},
-              "read": {"model": fit.read_model, **fit.read_params}, "drift": fit.drift,
-              "stuck_at": fit.stuck_at, "goodness": fit.goodness}
+    report = {"data": data_name, "seed": seed, **fit.summary(), "stuck_at": fit.stuck_at,
+              "goodness": fit.goodness, "curves": fit.curves}
     return chip_from_dict(card, source=card_source), fit, report
 
 

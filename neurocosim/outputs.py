@@ -26,14 +26,16 @@ def write_energy_folder(folder: Path, rep, *, merge: bool, force: bool) -> None:
 
 def write_deploy_folder(folder, net, qnet, report: dict, check: dict | None, *,
                         force: bool) -> None:
-    """model.nir, model.net (lava-dl netx), quantization.json and deploy.json."""
+    """model.nir, model.net (lava-dl netx; not for a network netx cannot hold, e.g. one with
+    conv layers: the report's ``netx`` says why), quantization.json and deploy.json."""
     from ._atomic import output_dir
     from .frontends import save_network
-    from .targets.loihi2 import write_netx
+    from .targets.loihi2 import netx_refusal, write_netx
 
     with output_dir(folder, force=force, command="deploy") as tmp:
         save_network(net, tmp / "model.nir")
-        write_netx(qnet, tmp / "model.net")
+        if not netx_refusal(qnet):
+            write_netx(qnet, tmp / "model.net")
         (tmp / "quantization.json").write_text(json.dumps(report, indent=2) + "\n")
         if check is not None:
             (tmp / "deploy.json").write_text(json.dumps(check, indent=2) + "\n")
@@ -74,6 +76,8 @@ def write_prune_folder(folder, out: dict, summary: dict, *, force: bool) -> None
 
 def deploy_text(qnet, check: dict | None, labelled: bool, folder) -> str:
     """What ``deploy`` prints: per-layer quantisation, warnings, the Lava comparison."""
+    from .targets.loihi2 import netx_refusal
+
     lines = [f"{ly['neuron']:<10} weight_exp {ly['weight_exp']:>3}  vth {ly['vth']:>6}  "
              f"du {ly['du']:>4}  dv {ly['dv']:>4}  weight error {ly['weight_rel_rms_error']:.2%}"
              for ly in qnet.report["layers"]]
@@ -93,7 +97,10 @@ def deploy_text(qnet, check: dict | None, labelled: bool, folder) -> str:
                          f"{check['float_accuracy']:.4f}")
         lines.append(f"wall time: Lava {check['lava_wall_s']:.2f} s, hwsim loihi2 "
                      f"{check['hwsim_wall_s']:.3f} s")
-    lines.append(f"wrote {folder}/ (model.nir, model.net, quantization.json"
+    netx = netx_refusal(qnet)
+    if netx:
+        lines.append(f"note: no model.net: {netx}")
+    lines.append(f"wrote {folder}/ (model.nir, {'' if netx else 'model.net, '}quantization.json"
                  + (", deploy.json)" if check else ")"))
     return "\n".join(lines)
 
@@ -175,6 +182,23 @@ def write_card(path: Path, chip, fit, report: dict) -> None:
     with atomic_path(path.with_suffix(".fit.json")) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
     calibration_figure(fit, path.with_suffix(".fit.png"))
+
+
+def fit_text(fit, out: Path) -> str:
+    """What ``calibrate`` prints: the family chosen for each kind and its parameters."""
+    lines = []
+    for kind, c in (("programming", fit.programming), ("read", fit.read), ("drift", fit.drift)):
+        if c is None:
+            lines.append(f"{kind}: one measured time, no drift fitted")
+            continue
+        others = ", ".join(f"{k} {v:+.4g}" for k, v in c.heldout.items() if k != c.family.name)
+        params = ", ".join(f"{k}={v:.4g}" for k, v in fit.params(kind).items())
+        lines.append(f"{kind}: {c.family.name} (card model '{c.family.card_model}': {params}); "
+                     f"held-out log-likelihood per observation {c.heldout[c.family.name]:+.4g}"
+                     + (f" vs {others}" if others else ""))
+    lines.append(f"stuck-at: {fit.stuck_at}")
+    lines.append(f"wrote {out} (+ .fit.json with the curves table, .fit.png)")
+    return "\n".join(lines)
 
 
 def reference_text(payload: dict, folder_json: str | None) -> str:

@@ -253,14 +253,46 @@ def _pareto_figure(rows, col, study, out_dir) -> Path:
 
 
 def calibration_figure(fit, path: str | Path) -> Path:
-    """Binned programming σ against target conductance, with the fitted curve."""
-    fig, ax = _figure(1, 1, (7, 4.2))
-    g = fit.bins["g"] * 1e6
-    ax.plot(g, fit.bins["sigma"] * 1e6, "o", label="measured (binned)")
-    ax.plot(g, fit.bins["sigma_fit"] * 1e6, "-", label=f"fit: {fit.programming_model}")
-    ax.set(xlabel="target conductance (uS)", ylabel="programming sigma (uS)",
-           title=f"R^2 = {fit.goodness['programming_r2']:.3f}")
-    ax.legend()
+    """Data (binned) and every family's fitted curve: programming σ, read σ at each
+    measured time, drift μ_ν and σ_ν; the chosen family bold, others dashed."""
+    d = fit.binned()
+    panels = 3 if fit.drift is not None else 2
+    fig, axes = _figure(1, panels, (5.2 * panels, 4.2))
+    g = d["g"] * 1e6
+    chosen, curves = d["families"]["programming"]
+    ax = axes[0]
+    ax.plot([p[0] * 1e6 for p in d["programming"]], [p[1] * 1e6 for p in d["programming"]], "ko",
+            label="measured (binned)")
+    for name, y in curves.items():
+        ax.plot(g, y * 1e6, "-" if name == chosen else "--", lw=2 if name == chosen else 1,
+                label=name + (" (chosen)" if name == chosen else ""))
+    ax.set(xlabel="target conductance (uS)", ylabel="programming sigma (uS)", title="programming")
+    ax.legend(fontsize=7)
+    chosen, curves = d["families"]["read"]
+    ax = axes[1]
+    for i, (t, pts) in enumerate(d["read"].items()):
+        col = f"C{i}"
+        ax.plot([p[0] * 1e6 for p in pts], [p[1] * 100 for p in pts], "o", color=col, ms=3)
+        ax.plot(g, curves[chosen][t] / d["g"] * 100, "-", color=col, label=f"t = {t:g} s")
+        for name, y in curves.items():
+            if name != chosen:
+                ax.plot(g, y[t] / d["g"] * 100, ":", color=col, lw=0.8)
+    ax.set(xscale="log", yscale="log", xlabel="programmed conductance (uS)",
+           ylabel="read sigma / g (%)", title=f"read noise: {chosen} (dotted: other families)")
+    ax.legend(fontsize=7)
+    if fit.drift is not None:
+        chosen, curves = d["families"]["drift"]
+        ax = axes[2]
+        ax.plot([p[0] * 1e6 for p in d["drift"]], [p[1] for p in d["drift"]], "ko", label="mean nu")
+        ax.plot([p[0] * 1e6 for p in d["drift"]], [p[2] for p in d["drift"]], "ks", mfc="none",
+                label="sigma nu")
+        for i, (name, (mu, sd)) in enumerate(curves.items()):
+            style = "-" if name == chosen else "--"
+            ax.plot(g, mu, style, color=f"C{i}", label=name + (" (chosen)" if name == chosen else ""))
+            ax.plot(g, sd, style, color=f"C{i}")
+        ax.set(xscale="log", xlabel="target conductance (uS)", ylabel="drift exponent nu",
+               title="drift: mean and sigma of nu")
+        ax.legend(fontsize=7)
     return _save(fig, path)
 
 

@@ -131,7 +131,7 @@ def run_flow(root: Path) -> dict[str, str | dict]:
     meas = synthetic_measurements(macro, targets, [20.0, 3600.0], 2, np.random.default_rng(1))
     write_measurements(meas, inp / "meas.csv")
     cli("calibrate", str(inp / "meas.csv"), "--model", "pcm_aihwkit", "-o",
-        str(out / "fitted.yaml"))
+        str(out / "fitted.yaml"), "--bootstrap", "10", "-q")
     cli("prune", "random:64-32-10", "--chip", "prime-rram-40nm", "--data",
         str(inp / "train.npz"), "--test", str(inp / "test.npz"), "--epochs", "2", "--steps",
         "8", "--seed", "0", "-o", str(out / "prune"), "-q")

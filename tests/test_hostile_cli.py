@@ -1042,6 +1042,21 @@ case("cal-o-folder", "notes")(lambda ws: calibrate(ws, out="notes"))
 case("cal-base-unknown", "no-such-base")(lambda ws: calibrate(ws, "meas.csv", "--base",
                                                               "no-such-base"))
 case("cal-t0-inf", "t0")(lambda ws: calibrate(ws, "meas.csv", "--t0", "inf"))
+case("cal-columns-not-pairs", "--columns", "KEY=VALUE")(
+    lambda ws: calibrate(ws, "meas.csv", "--columns", "cell_id"))
+case("cal-columns-unknown-key", "--columns", "voltage")(
+    lambda ws: calibrate(ws, "meas.csv", "--columns", "voltage=V"))
+case("cal-columns-same-column-twice", "--columns", "g_target_S")(
+    lambda ws: calibrate(ws, "meas.csv", "--columns", "g_measured=g_target_S"))
+case("cal-columns-missing-in-file", "meas.csv", "G_uS", "--columns")(
+    lambda ws: calibrate(ws, "meas.csv", "--columns", "g_measured=G_uS"))
+case("cal-units-unknown", "--units", "furlong")(
+    lambda ws: calibrate(ws, "meas.csv", "--units", "furlong"))
+case("cal-units-overflow", "big.csv", "--units")(
+    lambda ws: calibrate(ws, ws.csv("big.csv", lambda ls: ls + ["99999,1e-5,1e-5,1e305,0"]),
+                         "--units", "g=uS,t=d"))
+case("cal-bootstrap-negative", "--bootstrap")(
+    lambda ws: calibrate(ws, "meas.csv", "--bootstrap", "-1"))
 
 # ---- prune ----
 case("prune-o-user-folder", "notes", "--force")(lambda ws: prune(ws, out="notes"))

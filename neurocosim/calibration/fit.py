@@ -12,16 +12,26 @@ What is fitted, in order:
 
 * **stuck-at cells**: a cell whose mean first-time reading sits within 5 % of the window
   of ``g_min`` (``g_max``) while its target is more than 20 % of the window away;
-* **read noise**: per cell and time, the (unbiased) variance over repeat reads; the
-  ``relative`` model (σ² = p²·g²) is kept when it explains part of their spread
-  (R² > 0), else the ``constant`` model (the mean variance);
-* **programming noise**: the mean over repeat reads at each cell's first time is its
-  programmed conductance; binned by target, the per-bin σ is fitted by least squares with
-  the requested model (``constant``, ``multiplicative``, ``rram_linear``, ``pcm_aihwkit``);
-* **drift**: per cell, ν is the least-squares slope of −log g(t) against
-  log((t + t0)/t0) over its time points (``t0`` given); ν_mean and ν_std over cells.
+* **each cell's drift and programmed conductance**: least squares of ln ḡ (its mean
+  over repeat reads at each time) on ln((t + t0)/t0): the slope is −ν̂, the intercept
+  ln ĝ_prog (its value at t = 0); a cell read at one time keeps that mean as ĝ_prog;
+* **read noise** from the variance over repeat reads of every (cell, time), one of the
+  families ``constant``, ``relative`` (σ = p·g), ``power_law`` (σ = min(q·(g_p/g_max)^−e,
+  q_max)·g, g_p the cell's programmed conductance) and ``power_law_time`` (that times
+  aihwkit's accumulated-noise factor sqrt(ln((t + t0 + t_read)/(2 t_read))), drawn once
+  per inference);
+* **programming noise** from ĝ_prog − g_T, the estimate's own variance (propagated from
+  the read noise) taken out: ``constant``, ``multiplicative``, ``rram_linear`` (when the
+  window lies in its range) or ``pcm_aihwkit`` (aihwkit's quadratic);
+* **drift** from the ν̂ of cells read at two or more times, their estimation variance
+  taken out: ``pooled`` (one N(μ, σ)), ``log_clipped`` (aihwkit's μ_ν(g_T), σ_ν(g_T),
+  clipped linear in ln g_T) or ``piecewise`` (linear in ln g_T between knots).
 
-Goodness of fit: R² of the σ(g) curve against the binned σ, and their relative RMS error.
+Each family is fitted by maximum likelihood (:mod:`~neurocosim.calibration.families`)
+and chosen by its log-likelihood on held-out cells (:mod:`~neurocosim.calibration.select`;
+``--model`` fixes the programming family). Bootstrap over cells gives 95 % intervals of
+every curve; :attr:`DeviceFit.curves` tabulates σ_prog, σ_read at every measured time,
+μ_ν and σ_ν on a grid of g.
 
 Reading is total and bounded: any bytes give :class:`Measurements` or one
 :class:`~neurocosim.errors.DataError` line naming the file, line and column. The memory
@@ -40,8 +50,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..budget import check_time
 from ..errors import ConfigError, DataError, short
+from .curves import bootstrap_curves, fit_curves
+from .families import DRIFT_FAMILIES, PROGRAMMING_FAMILIES, READ_FAMILIES, Family, Obs
 from .measurements import COLUMNS, Measurements, read_measurements, write_measurements
+from .select import Choice, cell_folds, choose
 
 __all__ = ["Measurements", "read_measurements", "fit_device", "DeviceFit", "COLUMNS",
            "synthetic_measurements", "write_measurements"]
@@ -49,42 +63,91 @@ __all__ = ["Measurements", "read_measurements", "fit_device", "DeviceFit", "COLU
 #: least data for a fit (see :func:`fit_device`)
 MIN_CELLS_PER_BIN, MIN_BINS = 20, 3
 MIN_READ_GROUPS = 10
+#: observations per parameter a family of more than two parameters needs to be considered
+MIN_PER_PARAM = 100
+#: seconds per measurement row of the fit and of one bootstrap resample, on one core
+#: (135,000 rows: 5 s and 0.35 s here), times 2 for a slower machine
+FIT_OPS_PER_ROW, BOOT_OPS_PER_ROW = 8e-5, 6e-6
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class DeviceFit:
-    programming_model: str
-    programming_params: dict[str, float]
-    read_model: str
-    read_params: dict[str, float]
-    drift: dict[str, float] | None
+    """The chosen family of each kind (:class:`~neurocosim.calibration.select.Choice`),
+    the observations it was fitted on, the stuck-at fractions, goodness and the curves
+    table (with bootstrap intervals when asked for)."""
+
+    programming: Choice
+    read: Choice
+    drift: Choice | None
+    obs: dict[str, Obs]
     stuck_at: dict[str, float]
-    goodness: dict[str, float]
-    bins: dict[str, np.ndarray] = field(default_factory=dict)
+    goodness: dict[str, Any]
+    curves: dict[str, Any] = field(default_factory=dict)
+    times: tuple[float, ...] = ()
+
+    def params(self, kind: str) -> dict[str, float]:
+        c = {"programming": self.programming, "read": self.read, "drift": self.drift}[kind]
+        return c.family.card(c.theta, self.obs[kind])
+
+    @property
+    def programming_model(self) -> str:
+        return self.programming.family.card_model
+
+    @property
+    def programming_params(self) -> dict[str, float]:
+        return self.params("programming")
+
+    @property
+    def read_model(self) -> str:
+        return self.read.family.card_model
+
+    @property
+    def read_params(self) -> dict[str, float]:
+        return self.params("read")
+
+    @property
+    def drift_params(self) -> dict[str, float] | None:
+        return None if self.drift is None else self.params("drift")
+
+    def binned(self) -> dict[str, Any]:
+        """The binned data and every family's curve (:func:`~.curves.binned`)."""
+        from .curves import binned
+
+        return binned(self)
+
+    def summary(self) -> dict[str, Any]:
+        """What was chosen, with its card parameters and every family's held-out score."""
+        out = {}
+        for kind in ("programming", "read", "drift"):
+            c = getattr(self, kind)
+            if c is None:
+                out[kind] = None
+                continue
+            out[kind] = {"family": c.family.name, "model": c.family.card_model,
+                         "params": self.params(kind),
+                         "heldout_loglik_per_obs": c.heldout, "observations": c.n_obs}
+        out["read"]["redraw"] = self.read.family.redraw
+        return out
 
     def card_fields(self) -> dict[str, Any]:
         """The fitted parts of a macro card, in the YAML layout."""
-        def unit(k, v):
-            return f"{float(v)!r} S" if k in ("sigma", "g_max") else float(v)
+        from ..devices.noise import registry
 
-        prog = {"model": self.programming_model,
-                "params": {k: unit(k, v) for k, v in self.programming_params.items()}}
-        read = {"model": self.read_model,
-                "params": {k: unit(k, v) for k, v in self.read_params.items()}}
-        out = {"programming_noise": prog, "read_noise": read,
+        def spec(kind, key):
+            c = getattr(self, kind)
+            model = c.family.card_model
+            units = registry(kind)[model].params
+            return {"model": model, "params": {
+                k: (f"{float(v)!r} {units[k].unit}" if units[k].unit else float(v))
+                for k, v in self.params(kind).items()}}
+
+        out = {"programming_noise": spec("programming", "programming"),
+               "read_noise": {**spec("read", "read"), "redraw": self.read.family.redraw},
                "stuck_at": {"g_min_fraction": float(self.stuck_at["g_min_fraction"]),
                             "g_max_fraction": float(self.stuck_at["g_max_fraction"])}}
         if self.drift is not None:
-            out["drift"] = {"model": "power_law",
-                            "params": {"nu_mean": float(self.drift["nu_mean"]),
-                                       "nu_std": float(self.drift["nu_std"]),
-                                       "t0": f"{self.drift['t0']!r} s"}}
+            out["drift"] = spec("drift", "drift")
         return out
-
-
-def _lstsq(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    sw = np.sqrt(w)
-    return np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)[0]
 
 
 class _Cells(NamedTuple):
@@ -101,47 +164,97 @@ class _Cells(NamedTuple):
 
 
 class _Groups(NamedTuple):
-    """Per (cell, time) group of repeat reads: mean and (unbiased) variance."""
+    """Per (cell, time) group of repeat reads: mean, (unbiased) variance and count."""
 
     times: np.ndarray
     cell_of: np.ndarray
     tk: np.ndarray  # index into ``times``
     mean: np.ndarray
     var: np.ndarray
-    good: np.ndarray  # a usable cell read at least twice
+    good: np.ndarray  # a usable cell read at least twice, no read clipped at 0
+    cnt: np.ndarray
 
 
-def fit_device(m: Measurements, *, model: str, g_min: float, g_max: float,
-               t0: float = 20.0, n_bins: int = 12) -> DeviceFit:
-    """Fit the models (see the module docstring).
+class _Regression(NamedTuple):
+    """Per cell: ĝ_prog and ν̂ (nan where not fitted); per group used (``use``): the
+    weights of its ln ḡ in the cell's intercept (``c``) and slope (``d``)."""
 
-    Needs at least :data:`MIN_CELLS_PER_BIN` usable (not stuck) cells in each of
-    :data:`MIN_BINS` target bins for the programming noise, repeat reads (``read`` 0 and
-    1) of at least :data:`MIN_READ_GROUPS` cells at one time for the read noise, and —
-    when the file has more than one time — at least two cells read at two or more times
-    for the drift; less raises :class:`DataError` saying how much is needed."""
+    g_prog: np.ndarray
+    nu: np.ndarray
+    use: np.ndarray
+    c: np.ndarray
+    d: np.ndarray
+
+
+def fit_device(m: Measurements, *, model: str = "auto", g_min: float, g_max: float,
+               t0: float = 20.0, n_bins: int = 12, t_read: float = 250e-9, folds: int = 5,
+               bootstrap: int = 0, seed: int = 0, progress: bool = False) -> DeviceFit:
+    """Fit and choose the device models (see the module docstring).
+
+    ``model`` fixes the programming family (``auto``: chosen like the others). Needs at
+    least :data:`MIN_CELLS_PER_BIN` usable (not stuck) cells in each of :data:`MIN_BINS`
+    target bins, repeat reads (``read`` 0 and 1) of at least :data:`MIN_READ_GROUPS`
+    cells at one time, and — when the file has more than one time — at least two cells
+    read at two or more times; less raises :class:`DataError` saying how much is needed.
+    ``bootstrap`` resamples of the cells give 95 % intervals of the curves."""
     _check_fit_arguments(m, model, g_min, g_max, t0, n_bins)
+    check_time(len(m.cell) * (FIT_OPS_PER_ROW + BOOT_OPS_PER_ROW * bootstrap),
+               f"{m.source}: fitting {len(m.cell):,} rows with {bootstrap} bootstrap resamples",
+               "use fewer --bootstrap resamples or fewer cells", rate=1.0)
+    rng = np.random.default_rng(seed)
     cells = _stuck_at(m, g_min, g_max)
     groups = _read_groups(m, cells)
-    read_model, read_params, r2_read = _fit_read_noise(groups, m.source)
-    centres, sig, wts = _programming_bins(cells, read_model, read_params, n_bins, m.source)
-    params, pred, r2, rel_rms = _fit_programming(model, centres, sig, wts, g_max)
-    drift = _fit_drift(groups, cells, t0, m.source)
-    return DeviceFit(
-        programming_model=model, programming_params=params, read_model=read_model,
-        read_params=read_params, drift=drift,
-        stuck_at={"g_min_fraction": float(cells.lo.mean()),
-                  "g_max_fraction": float(cells.hi.mean())},
-        goodness={"programming_r2": r2, "programming_sigma_rel_rms": rel_rms,
-                  "read_r2": r2_read, "cells": int(cells.n)},
-        bins={"g": centres, "sigma": sig, "sigma_fit": pred},
-    )
+    reg = _regress(groups, cells, t0)
+    fold = cell_folds(cells.n, folds, rng)
+    read_obs = _read_obs(groups, reg, g_max, t0, t_read, m.source)
+    read = choose(_usable(READ_FAMILIES, read_obs), read_obs, fold)
+    obs = _dependent_obs(read.family, read.theta, read_obs, groups, reg, cells, g_max, t0)
+    _check_bins(obs["programming"], n_bins, m.source)
+    fams = [f for f in PROGRAMMING_FAMILIES if (model == "auto" and _in_range(f, g_min, g_max))
+            or f.name == model]
+    prog = choose(_usable(tuple(fams), obs["programming"]), obs["programming"], fold)
+    drift = None
+    if len(groups.times) > 1:
+        _check_drift(obs["drift"], len(groups.times), m.source)
+        drift = choose(_usable(DRIFT_FAMILIES, obs["drift"]), obs["drift"], fold)
+    fit = DeviceFit(programming=prog, read=read, drift=drift,
+                    obs={"read": read_obs, **obs},
+                    stuck_at={"g_min_fraction": float(cells.lo.mean()),
+                              "g_max_fraction": float(cells.hi.mean())},
+                    goodness={"cells": int(cells.n), "folds": int(folds),
+                              "drift_cells": 0 if drift is None else drift.n_obs},
+                    times=tuple(float(t) for t in groups.times))
+    curves = fit_curves(fit)
+    if bootstrap:
+        refit = lambda w: _refit(fit, w, groups, reg, cells, g_max, t0)  # noqa: E731
+        curves = bootstrap_curves(fit, curves, refit, bootstrap, cells.n, rng, progress)
+    return _with(fit, curves=curves)
+
+
+def _with(fit: DeviceFit, **kw) -> DeviceFit:
+    import dataclasses
+
+    return dataclasses.replace(fit, **kw)
+
+
+def _in_range(fam: Family, g_min: float, g_max: float) -> bool:
+    from ..devices.noise import PROGRAMMING_NOISE
+
+    r = PROGRAMMING_NOISE[fam.card_model].g_range
+    return r is None or (g_min >= r[0] * (1 - 1e-9) and g_max <= r[1] * (1 + 1e-9))
+
+
+def _usable(fams: tuple[Family, ...], o: Obs) -> tuple[Family, ...]:
+    """The families the data can choose between: one of more than two parameters needs
+    :data:`MIN_PER_PARAM` observations per parameter."""
+    out = tuple(f for f in fams if len(f.labels) <= 2 or len(o.y) >= MIN_PER_PARAM * len(f.labels))
+    return out or fams[:1]
 
 
 def _check_fit_arguments(m: Measurements, model: str, g_min: float, g_max: float, t0: float,
                          n_bins: int) -> None:
-    if model not in ("constant", "multiplicative", "rram_linear", "pcm_aihwkit"):
-        raise ConfigError(f"--model must be constant, multiplicative, rram_linear or "
+    if model not in ("auto", *(f.name for f in PROGRAMMING_FAMILIES)):
+        raise ConfigError(f"--model must be auto, constant, multiplicative, rram_linear or "
                           f"pcm_aihwkit, got {short(model)}")
     for name, v in (("g_min", g_min), ("g_max", g_max)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -158,6 +271,7 @@ def _check_fit_arguments(m: Measurements, model: str, g_min: float, g_max: float
     lengths = {len(np.asarray(a)) for a in (m.cell, m.g_target, m.g_measured, m.t, m.read)}
     if len(lengths) != 1 or 0 in lengths:
         raise DataError(f"{m.source}: the measurement columns are empty or of different lengths")
+
 
 
 def _stuck_at(m: Measurements, g_min: float, g_max: float) -> _Cells:
@@ -199,120 +313,121 @@ def _read_groups(m: Measurements, cells: _Cells) -> _Groups:
     cnt = np.bincount(kinv)
     mean = np.bincount(kinv, weights=m.g_measured) / cnt
     var = np.bincount(kinv, weights=(m.g_measured - mean[kinv]) ** 2) / np.maximum(cnt - 1, 1)
-    good = (cnt > 1) & ok[cell_of]
-    return _Groups(times=times, cell_of=cell_of, tk=tk, mean=mean, var=var, good=good)
+    zero = np.bincount(kinv, weights=(m.g_measured == 0).astype(float)) > 0  # clipped at 0
+    good = (cnt > 1) & ok[cell_of] & ~zero & (mean > 0)
+    return _Groups(times=times, cell_of=cell_of, tk=tk, mean=mean, var=var, good=good, cnt=cnt)
 
 
-def _fit_read_noise(groups: _Groups, src: str) -> tuple[str, dict[str, float], float]:
-    """The read-noise model (``relative`` or ``constant``), its parameters and R²."""
-    good = groups.good
+def _regress(groups: _Groups, cells: _Cells, t0: float) -> _Regression:
+    """Per usable cell, least squares of ln ḡ on x = ln((t + t0)/t0) over its times:
+    intercept ln ĝ_prog and slope −ν̂ (a cell read at one time: ĝ_prog = its mean)."""
+    n = cells.n
+    use = cells.ok[groups.cell_of] & (groups.mean > 0)
+    ci = groups.cell_of[use]
+    x = np.log((groups.times[groups.tk[use]] + t0) / t0)
+    y = np.log(groups.mean[use])
+    k = np.bincount(ci, minlength=n).astype(float)
+    xbar = np.bincount(ci, weights=x, minlength=n) / np.maximum(k, 1)
+    xm = x - xbar[ci]
+    sxx = np.bincount(ci, weights=xm * xm, minlength=n)
+    multi = (k >= 2) & (sxx > 0)
+    mc = multi[ci]
+    d = np.where(mc, xm / np.where(mc, sxx[ci], 1.0), 0.0)
+    first = x == _first_x(ci, x, n)[ci]
+    c = np.where(mc, 1.0 / np.maximum(k[ci], 1) - xbar[ci] * d, first.astype(float))
+    g_prog = np.where(k > 0, np.exp(np.bincount(ci, weights=c * y, minlength=n)), np.nan)
+    nu = np.where(multi, -np.bincount(ci, weights=d * y, minlength=n), np.nan)
+    return _Regression(g_prog=g_prog, nu=nu, use=use, c=c, d=d)
+
+
+def _first_x(ci: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(n, np.inf)
+    np.minimum.at(out, ci, x)
+    return out
+
+
+def _read_obs(groups: _Groups, reg: _Regression, g_max: float, t0: float, t_read: float,
+              src: str) -> Obs:
+    good = groups.good & np.isfinite(reg.g_prog[groups.cell_of])
     if int(good.sum()) < MIN_READ_GROUPS:
         raise DataError(
             f"{src}: {int(good.sum())} (cell, t_s) pair(s) have repeat reads; fitting read "
             f"noise needs at least {MIN_READ_GROUPS} cells read at least twice (read 0, 1) at "
             "the same time")
-    # fit the (unbiased) variances: the std over a few repeats is biased low
-    gm, vv = groups.mean[good], groups.var[good]
-    g4 = float(np.sum(gm**4))
-    ss = float(np.sum((vv - vv.mean()) ** 2)) or 1.0
-    p2 = float(np.sum(vv * gm * gm)) / g4 if g4 > 0 else 0.0  # var ≈ p²·g²
-    r2_rel = 1 - float(np.sum((vv - p2 * gm * gm) ** 2)) / ss if g4 > 0 else -math.inf
-    r2_const = 0.0  # a constant variance explains none of the variance of the variances
-    if r2_rel >= r2_const:
-        read_model, read_params, r2_read = ("relative", {"percent": float(100 * np.sqrt(p2))},
-                                            float(r2_rel))
-    else:
-        read_model, read_params, r2_read = ("constant", {"sigma": float(np.sqrt(vv.mean()))},
-                                            float(r2_const))
-    return read_model, read_params, r2_read
+    cell = groups.cell_of[good]
+    return Obs(kind="read", y=groups.var[good], k=(groups.cnt[good] - 1) / 2.0,
+               g=groups.mean[good], gp=reg.g_prog[cell], t=groups.times[groups.tk[good]],
+               cell=cell, g_max=g_max, t0=t0, t_read=t_read)
 
 
-def _programming_bins(cells: _Cells, read_model: str, read_params: dict[str, float],
-                      n_bins: int, src: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centre, programming σ (read noise removed) and cell count of each target bin
-    that holds enough usable cells; too few such bins raise."""
-    ok, c = cells.ok, cells.reads
-    gt, gp = cells.target[ok], cells.g_prog[ok]
-    edges = np.linspace(gt.min(), gt.max(), n_bins + 1)
-    which = np.clip(np.digitize(gt, edges) - 1, 0, n_bins - 1)
-    centres, sig, wts = [], [], []
-    for b in range(n_bins):
-        sel = which == b
-        if sel.sum() < MIN_CELLS_PER_BIN:
-            continue
-        centres.append(gt[sel].mean())
-        # remove the read noise left in the mean of the first-time repeat reads
-        resid_var = (gp[sel] - gt[sel]).var(ddof=1)
-        if read_model == "relative":
-            rv = (read_params["percent"] / 100 * gt[sel]) ** 2
-        else:
-            rv = np.full(sel.sum(), read_params["sigma"] ** 2)
-        rv = float(np.mean(rv / np.maximum(c[ok][sel], 1)))
-        sig.append(np.sqrt(max(resid_var - rv, 0.0)))
-        wts.append(sel.sum())
-    centres, sig, wts = np.array(centres), np.array(sig), np.array(wts, float)
-    if len(centres) < MIN_BINS:
+def _dependent_obs(fam: Family, theta: np.ndarray, read_obs: Obs, groups: _Groups,
+                   reg: _Regression, cells: _Cells, g_max: float, t0: float) -> dict[str, Obs]:
+    """Programming and drift observations, their own variances propagated from the read
+    noise ``fam(theta)``: Var ln ḡ = σ²/(n ḡ²) per group, weighted by ``c`` and ``d``."""
+    u = reg.use
+    ci = groups.cell_of[u]
+    at = Obs(kind="read", y=groups.mean[u], k=groups.mean[u], g=groups.mean[u],
+             gp=reg.g_prog[ci], t=groups.times[groups.tk[u]], cell=ci, g_max=g_max,
+             t0=t0, t_read=read_obs.t_read)
+    var_y = fam.curve(theta, at) ** 2 / (groups.cnt[u] * groups.mean[u] ** 2)
+    var_a = np.bincount(ci, weights=reg.c**2 * var_y, minlength=cells.n)
+    var_nu = np.bincount(ci, weights=reg.d**2 * var_y, minlength=cells.n)
+    ok = np.flatnonzero(cells.ok & np.isfinite(reg.g_prog))
+    prog = Obs(kind="programming", y=reg.g_prog[ok] - cells.target[ok],
+               k=reg.g_prog[ok] ** 2 * var_a[ok], g=cells.target[ok], cell=ok, g_max=g_max,
+               t0=t0)
+    dr = np.flatnonzero(cells.ok & np.isfinite(reg.nu))
+    drift = Obs(kind="drift", y=reg.nu[dr], k=var_nu[dr], g=cells.target[dr], cell=dr,
+                g_max=g_max, t0=t0)
+    return {"programming": prog, "drift": drift}
+
+
+def _refit(fit: DeviceFit, w_cell: np.ndarray, groups: _Groups, reg: _Regression,
+           cells: _Cells, g_max: float, t0: float) -> DeviceFit:
+    """``fit``'s chosen families refitted with cell weights ``w_cell`` (a bootstrap
+    resample), warm-started from ``fit``."""
+    from .families import fit_family
+
+    ro = fit.obs["read"]
+    th_r = fit_family(fit.read.family, ro, w_cell[ro.cell], fit.read.theta)
+    read = _with_theta(fit.read, th_r)
+    obs = _dependent_obs(read.family, th_r, ro, groups, reg, cells, g_max, t0)
+    po = obs["programming"]
+    prog = _with_theta(fit.programming, fit_family(fit.programming.family, po, w_cell[po.cell],
+                                                   fit.programming.theta))
+    drift = None
+    if fit.drift is not None:
+        do = obs["drift"]
+        drift = _with_theta(fit.drift, fit_family(fit.drift.family, do, w_cell[do.cell],
+                                                  fit.drift.theta))
+    return _with(fit, read=read, programming=prog, drift=drift, obs={"read": ro, **obs})
+
+
+def _with_theta(c: Choice, theta: np.ndarray) -> Choice:
+    import dataclasses
+
+    return dataclasses.replace(c, theta=theta)
+
+
+def _check_bins(o: Obs, n_bins: int, src: str) -> None:
+    """Programming noise needs :data:`MIN_BINS` target bins of :data:`MIN_CELLS_PER_BIN`
+    usable cells."""
+    edges = np.linspace(o.g.min(), o.g.max(), n_bins + 1)
+    which = np.clip(np.digitize(o.g, edges) - 1, 0, n_bins - 1)
+    full = int(np.sum(np.bincount(which, minlength=n_bins) >= MIN_CELLS_PER_BIN))
+    if full < MIN_BINS:
         raise DataError(
-            f"{src}: only {len(centres)} of the {n_bins} target bins hold {MIN_CELLS_PER_BIN} or "
+            f"{src}: only {full} of the {n_bins} target bins hold {MIN_CELLS_PER_BIN} or "
             f"more usable cells; fitting programming noise needs at least {MIN_BINS} such bins: "
             "spread the targets over the window or measure more cells")
-    return centres, sig, wts
 
 
-def _fit_programming(model: str, centres: np.ndarray, sig: np.ndarray, wts: np.ndarray,
-                     g_max: float) -> tuple[dict[str, float], np.ndarray, float, float]:
-    """Least-squares fit of σ(g) with ``model``: its parameters, the fitted σ per bin,
-    R² and the relative RMS error."""
-    if model == "constant":
-        params = {"sigma": float(np.average(sig, weights=wts))}
-        pred = np.full_like(sig, params["sigma"])
-    elif model == "multiplicative":
-        p = float(_lstsq(centres[:, None], sig, wts)[0])
-        params = {"percent": 100 * p}
-        pred = p * centres
-    elif model == "rram_linear":
-        a, b = _lstsq(np.stack([centres * 1e6, np.ones_like(centres)], 1), sig * 1e6, wts)
-        params = {"a": float(a), "b": float(b)}
-        pred = (a * centres * 1e6 + b) * 1e-6
-    else:
-        gn = centres / g_max
-        c0, c1, c2 = _lstsq(np.stack([np.ones_like(gn), gn, gn**2], 1), sig * 1e6, wts)
-        params = {"c0": float(c0), "c1": float(c1), "c2": float(c2), "g_max": float(g_max)}
-        pred = (c0 + c1 * gn + c2 * gn**2) * 1e-6
-    ss = np.sum(wts * (sig - np.average(sig, weights=wts)) ** 2) or 1.0
-    r2 = float(1 - np.sum(wts * (sig - pred) ** 2) / ss)
-    # relative error where sigma > 0 (a noiseless bin counts as exact when predicted 0)
-    rel = np.divide(pred - sig, sig, out=np.where(pred == sig, 0.0, 1.0), where=sig > 0)
-    rel_rms = float(np.sqrt(np.average(rel**2, weights=wts)))
-    return params, pred, r2, rel_rms
-
-
-def _fit_drift(groups: _Groups, cells: _Cells, t0: float, src: str) -> dict[str, float] | None:
-    """Per-cell least-squares slope of -log g against log((t + t0)/t0); ``None`` for a
-    file with one time."""
-    times, n, ok = groups.times, cells.n, cells.ok
-    cell_of, tk, mean, n_t = groups.cell_of, groups.tk, groups.mean, len(groups.times)
-    if n_t < 2:
-        return None
-    use = ok[cell_of] & (mean > 0)
-    ci = cell_of[use]
-    x = np.log((times[tk[use]] + t0) / t0)
-    y = -np.log(mean[use])
-    k = np.bincount(ci, minlength=n).astype(float)
-    kk = np.maximum(k, 1)
-    xm = x - (np.bincount(ci, weights=x, minlength=n) / kk)[ci]
-    ym = y - (np.bincount(ci, weights=y, minlength=n) / kk)[ci]
-    sxx = np.bincount(ci, weights=xm * xm, minlength=n)
-    sxy = np.bincount(ci, weights=xm * ym, minlength=n)
-    fit_cells = (k >= 2) & (sxx > 0)
-    if int(fit_cells.sum()) < 2:
+def _check_drift(o: Obs, n_t: int, src: str) -> None:
+    if len(o.y) < 2:
         raise DataError(
-            f"{src}: {int(fit_cells.sum())} usable cell(s) read at two or more times; the "
+            f"{src}: {len(o.y)} usable cell(s) read at two or more times; the "
             f"file has {n_t} times, and fitting drift needs at least 2 cells measured at "
             "2 or more of them (or give one time only to fit no drift)")
-    nus_a = sxy[fit_cells] / sxx[fit_cells]
-    return {"nu_mean": float(nus_a.mean()), "nu_std": float(nus_a.std(ddof=1)),
-            "t0": float(t0), "cells": int(fit_cells.sum())}
 
 
 def synthetic_measurements(macro, targets: np.ndarray, times, reads: int,

@@ -14,12 +14,18 @@ the file implies is checked against the budget from its size before it is read; 
 fields and values are bounded; each ``(cell, t_s, read)`` may appear only once (a
 duplicated row would otherwise pass for a repeat read and bias the read noise low), and
 a cell has one target.
+
+A lab's own layout is read by naming its columns and units (``--columns
+cell=cell_id,g_target=G_T,g_measured=G,t=time,read=rep --units uS`` on the command line,
+:func:`parse_columns` and :func:`parse_units`): every value is converted to siemens and
+seconds as it is read.
 """
 
 from __future__ import annotations
 
 import array
 import csv
+import dataclasses
 import math
 import stat
 from collections.abc import Iterator
@@ -29,11 +35,18 @@ from pathlib import Path
 import numpy as np
 
 from ..budget import check_memory
-from ..errors import DataError, short
+from ..errors import ConfigError, DataError, short
 
-__all__ = ["Measurements", "read_measurements", "write_measurements", "COLUMNS"]
+__all__ = ["Measurements", "read_measurements", "write_measurements", "COLUMNS", "KEYS",
+           "parse_columns", "parse_units"]
 
 COLUMNS = ("cell", "g_target_S", "g_measured_S", "t_s", "read")
+#: the quantity each column holds, as named by ``--columns`` (key -> default column)
+KEYS = dict(zip(("cell", "g_target", "g_measured", "t", "read"), COLUMNS, strict=True))
+#: units a conductance or time column may be written in (``--units``), in SI
+G_UNITS = {"S": 1.0, "mS": 1e-3, "uS": 1e-6, "µS": 1e-6, "nS": 1e-9, "pS": 1e-12}
+T_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0,
+           "d": 86400.0}
 _WHOLE = ("cell", "read")
 
 #: longest line of a measurement CSV (a row is about 60 characters)
@@ -59,9 +72,60 @@ class Measurements:
     source: str = "<measurements>"  # the file, for error messages
 
 
-def read_measurements(path: str | Path) -> Measurements:
-    """Read and validate a measurement CSV; errors name the file, line and column."""
+def _pairs(text: str, option: str, allowed) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in str(text).split(","):
+        key, eq, value = (x.strip() for x in part.partition("="))
+        if not eq or not key or not value:
+            raise ConfigError(f"{option}: {short(part, 40)} is not KEY=VALUE; write e.g. "
+                              f"{option} {'cell=cell_id,g_target=G_T' if 'col' in option else 'g=uS,t=h'}")
+        if key not in allowed:
+            raise ConfigError(f"{option}: unknown key {short(key, 40)}; the keys are "
+                              f"{', '.join(allowed)}")
+        if key in out:
+            raise ConfigError(f"{option}: key '{key}' is given twice")
+        out[key] = value
+    return out
+
+
+def parse_columns(text: str | None) -> dict[str, str]:
+    """``cell=cell_id,g_target=G_T,...`` -> {key: the file's column name}; keys left out
+    keep the documented names (:data:`KEYS`)."""
+    cols = dict(KEYS)
+    if text:
+        cols.update(_pairs(text, "--columns", KEYS))
+    named = list(cols.values())
+    dup = sorted({c for c in named if named.count(c) > 1})
+    if dup:
+        raise ConfigError(f"--columns: column '{short(dup[0], 40)}' is named for two quantities; "
+                          "each quantity needs its own column")
+    return cols
+
+
+def parse_units(text: str | None) -> dict[str, float]:
+    """``uS`` (conductances) or ``g=uS,t=h`` -> {"g": siemens per unit, "t": seconds per
+    unit}."""
+    out = {"g": 1.0, "t": 1.0}
+    if not text:
+        return out
+    pairs = _pairs(text, "--units", ("g", "t")) if "=" in text else {"g": text.strip()}
+    for key, unit in pairs.items():
+        table = G_UNITS if key == "g" else T_UNITS
+        if unit not in table:
+            raise ConfigError(f"--units: unknown {'conductance' if key == 'g' else 'time'} unit "
+                              f"{short(unit, 20)}; use one of {', '.join(table)}")
+        out[key] = table[unit]
+    return out
+
+
+def read_measurements(path: str | Path, columns: dict[str, str] | None = None,
+                      units: dict[str, float] | None = None) -> Measurements:
+    """Read and validate a measurement CSV; errors name the file, line and column.
+    ``columns`` ({key: column name}, :func:`parse_columns`) and ``units`` (SI factors,
+    :func:`parse_units`) read a lab's own layout."""
     path = Path(path)
+    columns = columns or dict(KEYS)
+    units = units or {"g": 1.0, "t": 1.0}
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -85,9 +149,17 @@ def read_measurements(path: str | Path) -> Measurements:
                  "split the file (by cells) or raise NEUROCOSIM_MAX_MEMORY")
     try:
         with open(path, "rb") as fh:
-            return _read(fh, path, max_rows)
+            m = _read(fh, path, max_rows, columns)
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if units["g"] != 1.0 or units["t"] != 1.0:
+        with np.errstate(over="ignore"):  # an overflow is refused just below
+            m = dataclasses.replace(m, g_target=m.g_target * units["g"],
+                                    g_measured=m.g_measured * units["g"], t=m.t * units["t"])
+        if not all(np.isfinite(a).all() for a in (m.g_target, m.g_measured, m.t)):
+            raise DataError(f"{path}: a value overflows when converted to siemens and seconds "
+                            "(--units); check the units")
+    return m
 
 
 def _lines(fh, path: Path) -> Iterator[str]:
@@ -121,7 +193,7 @@ def _show(raw: str) -> str:
     return s if s and s.isprintable() and len(s) <= 40 else short(raw, 40)
 
 
-def _read(fh, path: Path, max_rows: int) -> Measurements:
+def _read(fh, path: Path, max_rows: int, columns: dict[str, str]) -> Measurements:
     reader = csv.reader(_lines(fh, path))
     header: list[str] | None = None
     where: dict[str, int] = {}
@@ -135,18 +207,7 @@ def _read(fh, path: Path, max_rows: int) -> Measurements:
             line = reader.line_num
             if header is None:
                 header = [h.strip() for h in row]
-                seen: set[str] = set()
-                for h in header:
-                    if h in COLUMNS and h in seen:
-                        raise DataError(f"{path}: line {line}: column '{h}' appears twice in "
-                                        "the header")
-                    seen.add(h)
-                missing = [c for c in COLUMNS if c not in seen]
-                if missing:
-                    raise DataError(f"{path}: line {line}: missing column(s) {missing}; the "
-                                    f"first line must be the header and the layout is "
-                                    f"{', '.join(COLUMNS)} (see neurocosim.calibration.fit)")
-                where = {c: header.index(c) for c in COLUMNS}
+                where = _header(header, columns, path, line)
                 continue
             if len(row) != len(header):
                 raise DataError(f"{path}: line {line}: {len(row)} values but the header names "
@@ -154,14 +215,15 @@ def _read(fh, path: Path, max_rows: int) -> Measurements:
             if len(lines) >= max_rows:  # cannot happen for a regular file; keeps it bounded
                 raise DataError(f"{path}: line {line}: more rows than its size allows")
             for c in COLUMNS:
-                raw = row[where[c]]
+                raw = row[where[c][0]]
+                c_file = _show(where[c][1])
                 if len(raw) > MAX_FIELD_CHARS:
-                    raise DataError(f"{path}: line {line}, column '{c}': a value of {len(raw):,} "
-                                    f"characters (at most {MAX_FIELD_CHARS})")
+                    raise DataError(f"{path}: line {line}, column '{c_file}': a value of "
+                                    f"{len(raw):,} characters (at most {MAX_FIELD_CHARS})")
                 if c in _WHOLE:
-                    ints[c].append(_whole(raw, path, line, c))
+                    ints[c].append(_whole(raw, path, line, c_file))
                 else:
-                    floats[c].append(_value(raw, path, line, c))
+                    floats[c].append(_value(raw, path, line, c_file))
             lines.append(line)
     except csv.Error as exc:
         raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
@@ -176,6 +238,25 @@ def _read(fh, path: Path, max_rows: int) -> Measurements:
                      read=np.frombuffer(ints["read"], np.int64).copy(), source=str(path))
     _check_unique(m, np.frombuffer(lines, np.int64), path)
     return m
+
+
+def _header(header: list[str], columns: dict[str, str], path: Path, line: int
+            ) -> dict[str, tuple[int, str]]:
+    """{documented column: (index in the file, the file's name for it)}."""
+    seen: set[str] = set()
+    wanted = set(columns.values())
+    for h in header:
+        if h in wanted and h in seen:
+            raise DataError(f"{path}: line {line}: column '{_show(h)}' appears twice in the "
+                            "header")
+        seen.add(h)
+    missing = [columns[k] for k in KEYS if columns[k] not in seen]
+    if missing:
+        named = "; name yours with --columns key=column (keys: cell, g_target, g_measured, t, " \
+                "read) and --units" if columns == KEYS else " (named by --columns)"
+        raise DataError(f"{path}: line {line}: missing column(s) {short(missing, 120)}; the first "
+                        f"line must be the header and the layout is {', '.join(COLUMNS)}{named}")
+    return {KEYS[k]: (header.index(columns[k]), columns[k]) for k in KEYS}
 
 
 def _value(raw: str, path: Path, line: int, c: str) -> float:

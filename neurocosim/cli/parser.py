@@ -109,13 +109,17 @@ def _more_commands(sub) -> None:
          _o("--max-runs", "run at most this many new runs", type=C.positive_int),
          _o("--plot", "write the study's figures when complete", **B), QUIET)
     _add(sub, "calibrate", "fit device models to measurements, write a card",
-         _o("data", "DATA.csv: cell, g_target_S, g_measured_S, t_s, read"),
-         _o("--model", "programming-noise model to fit", required=True,
-            choices=("constant", "multiplicative", "rram_linear", "pcm_aihwkit")),
+         _o("data", "DATA.csv: cell, g_target_S, g_measured_S, t_s, read (see --columns)"),
+         _o("--model", "programming-noise family (auto: chosen by held-out likelihood)", default="auto",
+            choices=("auto", "constant", "multiplicative", "rram_linear", "pcm_aihwkit")),
          _o("-o --output", "card.yaml to write", required=True),
          _o("--base", "card whose other fields are kept", default="pcm-aihwkit"),
          _o("--name", "name of the new card (default: file stem)"),
-         _o("--t0", "drift reference time, s", type=C.within(1e-300, 1e300), default=20.0))
+         _o("--t0", "drift reference time, s", type=C.within(1e-300, 1e300), default=20.0),
+         _o("--columns", "your column names, e.g. cell=id,g_target=G_T,g_measured=G,t=time,read=rep"),
+         _o("--units", "units of your columns: uS, or g=uS,t=h (default S and s)"),
+         _o("--bootstrap", "resamples of the cells for 95%% intervals (0: none)", type=C.within(0, 10000, int), default=100),
+         SEED, QUIET)
     _add(sub, "prune", "PRIME prune-on-chip: learn a mask over the chip's weights",
          _o("model", "random:IN-HIDDEN-OUT (random electroforming weights) or a two-layer model"),
          _o("--chip", CHIP, required=True), SET, _o("--data", "TRAIN.npz with x and y", required=True),

@@ -11,8 +11,9 @@ raises :class:`~neurocosim.errors.ConfigError` outside its valid range. Three fa
   accumulated 1/f noise, relative σ Q_s(g_prog)·sqrt(ln((t + t0 + t_read)/(2 t_read)))
   of the drifted ``g`` (:func:`pcm_inference_sigma`);
 * drift — the exponent ν distribution of ``g(t) = g·((t+t0)/t0)^(−ν)``: ``power_law``
-  (ν ~ N(nu_mean, nu_std) clipped at 0) or ``pcm_aihwkit`` (ν ~ |N(μ_ν(g_T), σ_ν(g_T))|,
-  :func:`draw_nu`).
+  (ν ~ N(nu_mean, nu_std) clipped at 0), ``pcm_aihwkit`` (ν ~ |N(μ_ν(g_T), σ_ν(g_T))|
+  in aihwkit's clipped log form) or ``piecewise`` (the same with μ_ν, σ_ν piecewise
+  linear in ln g_T; :func:`draw_nu`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..errors import ConfigError, short
 
 __all__ = ["ParamSpec", "NoiseModel", "PROGRAMMING_NOISE", "READ_NOISE", "DRIFT_MODELS",
            "registry", "resolve_params", "show_key", "draw_nu", "pcm_inference_sigma",
-           "pcm_nu_stats"]
+           "pcm_nu_stats", "nu_stats", "piecewise_nu_stats", "PIECEWISE_KNOTS"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,14 @@ def _pcm_programming(g, p):
 def _pcm_q(g, p):
     # aihwkit PCMLikeNoiseModel: relative 1/f coefficient Q_s = min(0.0088 / gn^0.65, 0.2)
     gn = np.maximum(np.abs(np.asarray(g, float)) / p["g_max"], 1e-12)
-    return np.minimum(p["q_s"] / gn**0.65, p["q_max"])
+    return np.minimum(p["q_s"] / gn ** p.get("exponent", 0.65), p["q_max"])
+
+
+def _power_read(g, p):
+    # relative sigma min(q / gn^exponent, q_max), per read (no time factor)
+    g = np.asarray(g, float)
+    gn = np.maximum(np.abs(g) / p["g_max"], 1e-12)
+    return np.minimum(p["q"] / gn ** p["exponent"], p["q_max"]) * np.abs(g) * p.get("per_read", 1.0)
 
 
 def _pcm_read(g, p):
@@ -112,16 +120,41 @@ def pcm_nu_stats(g_target, p) -> tuple[np.ndarray, np.ndarray]:
     return mu, sd
 
 
+#: knots of the ``piecewise`` drift model, as ln(g_T/g_max): g_max/64, /16, /4 and g_max
+PIECEWISE_KNOTS = np.log(np.array([1 / 64, 1 / 16, 1 / 4, 1.0]))
+
+
+def piecewise_nu_stats(g_target, p) -> tuple[np.ndarray, np.ndarray]:
+    """μ_ν(g_T), σ_ν(g_T) of the ``piecewise`` drift model: linear in ln(g_T/g_max)
+    between :data:`PIECEWISE_KNOTS`, constant beyond the end knots."""
+    lg = np.log(np.maximum(np.abs(np.asarray(g_target, float)) / p["g_max"], 1e-7))
+    k = len(PIECEWISE_KNOTS)
+    mu = np.interp(lg, PIECEWISE_KNOTS, [p[f"mu_{i}"] for i in range(k)])
+    sd = np.interp(lg, PIECEWISE_KNOTS, [p[f"sd_{i}"] for i in range(k)])
+    return mu, sd
+
+
+def nu_stats(model: str, g_target, p) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and σ of the normal that drift ``model`` draws ν from at targets ``g_target``
+    (``pcm_aihwkit`` and ``piecewise`` fold it at 0, ``power_law`` clips it)."""
+    g_target = np.asarray(g_target, float)
+    if model == "pcm_aihwkit":
+        return pcm_nu_stats(g_target, p)
+    if model == "piecewise":
+        return piecewise_nu_stats(g_target, p)
+    return np.full(g_target.shape, p["nu_mean"]), np.full(g_target.shape, p["nu_std"])
+
+
 def draw_nu(model: str, g_target, p, rng: np.random.Generator) -> np.ndarray | None:
     """Per-cell drift exponents of drift ``model`` for targets ``g_target`` (None: none)."""
     g_target = np.asarray(g_target, float)
     if model == "none":
         return None
     eps = rng.standard_normal(g_target.shape)
-    if model == "pcm_aihwkit":
-        mu, sd = pcm_nu_stats(g_target, p)
+    mu, sd = nu_stats(model, g_target, p)
+    if model in ("pcm_aihwkit", "piecewise"):
         return np.abs(mu + sd * eps)
-    return np.maximum(p["nu_mean"] + p["nu_std"] * eps, 0.0)
+    return np.maximum(mu + sd * eps, 0.0)
 
 
 def _rram_linear(g, p):
@@ -182,9 +215,21 @@ READ_NOISE: dict[str, NoiseModel] = {
             "generic multiplicative read noise", _relative,
         ),
         NoiseModel(
+            "power_law", "read",
+            {
+                "q": _S("", 0.0, 1.0, None, "relative σ of one read at g = g_max"),
+                "exponent": _S("", 0.0, 3.0, None, "relative σ grows as (g/g_max)^-exponent"),
+                "q_max": _S("", 0.0, 10.0, 1.0, "cap on the relative σ"),
+                "g_max": _S("S", 1e-9, 1e-3, None, "normalising conductance"),
+            },
+            "conductance-dependent read noise, relative σ min(q (g/g_max)^-exponent, q_max) "
+            "(the form of aihwkit's PCM read noise without its time factor)", _power_read,
+        ),
+        NoiseModel(
             "pcm_aihwkit", "read",
             {
                 "q_s": _S("", 0.0, 1.0, 0.0088, "relative 1/f read-noise coefficient"),
+                "exponent": _S("", 0.0, 3.0, 0.65, "Q_s grows as (g/g_max)^-exponent"),
                 "q_max": _S("", 0.0, 1.0, 0.2, "cap on the relative read noise"),
                 "g_max": _S("S", 1e-9, 1e-3, 25e-6, "normalising conductance"),
                 "t_read": _S("s", 1e-12, 1.0, 250e-9, "1/f fit's read duration (per_inference)"),
@@ -224,6 +269,18 @@ DRIFT_MODELS: dict[str, NoiseModel] = {
             "IBM aihwkit PCMLikeNoiseModel drift: ν ~ |N(μ_ν(g_T), σ_ν(g_T))|, μ_ν = "
             "clip(−0.0155 ln(g_T/g_max) + 0.0244, 0.049, 0.1), σ_ν = clip(−0.0125 "
             "ln(g_T/g_max) − 0.0059, 0.008, 0.045)", None,
+        ),
+        NoiseModel(
+            "piecewise", "drift",
+            {
+                "t0": _S("s", 1e-9, 1e9, 20.0, "reference time after programming"),
+                "g_max": _S("S", 1e-9, 1e-3, None, "normalising conductance"),
+                **{f"{w}_{i}": _S("", 0.0, 1.0, None, f"{d} at g_T = g_max{f}")
+                   for w, d in (("mu", "μ_ν"), ("sd", "σ_ν"))
+                   for i, f in enumerate(("/64", "/16", "/4", ""))},
+            },
+            "drift ν ~ |N(μ_ν(g_T), σ_ν(g_T))| with μ_ν, σ_ν linear in ln(g_T/g_max) between "
+            "knots at g_max/64, /16, /4 and g_max (a calibration family)", None,
         ),
     )
 }

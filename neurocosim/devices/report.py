@@ -18,7 +18,7 @@ import numpy as np
 from ..budget import check_memory
 from ..errors import ConfigError, short
 from .crossbar import expected_drift_ratio, program, quantize_levels
-from .noise import PROGRAMMING_NOISE, READ_NOISE, pcm_inference_sigma, pcm_nu_stats
+from .noise import PROGRAMMING_NOISE, READ_NOISE, nu_stats, pcm_inference_sigma
 from .schema import MacroCard, StuckAtSpec
 
 __all__ = ["DeviceReport", "characterise"]
@@ -130,13 +130,14 @@ def characterise(macro: MacroCard, rng: np.random.Generator, *, n_cells: int = 1
 def _expected_ratio(model: str, g_target: np.ndarray, t: float, p) -> float:
     """Mean of ``((t + t0)/t0)^−ν`` over cells of targets ``g_target``, in closed form:
     the log-normal mean for ν ~ N(μ, σ) (``power_law``), the folded-normal moment
-    generating function for ν ~ |N(μ_ν(g), σ_ν(g))| (``pcm_aihwkit``)."""
-    if model != "pcm_aihwkit":
+    generating function for ν ~ |N(μ_ν(g), σ_ν(g))| (``pcm_aihwkit``, ``piecewise``)."""
+    if model == "power_law":
         return expected_drift_ratio(t, p["nu_mean"], p["nu_std"], p["t0"])
     from scipy.special import ndtr
 
     a = np.log((t + p["t0"]) / p["t0"])
-    mu, sd = pcm_nu_stats(g_target, p)
+    mu, sd = nu_stats(model, g_target, p)
+    sd = np.maximum(sd, 1e-300)  # σ = 0: ν = |μ|, the limit of the expression below
     both = np.exp(0.5 * (a * sd) ** 2)
     pos = np.exp(-a * mu) * ndtr(mu / sd - a * sd)
     neg = np.exp(a * mu) * ndtr(-mu / sd - a * sd)

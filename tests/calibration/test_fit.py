@@ -1,6 +1,7 @@
 """Device-model fitting recovers known parameters from synthetic measurements."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -37,13 +38,13 @@ def test_fit_recovers_known_parameters(measured):
     fit_sigma = PROGRAMMING_NOISE["pcm_aihwkit"].sigma(g, fit.programming_params)
     # tolerances: sigma(g) within 5 % everywhere in the measured range
     assert np.max(np.abs(fit_sigma / true_sigma - 1)) < 0.05
-    assert fit.goodness["programming_r2"] > 0.9
     # read noise: 2 % relative within 5 % (relative)
     assert fit.read_model == "relative"
     assert fit.read_params["percent"] == pytest.approx(2.0, rel=0.05)
     # drift: nu mean within 0.003, nu std within 15 %
-    assert fit.drift["nu_mean"] == pytest.approx(0.06, abs=0.003)
-    assert fit.drift["nu_std"] == pytest.approx(0.02, rel=0.15)
+    assert fit.drift.family.name == "pooled"
+    assert fit.drift_params["nu_mean"] == pytest.approx(0.06, abs=0.003)
+    assert fit.drift_params["nu_std"] == pytest.approx(0.02, rel=0.15)
     # stuck-at: 0.5 % each within the 99.9 % binomial interval of 20,000 cells
     for k in ("g_min_fraction", "g_max_fraction"):
         assert 0.005 - 0.0017 < fit.stuck_at[k] < 0.005 + 0.0017
@@ -66,10 +67,16 @@ def test_other_models_fit_their_own_data():
 def test_cli_calibrate_writes_a_loadable_card(tmp_path, measured):
     csv_path = write_measurements(measured, tmp_path / "meas.csv")
     out = tmp_path / "fitted.yaml"
-    assert main(["calibrate", str(csv_path), "--model", "pcm_aihwkit", "-o", str(out)]) == 0
+    assert main(["calibrate", str(csv_path), "--model", "pcm_aihwkit", "-o", str(out),
+                 "--bootstrap", "4", "-q"]) == 0
     card = load_chip(out)
     assert card.macro.programming_noise.model == "pcm_aihwkit"
     assert card.resolved("drift")["nu_mean"] == pytest.approx(0.06, abs=0.003)
+    report = json.loads((tmp_path / "fitted.fit.json").read_text())
+    assert report["drift"]["family"] == "pooled" and report["curves"]["bootstrap"] == 4
+    lo, hi = np.array(report["curves"]["ci95"]["sigma_prog_S"])
+    assert np.all(lo <= np.array(report["curves"]["sigma_prog_S"]) * 1.001)
+    assert np.all(hi >= np.array(report["curves"]["sigma_prog_S"]) * 0.999) and np.all(hi > lo)
     assert (tmp_path / "fitted.fit.png").exists() and (tmp_path / "fitted.fit.json").exists()
 
 

@@ -4,7 +4,10 @@ lava-nc 0.10 (Python 3.10) is archived upstream; this module targets it as a fro
 format. The graph: a ``RingBuffer`` source injecting the input spikes (or, for a graded
 network, the payloads into a first layer with ``num_message_bits``) → per layer a
 ``Dense`` (one sample) or ``Sparse`` (several samples as block-diagonal copies, so that
-one run simulates a batch) → a ``LIF`` → a ``RingBuffer`` sink recording its spikes.
+one run simulates a batch), or a ``Conv`` (several samples as channel groups,
+:mod:`neurocosim.targets.loihi2.conv`) → a ``LIF`` → a ``RingBuffer`` sink recording its
+spikes. A conv layer's LIF and sink have Lava's ``(W, H, n·C)`` shape; a dense layer after
+it reads the spikes through a flattening port.
 It always runs with ``Loihi2SimCfg(select_tag="fixed_pt")``: the default configuration
 silently simulates floating point. Lava starts an OS process per Lava process and can
 hang after errors, so the runtime is always stopped in a ``finally``.
@@ -19,6 +22,7 @@ import numpy as np
 
 from ... import metrics
 from ...errors import NeurocosimError
+from .conv import check_conv_layer, dense_matrix, from_lava_xyc, lava_kernel, to_lava_xyc
 from .network import LoihiNetwork
 
 __all__ = ["LavaUnavailable", "require_lava", "run_lava", "LavaRun", "build_graph"]
@@ -71,47 +75,96 @@ class LavaRun:
         return metrics.accuracy(self.counts, labels)
 
 
-def build_graph(net: LoihiNetwork, data: np.ndarray, n_samples: int):
-    """Processes of the graph for ``data`` ``(n_samples·n_in, steps)`` (sample-major)."""
-    require_lava()
+def _synapse(L, k: int, net: LoihiNetwork, n_samples: int, prev_conv):
+    """Layer ``L``'s synaptic process for ``n_samples`` samples (``prev_conv``: the
+    previous layer's conv geometry, or None) and the shape of its neurons in Lava."""
     import scipy.sparse as sp
+    from lava.proc.conv.process import Conv
     from lava.proc.dense.process import Dense
+    from lava.proc.sparse.process import Sparse
+
+    kwargs = {"weight_exp": int(L.weight_exp), "num_weight_bits": int(L.num_weight_bits),
+              "num_message_bits": int(net.num_message_bits) if k == 0 else 0}
+    if L.conv is not None:
+        check_conv_layer(L)
+        c, h, w = L.conv.in_shape
+        syn = Conv(weight=lava_kernel(L.weight.astype(np.int32), n_samples),
+                   input_shape=(w, h, n_samples * c), padding=L.conv.padding[::-1],
+                   stride=L.conv.stride[::-1], dilation=L.conv.dilation[::-1],
+                   groups=L.conv.groups * n_samples, **kwargs)
+        co, ho, wo = L.conv.out_shape
+        return syn, (wo, ho, n_samples * co)
+    w = L.weight.astype(np.int32)
+    if prev_conv is not None:
+        mat = dense_matrix(w, n_samples, prev_conv.out_shape)
+        syn = (Dense(weights=mat.toarray().astype(np.int32), **kwargs) if n_samples == 1
+               else Sparse(weights=mat, **kwargs))
+    elif n_samples == 1:
+        syn = Dense(weights=w, **kwargs)
+    else:
+        syn = Sparse(weights=sp.block_diag([sp.csr_matrix(w)] * n_samples, format="csr"),
+                     **kwargs)
+    return syn, (L.n_out * n_samples,)
+
+
+def _lava_vector(L, values: np.ndarray, n_samples: int, shape: tuple) -> np.ndarray:
+    """A per-neuron vector of ``L`` (IR order) for ``n_samples`` samples, in Lava's shape."""
+    tiled = np.tile(values, (n_samples, 1))
+    if L.conv is None:
+        return tiled.reshape(-1)
+    return to_lava_xyc(tiled, L.conv.out_shape).reshape(shape)
+
+
+def build_graph(net: LoihiNetwork, data: np.ndarray, n_samples: int):
+    """Processes of the graph for ``data`` ``(n_samples·n_in, steps)`` (sample-major, the
+    IR's order); a conv first layer gets it as Lava's ``(W, H, n·C, steps)``."""
+    require_lava()
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
-    from lava.proc.sparse.process import Sparse
 
     steps = data.shape[1]
+    first = net.layers[0].conv
+    if first is not None:
+        data = to_lava_xyc(data.reshape(n_samples, -1, steps), first.in_shape)
     src = Source(data=data.astype(np.int32))
-    prev_port = src.s_out
+    prev_port, prev_conv = src.s_out, None
     lifs, sinks = [], []
     for k, L in enumerate(net.layers):
-        w = L.weight.astype(np.int32)
-        kwargs = {"weight_exp": int(L.weight_exp), "num_weight_bits": int(L.num_weight_bits),
-                  "num_message_bits": int(net.num_message_bits) if k == 0 else 0}
-        if n_samples == 1:
-            syn = Dense(weights=w, **kwargs)
-        else:
-            syn = Sparse(weights=sp.block_diag([sp.csr_matrix(w)] * n_samples, format="csr"),
-                         **kwargs)
-        lif = LIF(shape=(L.n_out * n_samples,), du=int(L.du), dv=int(L.dv), vth=int(L.vth),
-                  bias_mant=np.tile(L.bias_mant.astype(np.int32), n_samples),
+        syn, shape = _synapse(L, k, net, n_samples, prev_conv)
+        lif = LIF(shape=shape, du=int(L.du), dv=int(L.dv), vth=int(L.vth),
+                  bias_mant=_lava_vector(L, L.bias_mant.astype(np.int32), n_samples, shape),
                   bias_exp=int(L.bias_exp))
-        sink = Sink(shape=(L.n_out * n_samples,), buffer=steps)
+        sink = Sink(shape=shape, buffer=steps)
+        if prev_conv is not None and L.conv is None:
+            prev_port = prev_port.flatten()  # (W, H, n·C) spikes into a dense layer
         prev_port.connect(syn.s_in)
         syn.a_out.connect(lif.a_in)
         lif.s_out.connect(sink.a_in)
-        prev_port = lif.s_out
+        prev_port, prev_conv = lif.s_out, L.conv
         lifs.append(lif)
         sinks.append(sink)
     return src, lifs, sinks
+
+
+def _per_sample(L, values, n: int, steps: int | None = None) -> np.ndarray:
+    """Lava's array of layer ``L`` (spikes ``(..., steps)`` or a state) → ``(n, [steps,]
+    n_out)`` in the IR's order."""
+    values = np.asarray(values)
+    if L.conv is not None:
+        return from_lava_xyc(values, n, L.conv.out_shape)
+    if steps is None:
+        return values.reshape(n, L.n_out)
+    return values.reshape(n, L.n_out, steps).transpose(0, 2, 1)
 
 
 def run_lava(net: LoihiNetwork, spikes: np.ndarray, *, trace: bool = False) -> LavaRun:
     """Run ``net`` in Lava's CPU simulator on ``spikes`` ``(n_samples, steps, n_in)``
     (binary spikes, or a graded network's integer payloads).
 
-    All samples run at once as block-diagonal copies (one Lava process per layer). With
+    All samples run at once as block-diagonal copies, or channel groups of a ``Conv``
+    (one Lava process per layer); conv layers' spikes and states come back in the IR's
+    ``(C, H, W)`` order, flattened. With
     ``trace``, Lava runs one step at a time and every layer's ``u`` and ``v`` are read
     after each step (slower: two reads per layer and step)."""
     require_lava()
@@ -126,8 +179,8 @@ def run_lava(net: LoihiNetwork, spikes: np.ndarray, *, trace: bool = False) -> L
     seen = []  # per step: [(u, v) per layer]
 
     def state():
-        return [tuple(np.asarray(var.get()).astype(np.int64).reshape(n, -1)
-                      for var in (lif.u, lif.v)) for lif in lifs]
+        return [tuple(_per_sample(L, var.get(), n).astype(np.int64) for var in (lif.u, lif.v))
+                for L, lif in zip(net.layers, lifs, strict=True)]
 
     t0 = time.perf_counter()
     try:
@@ -140,7 +193,7 @@ def run_lava(net: LoihiNetwork, spikes: np.ndarray, *, trace: bool = False) -> L
     wall = time.perf_counter() - t0
     out, fu, fv, tr = {}, {}, {}, {}
     for k, (L, rec) in enumerate(zip(net.layers, recorded, strict=True)):
-        out[L.name] = np.asarray(rec).reshape(n, L.n_out, steps).transpose(0, 2, 1).astype(np.int8)
+        out[L.name] = _per_sample(L, rec, n, steps).astype(np.int8)
         fu[L.name], fv[L.name] = seen[-1][k]
         tr[L.name] = {key: np.stack([step[k][i] for step in seen], axis=1)
                       for i, key in enumerate(("u", "v"))}

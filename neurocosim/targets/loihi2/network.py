@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["LoihiLayer", "LoihiNetwork", "sign_mode"]
+__all__ = ["LoihiLayer", "LoihiNetwork", "ConvSpec", "sign_mode"]
 
 
 def sign_mode(w: np.ndarray) -> str:
@@ -19,13 +19,29 @@ def sign_mode(w: np.ndarray) -> str:
     return "mixed"
 
 
+@dataclass(frozen=True)
+class ConvSpec:
+    """The geometry of a convolutional layer, in the IR's ``(C, H, W)`` order: input and
+    output shapes and symmetric ``(h, w)`` stride, padding and dilation (Lava's ``Conv``
+    takes the same numbers in ``(x, y) = (w, h)`` order, :mod:`.conv`)."""
+
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class LoihiLayer:
-    """One Dense → LIF stage in Loihi 2 integers.
+    """One Dense → LIF or Conv → LIF stage in Loihi 2 integers.
 
-    ``weight`` ``(n_out, n_in)`` int (clipped and truncated), ``weight_exp``, ``du``/``dv``
-    (12-bit), ``vth`` (17-bit), ``bias_mant`` ``(n_out,)`` (13-bit signed), ``bias_exp``
-    (3-bit), and ``scale``: integer membrane units per float membrane unit (reporting).
+    ``weight`` ``(n_out, n_in)`` int (clipped and truncated), or for a convolution
+    (``conv`` set) ``(C_out, C_in / groups, k_h, k_w)`` (cross-correlation, the IR's
+    orientation); ``weight_exp``, ``du``/``dv`` (12-bit), ``vth`` (17-bit), ``bias_mant``
+    ``(n_out,)`` (13-bit signed, per neuron in ``(C, H, W)`` order), ``bias_exp`` (3-bit),
+    and ``scale``: integer membrane units per float membrane unit (reporting).
     """
 
     name: str
@@ -39,13 +55,18 @@ class LoihiLayer:
     bias_mant: np.ndarray
     bias_exp: int
     scale: float = 1.0
+    conv: ConvSpec | None = None
 
     @property
     def n_out(self) -> int:
+        if self.conv is not None:
+            return int(np.prod(self.conv.out_shape))
         return int(self.weight.shape[0])
 
     @property
     def n_in(self) -> int:
+        if self.conv is not None:
+            return int(np.prod(self.conv.in_shape))
         return int(self.weight.shape[1])
 
 
@@ -65,6 +86,10 @@ class LoihiNetwork:
     @property
     def graded(self) -> bool:
         return self.num_message_bits > 0
+
+    @property
+    def has_conv(self) -> bool:
+        return any(L.conv is not None for L in self.layers)
 
     @property
     def input_size(self) -> int:

@@ -34,6 +34,9 @@ missing ``weight`` instead of running different integers — and its reason in t
 instead. :func:`quantize_loihi2` caps ``weight_exp`` at 0 and puts biases at exponent 6
 where it is 0, so a layer is representable whenever its worst-case step input fits ``u`` at
 exponent 0 (the digits network's do; a graded first layer does not).
+
+Conv layers are not exported: :func:`write_netx` raises :class:`NetxError` for a network
+that has one (``deploy`` then writes no ``model.net`` and says so in its report).
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ from ..._atomic import atomic_path
 from ...errors import ModelError
 from .network import LoihiLayer, LoihiNetwork, sign_mode
 
-__all__ = ["write_netx", "read_netx", "lavadl_problem", "NetxError", "NETX_BIAS_EXP"]
+__all__ = ["write_netx", "read_netx", "lavadl_problem", "netx_refusal", "NetxError",
+           "NETX_BIAS_EXP"]
 
 NETX_BIAS_EXP = 6  # lava-dl's CUBA neuron: bias_mant = the file's bias, bias_exp = 6
 BIAS_MANT_MAX = 4095  # 13-bit signed mantissa
@@ -98,12 +102,26 @@ def lavadl_problem(L: LoihiLayer) -> str:
     return _lavadl_weight(L)[1] or _lavadl_bias(L)[1]
 
 
+def netx_refusal(net: LoihiNetwork) -> str:
+    """Why :func:`write_netx` refuses ``net`` (one line), or "" when it writes it."""
+    conv = [L.name for L in net.layers if L.conv is not None]
+    if conv:
+        return (f"netx export of conv layers is not supported yet (layer '{conv[0]}'); deploy "
+                "writes the NIR file and runs in Lava")
+    return ""
+
+
 def write_netx(net: LoihiNetwork, path: str | Path, *, require_lavadl: bool = False) -> Path:
     """Write ``net`` (see the module docstring). ``require_lavadl``: raise
-    :class:`NetxError` naming the first layer lava-dl could not read exactly."""
+    :class:`NetxError` naming the first layer lava-dl could not read exactly. A network
+    with conv layers is refused (:func:`netx_refusal`): no file is written rather than one
+    lava-dl would read as a different network."""
     import h5py
 
     from ...frontends.nir_io import HDF5_LOCK
+
+    if why := netx_refusal(net):
+        raise NetxError(why)
 
     if require_lavadl:
         for L in net.layers:

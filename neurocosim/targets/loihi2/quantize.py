@@ -1,8 +1,9 @@
 """Quantise a float network to Loihi 2 fixed point (DESIGN §3.3).
 
-Supported: a chain ``Input → (Affine|Linear → IF|LIF|CubaLIF) × L → Output`` with one
-time constant per layer and zero leak/reset potentials. Per layer, the float membrane is
-scaled by ``s = m · 2^(weight_exp + 6)`` integer units:
+Supported: a chain ``Input → (Affine|Linear|Conv2d → IF|LIF|CubaLIF) × L → Output`` (with
+``SumPool2d``/``AvgPool2d``/``Flatten`` between layers) with one time constant per layer
+and zero leak/reset potentials. Per layer, the float membrane is scaled by
+``s = m · 2^(weight_exp + 6)`` integer units:
 
 * effective weights ``W_eff = gain · W`` (IF: r; LIF: α·r; CubaLIF: α·r·α_syn·w_in);
   on the grid of ``num_weight_bits`` (the low ``k = 8 − bits + mixed`` bits zero, so that
@@ -17,6 +18,13 @@ scaled by ``s = m · 2^(weight_exp + 6)`` integer units:
 * biases in membrane units per step, ``gain·b·s = bias_mant << bias_exp`` (13-bit signed
   mantissa): exponent 6, netx's fixed bias exponent, when ``weight_exp`` is 0 (then a bias
   unit equals a weight unit); otherwise the smallest exponent that fits.
+
+**Convolutions** (``Conv2d → IF|LIF|CubaLIF``, :mod:`neurocosim.targets.loihi2.conv`) follow
+the same rules with one row per output channel (the shared kernel) and one input gain per
+channel; their ``weight_exp`` is always 0 (Lava's fixed-point ``Conv`` ignores the
+exponent), so when the limits call for a smaller exponent the weights use fewer grid
+levels instead. Pooling layers are folded into the next synaptic layer's float weights
+before quantisation (:mod:`neurocosim.targets.loihi2.chain`; the report lists them).
 
 Loihi 2's LIF resets to 0 and spikes on ``>``: a ``subtract`` reset or a ``>=`` test is
 deployed as zero reset / ``>`` with a warning in the report. The report gives each
@@ -35,13 +43,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ...errors import LoihiWarning, ModelError
 from ...ir import nodes as N
 from ...ir.graph import Network
+from .chain import Stage, stages
 from .graded import payload_error, payload_levels
 from .network import LoihiLayer, LoihiNetwork, sign_mode
 
@@ -52,6 +61,7 @@ U_MAX = (1 << 23) - 1
 WEXP_RANGE = (-8, 7)
 NETX_WEIGHT_EXP = 0  # lava-dl netx: integer weights at exponent 0 (see netx.py)
 NETX_BIAS_EXP = 6  # lava-dl netx: bias mantissas at exponent 6
+CONV_WEIGHT_EXP = 0  # Lava's fixed-point Conv ignores weight_exp (conv.py)
 
 
 def quantize_loihi2(net: Network, *, num_weight_bits: int = 8, num_message_bits: int = 0,
@@ -67,8 +77,8 @@ def quantize_loihi2(net: Network, *, num_weight_bits: int = 8, num_message_bits:
         report["input"] = _input_entry(num_message_bits, input_max)
         unit, amp = payload_levels(num_message_bits) / input_max, float(input_max)
     layers = []
-    for syn_name, neu_name in _chain(net):
-        layer, entry = _quantize_layer(net, syn_name, neu_name, num_weight_bits, report,
+    for stage in stages(net):
+        layer, entry = _quantize_layer(net, stage, num_weight_bits, report,
                                        (unit, amp, num_message_bits))
         layers.append(layer)
         report["layers"].append(entry)
@@ -97,19 +107,23 @@ def _warn(report: dict, msg: str) -> None:
     warnings.warn(msg, LoihiWarning, stacklevel=4)
 
 
-def _quantize_layer(net: Network, syn_name: str, neu_name: str, num_weight_bits: int,
+def _quantize_layer(net: Network, stage: Stage, num_weight_bits: int,
                     report: dict, graded: tuple) -> tuple[LoihiLayer, dict]:
-    """One synapse → neuron pair: the integer layer and its report entry. Warnings are
+    """One synapse → neuron stage: the integer layer and its report entry. Warnings are
     issued here only (see :func:`_warn`), in the order the checks run. ``graded`` is
     (payload units per float input, largest float input, message bits or 0)."""
     unit, amp, bits = graded
+    syn_name, neu_name, conv = stage.syn, stage.neuron, stage.conv
     neu = _neuron(net, neu_name)
+    if conv is not None:  # one gain per output channel (the kernel is shared)
+        neu = replace(neu, gain=_per_channel(neu.gain, conv.out_shape[0], neu_name))
     for msg in _deploy_notes(net.nodes[neu_name], neu_name):
         _warn(report, msg)
-    w_eff, b_eff, wmax, worst = _effective(net.nodes[syn_name], syn_name, neu, amp)
-    g = _weight_grid(w_eff, wmax, worst, neu.theta, num_weight_bits, neu_name, unit)
+    w_eff, b_eff, wmax, worst = _effective(stage, neu, amp)
+    g = _weight_grid(w_eff, wmax, worst, neu.theta, num_weight_bits, neu_name, unit,
+                     fixed_exp=None if conv is None else CONV_WEIGHT_EXP)
     if bits:
-        _check_accumulator(g.weight, bits, neu_name)
+        _check_accumulator(g.weight, bits, neu_name, conv is not None)
     vth = _threshold(neu.theta, g.scale, wmax, neu_name)
     if vth > VTH_MAX:
         vth = VTH_MAX
@@ -121,46 +135,25 @@ def _quantize_layer(net: Network, syn_name: str, neu_name: str, num_weight_bits:
     if U_MAX / worst < g.scale:
         _warn(report, f"layer '{neu_name}': the worst-case input of one step can wrap the "
                       "24-bit u")
-    layer = LoihiLayer(name=neu_name, weight=g.weight, weight_exp=g.weight_exp,
+    weight = g.weight
+    if conv is not None:  # back to (C_out, C_in/g, k_h, k_w); biases per neuron
+        weight = weight.reshape(stage.weight.shape)
+        bias_mant = np.repeat(bias_mant, conv.out_shape[1] * conv.out_shape[2])
+    layer = LoihiLayer(name=neu_name, weight=weight, weight_exp=g.weight_exp,
                        num_weight_bits=num_weight_bits, sign_mode=g.mode, du=neu.du, dv=neu.dv,
-                       vth=vth, bias_mant=bias_mant, bias_exp=bias_exp, scale=g.scale)
+                       vth=vth, bias_mant=bias_mant, bias_exp=bias_exp, scale=g.scale,
+                       conv=conv)
     entry = {
         "synapse": syn_name, "neuron": neu_name, "weight_exp": g.weight_exp,
+        **_stage_entry(stage, g),
         "sign_mode": g.mode, "num_weight_bits": num_weight_bits, "du": neu.du, "dv": neu.dv,
         "vth": vth, "bias_exp": bias_exp, "scale": g.scale,
-        **_errors(layer, g, neu.theta, w_eff, wmax, b_eff),
+        **_errors(layer, g, neu.theta, w_eff, wmax,
+                  b_eff if conv is None else np.repeat(b_eff, layer.n_out // len(b_eff))),
         "leak_deployed": neu.dv / 4096,
         "leak_float": neu.leak_float,
     }
     return layer, entry
-
-
-def _chain(net: Network) -> list[tuple[str, str]]:
-    """(synapse, neuron) pairs of a feed-forward dense chain, or a ModelError."""
-    pairs = []
-    node = net.input_name
-    if net.back_edges:
-        raise ModelError("Loihi 2 deployment supports feed-forward chains only (no recurrence)")
-    while True:
-        succ = [b for a, b in net.edges if a == node]
-        if len(succ) != 1:
-            raise ModelError(f"Loihi 2 deployment needs a chain; node '{node}' has {len(succ)} "
-                             "successors")
-        nxt = succ[0]
-        if isinstance(net.nodes[nxt], N.Output):
-            break
-        syn = net.nodes[nxt]
-        if not isinstance(syn, (N.Affine, N.Linear)):
-            raise ModelError(f"Loihi 2 deployment: node '{nxt}' is {type(syn).__name__}; "
-                             "supported: Affine/Linear followed by IF, LIF or CubaLIF")
-        neu_name = [b for a, b in net.edges if a == nxt]
-        if len(neu_name) != 1 or not isinstance(net.nodes[neu_name[0]], (N.IF, N.LIF, N.CubaLIF)):
-            raise ModelError(f"Loihi 2 deployment: '{nxt}' must feed one IF, LIF or CubaLIF layer")
-        pairs.append((nxt, neu_name[0]))
-        node = neu_name[0]
-    if not pairs:
-        raise ModelError("Loihi 2 deployment: the network has no layer")
-    return pairs
 
 
 def _uniform(name: str, what: str, arr: np.ndarray) -> float:
@@ -222,13 +215,38 @@ def _deploy_notes(neu: N.Neuron, neu_name: str) -> list[str]:
     return notes
 
 
-def _effective(syn: N.Node, syn_name: str, neu: _Neuron,
+def _per_channel(gain: np.ndarray, channels: int, neu_name: str) -> np.ndarray:
+    """A conv layer's input gain, one per output channel, or a ModelError."""
+    g = gain.reshape(channels, -1)
+    if not np.allclose(g, g[:, :1], rtol=1e-9, atol=0):
+        raise ModelError(f"Loihi 2 deployment: conv layer '{neu_name}' has input gains "
+                         "(r, time constants) that vary inside a channel; its shared kernel "
+                         "needs one per channel")
+    return g[:, 0]
+
+
+def _stage_entry(stage: Stage, g: _Grid) -> dict:
+    """The report's description of a conv layer and of the pools folded into a layer."""
+    out: dict = {}
+    if stage.pools:
+        out["pooling_folded"] = list(stage.pools)
+    if stage.conv is not None:
+        c = stage.conv
+        out["conv"] = {"in_shape": list(c.in_shape), "out_shape": list(c.out_shape),
+                       "kernel": list(stage.weight.shape[2:]), "stride": list(c.stride),
+                       "padding": list(c.padding), "dilation": list(c.dilation),
+                       "groups": c.groups,
+                       "weight_levels_used": int(np.abs(g.weight).max(initial=0))}
+    return out
+
+
+def _effective(stage: Stage, neu: _Neuron,
                amp: float = 1.0) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Weights and biases times the neuron's input gain, their largest weight magnitude and
-    the worst-case input of one step (all inputs at their largest, ``amp``), or a
-    ModelError."""
-    w = np.asarray(syn.weight, float)
-    b = np.asarray(syn.bias, float) if isinstance(syn, N.Affine) else np.zeros(w.shape[0])
+    """Weights (as rows, :attr:`Stage.rows`) and biases times the neuron's input gain,
+    their largest weight magnitude and the worst-case input of one step (all inputs at
+    their largest, ``amp``), or a ModelError."""
+    syn_name = stage.syn
+    w, b = stage.rows, stage.bias
     with np.errstate(over="ignore", invalid="ignore"):
         w_eff = w * neu.gain[:, None]
         b_eff = b * neu.gain
@@ -255,10 +273,13 @@ class _Grid:
 
 
 def _weight_grid(w_eff: np.ndarray, wmax: float, worst: float, theta: float,
-                 num_weight_bits: int, layer: str = "", unit: float = 1.0) -> _Grid:
+                 num_weight_bits: int, layer: str = "", unit: float = 1.0, *,
+                 fixed_exp: int | None = None) -> _Grid:
     """The largest ``weight_exp`` that keeps the worst-case input inside the 24-bit ``u``
     and the threshold inside 17 bits, and the weights rounded to the grid. ``unit``:
-    input units per float input (1 for binary spikes, ``P / x_max`` for graded ones)."""
+    input units per float input (1 for binary spikes, ``P / x_max`` for graded ones).
+    ``fixed_exp`` (conv layers: 0): that exponent; when the limits need a smaller one, the
+    weights use fewer than their top grid value instead (``m`` shrinks)."""
     mode = sign_mode(w_eff)
     for _ in range(3):  # the sign mode Lava will see is that of the integer weights
         k = 8 - num_weight_bits + (1 if mode == "mixed" else 0)
@@ -271,6 +292,15 @@ def _weight_grid(w_eff: np.ndarray, wmax: float, worst: float, theta: float,
         s_max = min(U_MAX / worst, VTH_MAX * 64 / theta)
         e = math.floor(math.log2(s_max / (64 * m * unit)))
         e = int(min(max(e, WEXP_RANGE[0]), WEXP_RANGE[1], NETX_WEIGHT_EXP))
+        if fixed_exp is not None:
+            m = min(m, s_max / (64 * 2.0**fixed_exp * unit))
+            e = fixed_exp
+            if wmax * m < 2 ** (k - 1):
+                raise ModelError(
+                    f"Loihi 2 deployment: conv layer '{layer}': its weights round to 0 at "
+                    f"weight_exp {fixed_exp} (Lava's Conv applies no exponent) next to its "
+                    "threshold and worst-case input; rescale the layer's weights and "
+                    "threshold together")
         scale = m * 2.0 ** (e + 6) * unit
         wq = (np.round(w_eff * m / 2**k) * 2**k).astype(np.int64)
         if sign_mode(wq) == mode:
@@ -279,13 +309,15 @@ def _weight_grid(w_eff: np.ndarray, wmax: float, worst: float, theta: float,
     return _Grid(weight=wq, weight_exp=e, mode=mode, m=m, scale=scale)
 
 
-def _check_accumulator(wq: np.ndarray, bits: int, neu_name: str) -> None:
-    """Lava accumulates graded input ``W_q · p`` in int32: refuse a row that can overflow."""
+def _check_accumulator(wq: np.ndarray, bits: int, neu_name: str, conv: bool = False) -> None:
+    """Lava accumulates graded input ``W_q · p`` in int32 (``Dense``) or sends it clamped
+    to 24 bits (``Conv``): refuse a row that can overflow."""
     worst = int(np.abs(wq).sum(axis=1).max(initial=0)) * payload_levels(bits)
-    if worst > (1 << 31) - 1:
+    width, what = (24, "24-bit Conv output") if conv else (32, "int32 dendritic accumulator")
+    if worst > (1 << (width - 1)) - 1:
         raise ModelError(
             f"Loihi 2 deployment: layer '{neu_name}': graded input of {bits} bits can reach "
-            f"{worst} in the int32 dendritic accumulator (limit 2^31 - 1): use fewer "
+            f"{worst} in the {what} (limit 2^{width - 1} - 1): use fewer "
             "num_message_bits")
 
 

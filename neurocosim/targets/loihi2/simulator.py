@@ -39,8 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import metrics
+from ...budget import check_memory, check_time
 from ...errors import SimulationError
 from ...hwsim.jit import get_threads, njit, pjit, prange, set_threads
+from .conv import check_conv_layer, conv_int, wrap24
 from .network import LoihiNetwork
 
 __all__ = ["simulate_loihi2", "reference_loihi2", "trace_loihi2", "Loihi2Result"]
@@ -83,42 +85,98 @@ def _i32(x: np.ndarray) -> np.ndarray:
     return ((x + I32) & (2 * I32 - 1)) - I32
 
 
+def _synaptic(L, s: np.ndarray, graded: bool) -> np.ndarray:
+    """What layer ``L``'s synapses send on the next step for input ``s`` ``(n, n_in)``:
+    Dense ``i32(i32?(W_q · s) << weight_exp)``; Conv ``wrap24(conv(W_q, s))``
+    (:mod:`neurocosim.targets.loihi2.conv`)."""
+    if L.conv is not None:
+        check_conv_layer(L)
+        x = s.reshape(len(s), *L.conv.in_shape)
+        return wrap24(conv_int(x, L.weight, L.conv).reshape(len(s), -1))
+    acc = s @ L.weight.astype(np.int64).T
+    if graded:  # Lava's graded Dense: an int32 dot product
+        acc = _i32(acc)
+    return _i32(acc << L.weight_exp if L.weight_exp >= 0 else acc >> -L.weight_exp)
+
+
+def _neurons(L, st: dict, a: np.ndarray) -> np.ndarray:
+    """One LIF step of layer ``L`` on input ``a`` (the module docstring); updates ``st``'s
+    ``u`` and ``v`` and returns the spikes (bool)."""
+    u = _i32(_decay(st["u"], L.du + 1) + _i32(a << ACT_SHIFT))
+    u = np.where(u > UV_MAX, u - 2 * UV_MAX, u)
+    u = np.where(u <= -UV_MAX, u + 2 * UV_MAX, u)
+    bias = L.bias_mant.astype(np.int64) << L.bias_exp
+    v = np.clip(_i32(_decay(st["v"], L.dv) + u + bias), -(UV_MAX - 1), UV_MAX - 1)
+    fired = v > (L.vth << ACT_SHIFT)
+    st["u"], st["v"] = u, np.where(fired, 0, v)
+    return fired
+
+
+def _run_numpy(net: LoihiNetwork, x: np.ndarray, record):
+    """Every sample of ``x`` ``(n, steps, n_in)`` at once; ``record(t, k, fired, st)``
+    is called after layer ``k``'s step ``t``. Returns the final states."""
+    n, steps = x.shape[:2]
+    state = [{"u": np.zeros((n, L.n_out), np.int64), "v": np.zeros((n, L.n_out), np.int64),
+              "buf": np.zeros((n, L.n_out), np.int64)} for L in net.layers]
+    for t in range(steps):
+        s = x[:, t].astype(np.int64)
+        for k, L in enumerate(net.layers):
+            st = state[k]
+            a = st["buf"]  # every synaptic layer delays by one step
+            st["buf"] = _synaptic(L, s, k == 0 and net.graded)
+            fired = _neurons(L, st, a)
+            record(t, k, fired, st)
+            s = fired.astype(np.int64)
+    return state
+
+
 def trace_loihi2(net: LoihiNetwork, spikes: np.ndarray) -> list[dict]:
     """NumPy statement of the semantics: ``spikes`` ``(steps, n_in)`` of one sample (0/1,
     or payloads for a graded network) → per layer ``{"s", "u", "v"}``, each
     ``(steps, n)`` (int8 spikes; int64 ``u``, ``v`` after each step)."""
     steps = spikes.shape[0]
-    state = []
-    for L in net.layers:
-        state.append({"u": np.zeros(L.n_out, np.int64), "v": np.zeros(L.n_out, np.int64),
-                      "buf": np.zeros(L.n_out, np.int64)})
     out = [{"s": np.zeros((steps, L.n_out), np.int8), "u": np.zeros((steps, L.n_out), np.int64),
             "v": np.zeros((steps, L.n_out), np.int64)} for L in net.layers]
-    for t in range(steps):
-        s = spikes[t].astype(np.int64)
-        for k, L in enumerate(net.layers):
-            st = state[k]
-            a = st["buf"]
-            acc = L.weight.astype(np.int64) @ s
-            if k == 0 and net.graded:  # Lava's graded Dense: an int32 dot product
-                acc = _i32(acc)
-            st["buf"] = _i32(acc << L.weight_exp if L.weight_exp >= 0 else acc >> -L.weight_exp)
-            u = _i32(_decay(st["u"], L.du + 1) + _i32(a << ACT_SHIFT))
-            u = np.where(u > UV_MAX, u - 2 * UV_MAX, u)
-            u = np.where(u <= -UV_MAX, u + 2 * UV_MAX, u)
-            bias = L.bias_mant.astype(np.int64) << L.bias_exp
-            v = np.clip(_i32(_decay(st["v"], L.dv) + u + bias), -(UV_MAX - 1), UV_MAX - 1)
-            fired = v > (L.vth << ACT_SHIFT)
-            v = np.where(fired, 0, v)
-            st["u"], st["v"] = u, v
-            out[k]["s"][t], out[k]["u"][t], out[k]["v"][t] = fired, u, v
-            s = fired.astype(np.int64)
+
+    def record(t, k, fired, st):
+        out[k]["s"][t], out[k]["u"][t], out[k]["v"][t] = fired[0], st["u"][0], st["v"][0]
+
+    _run_numpy(net, np.asarray(spikes)[None], record)
     return out
 
 
 def reference_loihi2(net: LoihiNetwork, spikes: np.ndarray) -> list[np.ndarray]:
     """:func:`trace_loihi2`'s spikes: per layer ``(steps, n)``."""
     return [layer["s"] for layer in trace_loihi2(net, spikes)]
+
+
+def _simulate_numpy(net: LoihiNetwork, x: np.ndarray, keep_spikes: bool) -> Loihi2Result:
+    """The vectorised NumPy mode (networks with conv layers): all samples in lockstep."""
+    n, steps, _ = x.shape
+    total = sum(L.n_out for L in net.layers)
+    check_memory(float(n) * steps * total * keep_spikes + 64.0 * n * total,
+                 f"loihi2: spikes of {n} samples x {steps} steps x {total} neurons",
+                 "use fewer samples or steps")
+    macs = sum(L.n_out * L.weight[0].size if L.conv is not None else L.weight.size
+               for L in net.layers)  # per sample and step
+    check_time(float(n) * steps * macs, f"loihi2: {n} samples x {steps} steps x {macs} "
+               "synaptic operations", "use fewer samples or steps")
+    spk = {L.name: np.zeros((n, steps, L.n_out), np.int8) for L in net.layers} if keep_spikes else {}
+    last = net.layers[-1]
+    counts = np.zeros((n, last.n_out), np.int64)
+
+    def record(t, k, fired, st):
+        if keep_spikes:
+            spk[net.layers[k].name][:, t] = fired
+        if k == len(net.layers) - 1:
+            counts[:] += fired
+
+    t0 = time.perf_counter()
+    state = _run_numpy(net, x, record)
+    wall = time.perf_counter() - t0
+    return Loihi2Result(counts=counts, steps=steps, spikes=spk, wall_s=wall,
+                        u={L.name: st["u"] for L, st in zip(net.layers, state, strict=True)},
+                        v={L.name: st["v"] for L, st in zip(net.layers, state, strict=True)})
 
 
 # -- Numba kernels ----------------------------------------------------------------------
@@ -238,10 +296,14 @@ def _checked_input(net: LoihiNetwork, spikes) -> np.ndarray:
 
 def simulate_loihi2(net: LoihiNetwork, spikes: np.ndarray, *, keep_spikes: bool = True,
                     threads: int | None = None) -> Loihi2Result:
-    """Run ``net`` on input ``spikes`` ``(n_samples, steps, n_in)`` (Numba): binary
-    spikes, or for a graded network (``net.num_message_bits`` > 0) the payloads
-    (:func:`neurocosim.targets.loihi2.graded.graded_payload`)."""
+    """Run ``net`` on input ``spikes`` ``(n_samples, steps, n_in)`` (Numba; a network with
+    conv layers runs in vectorised NumPy, all samples at once): binary spikes, or for a
+    graded network (``net.num_message_bits`` > 0) the payloads
+    (:func:`neurocosim.targets.loihi2.graded.graded_payload`). Spikes of conv layers are
+    in the IR's ``(C, H, W)`` order, flattened."""
     x = _checked_input(net, spikes)
+    if net.has_conv:
+        return _simulate_numpy(net, x, keep_spikes)
     n, steps, _ = x.shape
     wt = np.concatenate([L.weight.T.astype(np.int64).ravel() for L in net.layers])
     sizes = [L.weight.size for L in net.layers]
