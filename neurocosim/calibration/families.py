@@ -238,33 +238,34 @@ DRIFT_FAMILIES = (
 
 
 # --- likelihood and fitting ----------------------------------------------------------
-def loglik(fam: Family, th: np.ndarray, o: Obs) -> np.ndarray:
-    """Log-likelihood of every observation of ``o`` under ``fam`` with parameters ``th``."""
+def _moments(fam: Family, th: np.ndarray, o: Obs) -> tuple[np.ndarray | float, np.ndarray]:
+    """Mean and variance of every observation of ``o`` under ``fam(th)`` (read: the
+    variance σ² that s² estimates; mean unused)."""
     if o.kind == "read":
-        var = np.maximum(fam.curve(th, o) ** 2, 1e-300)
-        k = o.k
-        return (k * np.log(k / var) + (k - 1) * np.log(np.maximum(o.y, 1e-300))
-                - k * o.y / var - gammaln(k))
+        return 0.0, np.maximum(fam.curve(th, o) ** 2, 1e-300)
     if o.kind == "programming":
         mean, var = 0.0, fam.curve(th, o) ** 2 + o.k
     else:
         mean, sd = fam.curve(th, o)
         var = sd**2 + o.k
-    var = np.maximum(var, 1e-300)
+    return mean, np.maximum(var, 1e-300)
+
+
+def loglik(fam: Family, th: np.ndarray, o: Obs) -> np.ndarray:
+    """Log-likelihood of every observation of ``o`` under ``fam`` with parameters ``th``."""
+    mean, var = _moments(fam, th, o)
+    if o.kind == "read":
+        k = o.k
+        return (k * np.log(k / var) + (k - 1) * np.log(np.maximum(o.y, 1e-300))
+                - k * o.y / var - gammaln(k))
     return -0.5 * (np.log(2 * np.pi * var) + (o.y - mean) ** 2 / var)
 
 
 def _nll(fam: Family, th: np.ndarray, o: Obs, w: np.ndarray) -> float:
     """−log-likelihood up to terms free of θ (:func:`loglik` without them), weighted."""
+    mean, var = _moments(fam, th, o)
     if o.kind == "read":
-        var = np.maximum(fam.curve(th, o) ** 2, 1e-300)
         return float(np.sum(w * o.k * (np.log(var) + o.y / var)))
-    if o.kind == "programming":
-        mean, var = 0.0, fam.curve(th, o) ** 2 + o.k
-    else:
-        mean, sd = fam.curve(th, o)
-        var = sd**2 + o.k
-    var = np.maximum(var, 1e-300)
     return 0.5 * float(np.sum(w * (np.log(var) + (o.y - mean) ** 2 / var)))
 
 
