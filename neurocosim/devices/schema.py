@@ -30,7 +30,7 @@ from .noise import registry, resolve_params
 __all__ = [
     "EnergyCost", "TimeCost", "AreaCost", "PowerCost", "NoiseSpec", "DriftSpec",
     "StuckAtSpec", "MacroEnergy", "MacroLatency", "MacroArea", "MacroCard", "NeuronCircuit",
-    "NocCard", "ChipCard", "Unit",
+    "NocCard", "DigitalUnits", "ChipCard", "Unit",
 ]
 
 _CFG = ConfigDict(extra="forbid", frozen=True)
@@ -306,6 +306,29 @@ class NocCard:
 
 
 @dataclass(config=_CFG, kw_only=True)
+class DigitalUnits:
+    """Digital spike units beside the tiles: the operations that are not a crossbar read
+    (max-pool comparisons, BatchNorm scale-and-shift, residual adds, spike-spike ANDs and
+    popcounts, attention buffers). Each energy may be left out; the estimate then refuses
+    a run that counted such operations (never a silent zero)."""
+
+    add: EnergyCost | None = Field(
+        default=None, description="One 8-bit integer add (accumulate, popcount step, "
+        "residual add); a w-bit add costs w/8 of it (ripple-carry adders scale linearly).")
+    compare: EnergyCost | None = Field(
+        default=None, description="One comparison of two 8-bit values (max-pool, threshold).")
+    mac: EnergyCost | None = Field(
+        default=None, description="One 8-bit integer multiply-accumulate (BatchNorm "
+        "scale-and-shift, attention counts).")
+    logic: EnergyCost | None = Field(
+        default=None, description="One 1-bit logic operation (spike AND, AND-NOT).")
+    buffer_read_bit: EnergyCost | None = Field(
+        default=None, description="Reading one bit of the unit's SRAM buffer (Q/K/V tokens).")
+    buffer_write_bit: EnergyCost | None = Field(
+        default=None, description="Writing one bit of the unit's SRAM buffer.")
+
+
+@dataclass(config=_CFG, kw_only=True)
 class ChipCard:
     """A chip: cores of crossbar tiles and neurons on a network-on-chip."""
 
@@ -335,6 +358,7 @@ class ChipCard:
     macro: MacroCard
     neuron: NeuronCircuit
     noc: NocCard
+    digital: DigitalUnits | None = None
 
     # -- data round trip (the way back is devices.chip_from_dict) ----------------------
     def to_dict(self) -> dict[str, Any]:

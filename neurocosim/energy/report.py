@@ -3,8 +3,10 @@
 ``E = Σ_events count × energy per event + leakage power × cores × time``, per sample
 (honouring early stop: only steps run are counted), broken down by component, by layer
 (synaptic ops: the crossbar events of their blocks; neuron layers: updates, spikes and
-the routing of their spikes) and by tile. Every constant comes from the card with its
-source; a constant the card leaves out is an error as soon as the run counted its event.
+the routing of their spikes; digital nodes: their max-pool comparisons, BatchNorm
+multiply-adds, residual adds and spike logic, each at the card's digital-unit cost
+``digital.compare``, ``digital.mac``, ``digital.add``, ``digital.logic``) and by tile.
+Every constant comes from the card with its source; a constant the card leaves out is an error as soon as the run counted its event.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..errors import ConfigError
 __all__ = ["EnergyReport", "estimate", "COMPONENTS"]
 
 COMPONENTS = ("row_drive", "array_read", "adc", "accumulate", "neuron_update", "spike",
-              "routing", "leakage")
+              "routing", "leakage", "digital")
 
 # component -> (card path, counter name(s))
 _EVENTS = {
@@ -33,12 +35,19 @@ _EVENTS = {
     "spike": ("neuron.spike_energy", "spikes"),
     "routing": ("noc.hop_energy", "packet_hops"),
 }
+# digital counter -> the card's digital-unit cost of one such operation
+DIGITAL_COSTS = {
+    "digital_comparisons": "digital.compare",
+    "digital_macs": "digital.mac",
+    "digital_adds": "digital.add",
+    "digital_iands": "digital.logic",  # SEW IAND: (1 - a) AND b, one gate per element
+}
 
 
 def _cost(chip: ChipCard, path: str):
     obj: Any = chip
     for part in path.split("."):
-        obj = getattr(obj, part)
+        obj = getattr(obj, part, None) if obj is not None else None
     return obj
 
 
@@ -152,6 +161,7 @@ def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
     _neuron_energy(counts, costs, tally)
     _routing_energy(counts, costs, tally)
     _leakage_energy(counts, costs, cores, tally)
+    _digital_energy(counts, costs, tally)
     area = _area(chip, tiles, cores)
     return EnergyReport(
         chip=chip.name, per_sample_J=tally.per_sample, by_component=tally.by_component,
@@ -172,8 +182,13 @@ class _Costs:
         self.constants: list[dict] = []
 
     def per_event(self, comp: str, total_events: float) -> float:
+        return self.per_path(*_EVENTS[comp], total_events, adc=comp == "adc")
+
+    def per_path(self, path: str, counter: str, total_events: float, adc: bool = False
+                 ) -> float:
+        """Energy of one event costed at card field ``path`` (``counter``: what the run
+        counted, for the message when the card leaves it out)."""
         chip = self.chip
-        path, counter = _EVENTS[comp]
         cost = _cost(chip, path)
         if cost is None:
             if total_events > 0:
@@ -186,10 +201,11 @@ class _Costs:
             return 0.0
         value = float(cost.value)
         m = chip.macro
-        if comp == "adc" and m.energy.adc_reference_bits is not None and m.adc_bits is not None:
+        if adc and m.energy.adc_reference_bits is not None and m.adc_bits is not None:
             value *= 2.0 ** (m.adc_bits - m.energy.adc_reference_bits)  # Walden FOM scaling
-        self.constants.append({"field": path, "value": value, "source": cost.source,
-                               "assumption": cost.assumption})
+        if not any(c["field"] == path for c in self.constants):
+            self.constants.append({"field": path, "value": value, "source": cost.source,
+                                   "assumption": cost.assumption})
         return value
 
     def leakage_power(self, counts, cores: int) -> float:
@@ -273,6 +289,23 @@ def _leakage_energy(counts, costs: _Costs, cores: int, tally: _Tally) -> None:
     e_leak = costs.leakage_power(counts, cores) * cores * counts.latency_s
     tally.per_sample += e_leak
     tally.by_component["leakage"] = float(e_leak.sum() / max(tally.n, 1))
+
+
+def _digital_energy(counts, costs: _Costs, tally: _Tally) -> None:
+    """The digital spike units' operations (max-pool comparisons, BatchNorm multiply-adds,
+    residual adds, spike logic), per digital node, each at its ``digital.*`` cost
+    (:data:`DIGITAL_COSTS`); no component when the run did not count them."""
+    digital = getattr(counts, "digital", None)
+    if digital is None:
+        return
+    per_node = np.zeros(digital.shape[:2])  # (n, digital nodes)
+    for k, counter in enumerate(counts.digital_counters):
+        ops = digital[:, :, k]
+        per_node += ops * costs.per_path(DIGITAL_COSTS[counter], counter, float(ops.sum()))
+    tally.per_sample += per_node.sum(axis=1)
+    tally.by_component["digital"] = float(per_node.sum() / max(tally.n, 1))
+    for j, name in enumerate(counts.digital_names):
+        tally.add_layer(name, "digital", float(per_node[:, j].sum() / max(tally.n, 1)))
 
 
 def _area(chip: ChipCard, tiles: int, cores: int) -> dict[str, float]:

@@ -11,6 +11,7 @@ from .._yaml import input_file
 from ..errors import ModelError
 from ..ir.graph import Network
 from ..ir.nodes import describe
+from ..ir.transforms import fold_batchnorm
 from .ann import convert_mlp, layer_scales, load_mlp
 from .nir_io import SUPPORTED_NIR_TYPES, read_nir, write_nir
 from .npz import network_from_weights, read_npz, write_npz
@@ -25,7 +26,9 @@ def load_network(path: str | Path, dt: float | None = None) -> Network:
     """Load a model file by extension: ``.nir`` (NIR) or ``.npz`` (weight bundle).
 
     ``dt`` (seconds) discretises every time constant (DESIGN §3.1); NIR stores none, so it
-    is required for NIR files not written by neurocosim.
+    is required for NIR files not written by neurocosim. Every BatchNorm that follows a
+    synaptic layer is folded into it (:func:`~neurocosim.ir.fold_batchnorm`; the folds are
+    in the network's ``folded``, which ``neurocosim info`` lists).
 
     Total: any file (or folder, or missing path) gives a network or a
     :class:`~neurocosim.errors.ModelError` (a :class:`~neurocosim.errors.BudgetError` for
@@ -39,9 +42,9 @@ def load_network(path: str | Path, dt: float | None = None) -> Network:
         dt = float(dt)
     suffix = path.suffix.lower()
     if suffix in (".nir", ".h5", ".hdf5"):
-        return read_nir(path, dt)
+        return fold_batchnorm(read_nir(path, dt))
     if suffix == ".npz":
-        return read_npz(path, dt)
+        return fold_batchnorm(read_npz(path, dt))
     raise ModelError(f"{path}: unknown model format {describe(suffix)}; use a .nir or .npz file")
 
 

@@ -33,6 +33,7 @@ from ..errors import ModelError, NeurocosimError
 from ..ir import nodes as N
 from ..ir.graph import Network
 from ..ir.nodes import describe
+from ..ir.tensors import TENSOR_TYPES
 from .nir_sandbox import HDF5_LOCK as HDF5_LOCK
 from .nir_sandbox import MAX_DEPTH as MAX_DEPTH
 from .nir_sandbox import MAX_OBJECTS as MAX_OBJECTS
@@ -273,6 +274,19 @@ def _node_to_nir(net: Network, name: str):
 
     node = net.nodes[name]
     a = np.asarray
+    if isinstance(node, (N.MaxPool2d, N.BatchNorm)):
+        fix = ("fold it into the synaptic layer before it (neurocosim.ir.fold_batchnorm) or "
+               "save a dense network as a .npz weight bundle" if isinstance(node, N.BatchNorm)
+               else "keep the network in Python (Network.to_dict) or use a SumPool2d/AvgPool2d")
+        raise ModelError(f"write_nir: node '{name}' is a {type(node).__name__}, which NIR "
+                         f"1.0 has no node for; {fix}")
+    if isinstance(node, tuple(TENSOR_TYPES.values())):
+        kind = type(node).__name__
+        raise ModelError(f"write_nir: node '{name}' is a{'n' * (kind[0] in 'AEIOU')} {kind}, "
+                         "which NIR 1.0 has no node for (it has no Add, IAnd, Concat, Reshape or "
+                         "Transpose; edges into one node are summed, so a membrane "
+                         "shortcut into a neuron can be written); keep the network in "
+                         "Python (Network.to_dict)")
     if isinstance(node, N.Input):
         return nir.Input(input_type={"input": a(node.shape)})
     if isinstance(node, N.Output):

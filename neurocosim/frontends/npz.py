@@ -15,6 +15,11 @@ Format (``numpy.savez``; keys, shapes and defaults)::
     reset                      ()            str     "zero" (default) or "subtract"
     compare                    ()            str     ">" (default) or ">="
     synaptic_delay             ()            int     0 (default) or 1
+    bn_gamma_l, bn_beta_l,     (n_out,)      float   optional, all four or none: a BatchNorm
+    bn_mean_l, bn_var_l                              after layer l's synapses (running
+                                                     statistics); load_network folds it into
+                                                     the layer's weight and bias
+    bn_eps                     ()            float   > 0, default 1e-5 (every BatchNorm)
 
 Any other key is refused (a typo would otherwise be silently ignored).
 
@@ -43,6 +48,7 @@ from ..errors import ModelError, NeurocosimError
 from ..ir import nodes as N
 from ..ir.graph import Network
 from ..ir.nodes import describe
+from ..ir.tensors import TENSOR_TYPES
 
 __all__ = ["read_npz", "write_npz", "network_from_weights", "load_npz_arrays"]
 
@@ -202,7 +208,9 @@ def _read_npy1(zf, info, where, what, error, total):
     return arr.reshape(shape, order="F" if fortran else "C"), total
 
 _SCALAR_KEYS = {"dt", "neuron", "output_neuron", "beta", "v_threshold", "reset", "compare",
-                "synaptic_delay"}
+                "synaptic_delay", "bn_eps"}
+#: a layer's BatchNorm keys (``bn_gamma_0``, ...) → the BatchNorm field each holds
+_BN_KEYS = {"gamma": "gamma", "beta": "beta", "mean": "running_mean", "var": "running_var"}
 
 
 def network_from_weights(
@@ -218,11 +226,14 @@ def network_from_weights(
     compare: str = ">",
     synaptic_delay: int = 0,
     name: str = "network",
+    batchnorm: list[dict | None] | None = None,
 ) -> Network:
     """Build a dense feed-forward network ``Input → (Affine → neuron) × L → Output``.
 
     ``weights[l]`` is ``(n_out, n_in)``. See the module docstring for the meaning of the
     neuron options. Layer names are ``fc{l}`` (synapses) and ``{neuron}{l}`` → ``lif0``…
+    ``batchnorm[l]`` (the :class:`~neurocosim.ir.BatchNorm` fields) puts a BatchNorm
+    ``bn{l}`` between layer ``l``'s synapses and its neurons (not folded here).
     """
     weights = [_matrix(w, f"weight_{i}") for i, w in enumerate(weights)]
     L = len(weights)
@@ -238,6 +249,9 @@ def network_from_weights(
         raise ModelError(f"{len(biases)} biases for {L} weight matrices")
     biases = [None if b is None else _bias(b, f"bias_{i}", weights[i].shape[0])
               for i, b in enumerate(biases)]
+    bns = list(batchnorm) if batchnorm is not None else [None] * L
+    if len(bns) != L:
+        raise ModelError(f"{len(bns)} batchnorm entries for {L} weight matrices")
     betas = _per_layer(beta, "beta", L)
     ths = _per_layer(v_threshold, "v_threshold", L)
     output_neuron = output_neuron or neuron
@@ -255,7 +269,15 @@ def network_from_weights(
         nodes[syn] = N.Affine(weight=w, bias=b)
         nodes[neu] = _neuron(kind, float(betas[layer]), float(ths[layer]), dt, reset, compare,
                              where=f"layer {layer}")
-        edges += [(prev, syn), (syn, neu)]
+        edges.append((prev, syn))
+        if bns[layer] is not None:
+            try:
+                nodes[f"bn{layer}"] = N.BatchNorm(**bns[layer])
+            except ModelError as exc:
+                raise ModelError(f"layer {layer}: {exc}") from None
+            edges.append((syn, f"bn{layer}"))
+            syn = f"bn{layer}"
+        edges.append((syn, neu))
         prev = neu
     nodes["output"] = N.Output()
     edges.append((prev, "output"))
@@ -331,6 +353,7 @@ def read_npz(path: str | Path, dt: float | None = None) -> Network:
     while f"weight_{L}" in data:
         L += 1
     allowed = _SCALAR_KEYS | {f"weight_{i}" for i in range(L)} | {f"bias_{i}" for i in range(L)}
+    allowed |= {f"bn_{k}_{i}" for k in _BN_KEYS for i in range(L)}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ModelError(
@@ -363,9 +386,24 @@ def read_npz(path: str | Path, dt: float | None = None) -> Network:
             compare=_text(data, "compare", ">"),
             synaptic_delay=int(delay),
             name=path.stem,
+            batchnorm=[_batchnorm(data, i) for i in range(L)],
         )
     except NeurocosimError as exc:
         raise type(exc)(f"{path}: {exc}") from None
+
+
+def _batchnorm(data: dict[str, np.ndarray], layer: int) -> dict | None:
+    """Layer ``layer``'s BatchNorm fields from its ``bn_*`` keys (None: it has none)."""
+    keys = {k: f"bn_{k}_{layer}" for k in _BN_KEYS}
+    have = [key for key in keys.values() if key in data]
+    if not have:
+        return None
+    missing = [key for key in keys.values() if key not in data]
+    if missing:
+        raise ModelError(f"layer {layer} has {', '.join(have)} but not {', '.join(missing)}; "
+                         "a BatchNorm needs all four of bn_gamma, bn_beta, bn_mean, bn_var")
+    fields = {_BN_KEYS[k]: _numeric(data[key], key) for k, key in keys.items()}
+    return {**fields, "eps": _scalar(data, "bn_eps", 1e-5)}
 
 
 def _scalar(data: dict[str, np.ndarray], key: str, default: float | None = None) -> float:
@@ -392,13 +430,27 @@ def _text(data: dict[str, np.ndarray], key: str, default: str) -> str:
 
 
 def write_npz(net: Network, path: str | Path) -> Path:
-    """Write a dense feed-forward IF/LIF/LI network as a weight bundle (atomic)."""
+    """Write a dense feed-forward IF/LIF/LI network as a weight bundle (atomic); a
+    BatchNorm between a layer's synapses and its neurons is written as its ``bn_*`` keys."""
+    for name in net.order:  # residual blocks and token layouts: no bundle keys for them
+        node = net.nodes[name]
+        if isinstance(node, tuple(TENSOR_TYPES.values())) or (
+                isinstance(node, N.Neuron) and len(net.predecessors(name)) != 1):
+            kind = type(node).__name__
+            what = (f"a{'n' * (kind[0] in 'AEIOU')} {kind}" if not isinstance(node, N.Neuron)
+                    else f"a neuron layer with {len(net.predecessors(name))} inputs")
+            raise ModelError(f"write_npz: node '{name}' is {what}, which a weight bundle (a "
+                             "dense chain Affine → neurons) cannot hold; keep the network in "
+                             "Python (Network.to_dict)")
     layers = net.layers()
     data: dict[str, np.ndarray] = {"dt": np.float64(net.dt),
                                    "synaptic_delay": np.int64(net.synaptic_delay)}
     betas, ths, kinds = [], [], []
     for i, layer in enumerate(layers):
         (syn, _), = net.predecessors(layer)
+        if isinstance(net.nodes[syn], N.BatchNorm) and len(net.predecessors(syn)) == 1:
+            _write_batchnorm(data, i, net.nodes[syn])
+            (syn, _), = net.predecessors(syn)
         node, snode = net.nodes[layer], net.nodes[syn]
         if not isinstance(snode, N.Affine) or type(node) not in (N.IF, N.LIF, N.LI):
             raise ModelError(f"write_npz: layer '{layer}' is not Affine → IF/LIF/LI")
@@ -416,3 +468,13 @@ def write_npz(net: Network, path: str | Path) -> Path:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **data)
     return path
+
+
+def _write_batchnorm(data: dict[str, np.ndarray], layer: int, bn: N.BatchNorm) -> None:
+    """Layer ``layer``'s BatchNorm as its ``bn_*`` keys (one ``bn_eps`` for the bundle)."""
+    if "bn_eps" in data and float(data["bn_eps"]) != bn.eps:
+        raise ModelError(f"write_npz: the BatchNorm of layer {layer} has eps {bn.eps:g} but an "
+                         f"earlier one {float(data['bn_eps']):g}; a bundle holds one bn_eps")
+    data["bn_eps"] = np.float64(bn.eps)
+    for key, field in _BN_KEYS.items():
+        data[f"bn_{key}_{layer}"] = np.array(getattr(bn, field))

@@ -17,21 +17,28 @@ import numpy as np
 from ..errors import DataError
 from .kernels import engine as K
 
-__all__ = ["EventCounts", "BLOCK_COUNTERS", "LAYER_COUNTERS"]
+__all__ = ["EventCounts", "BLOCK_COUNTERS", "LAYER_COUNTERS", "DIGITAL_COUNTERS"]
 
 BLOCK_COUNTERS = ("rows_driven", "cell_reads", "conversions", "conversion_cycles",
                   "clipped_conversions", "accumulates", "reads", "active_inputs")
 LAYER_COUNTERS = ("neuron_updates", "spikes", "packets", "packet_hops")
-if len(BLOCK_COUNTERS) != K.N_BLOCK_COUNTERS or len(LAYER_COUNTERS) != K.N_LAYER_COUNTERS:
+#: per digital node: comparisons of a max pool, multiply-adds of a BatchNorm, adds of an
+#: Add (elements × (inputs − 1)), the (1 − a)·b of an IAnd (one per element); Concat,
+#: Reshape and Transpose move elements and count nothing
+DIGITAL_COUNTERS = ("digital_comparisons", "digital_macs", "digital_adds", "digital_iands")
+if len(BLOCK_COUNTERS) != K.N_BLOCK_COUNTERS or len(LAYER_COUNTERS) != K.N_LAYER_COUNTERS \
+        or len(DIGITAL_COUNTERS) != K.N_DIGITAL_COUNTERS:
     raise ImportError("neurocosim bug: the counter names and the engine kernels' counter "
                       "arrays disagree (hwsim/counters.py vs hwsim/kernels/engine.py)")
 
 _COUNT_KEYS = ("block", "layer", "input", "steps_used", "latency_s", "block_op", "block_tile",
                "block_outs", "layer_names")
+#: optional: the digital nodes' counters (results files of runs with digital nodes)
+_DIGITAL_KEYS = ("digital", "digital_names")
 #: the order of the arrays in a run's results.npz (the run's own arrays around the counters)
 _RESULTS_ORDER = ("output", "steps_used", "predictions", "labels", "block", "layer", "input",
                   "latency_s", "block_op", "block_tile", "block_outs", "layer_names",
-                  "adc_full_scale")
+                  "digital", "digital_names", "adc_full_scale")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -43,7 +50,10 @@ class EventCounts:
     ``rows_driven`` counts one row per level of a thermometer-coded input,
     ``active_inputs`` one per non-zero input; ``layer[s, l, k]``: ``LAYER_COUNTERS[k]``
     of neuron layer ``layer_names[l]``; ``input[s]``: host input packets and hops;
-    ``steps[s]``: steps run; ``latency_s[s]``: critical-path latency of the run.
+    ``steps[s]``: steps run; ``latency_s[s]``: critical-path latency of the run;
+    ``digital[s, d, k]`` (optional): ``DIGITAL_COUNTERS[k]`` of digital node
+    ``digital_names[d]`` (max-pool comparisons, BatchNorm multiply-adds, Add adds, IAnd
+    operations).
     """
 
     block: np.ndarray
@@ -57,6 +67,9 @@ class EventCounts:
     layer_names: tuple[str, ...]
     block_counters: tuple[str, ...] = BLOCK_COUNTERS
     layer_counters: tuple[str, ...] = LAYER_COUNTERS
+    digital: np.ndarray | None = None
+    digital_names: tuple[str, ...] = ()
+    digital_counters: tuple[str, ...] = DIGITAL_COUNTERS
 
     @property
     def n_samples(self) -> int:
@@ -69,6 +82,9 @@ class EventCounts:
         out["input_packets"] = float(self.input[:, 0].sum())
         out["input_hops"] = float(self.input[:, 1].sum())
         out["steps"] = float(self.steps.sum())
+        if self.digital is not None:
+            out.update({k: float(self.digital[:, :, i].sum())
+                        for i, k in enumerate(self.digital_counters)})
         return out
 
     def by_op(self) -> dict[str, dict[str, float]]:
@@ -91,6 +107,14 @@ class EventCounts:
         return {name: {k: float(self.layer[:, j, i].sum()) for i, k in enumerate(self.layer_counters)}
                 for j, name in enumerate(self.layer_names)}
 
+    def by_digital(self) -> dict[str, dict[str, float]]:
+        """Digital counters summed per digital node (empty when not counted)."""
+        if self.digital is None:
+            return {}
+        return {name: {k: float(self.digital[:, j, i].sum())
+                       for i, k in enumerate(self.digital_counters)}
+                for j, name in enumerate(self.digital_names)}
+
     def synaptic_events(self) -> float:
         """Cell reads: driven rows × columns of every read (the engine's synaptic events)."""
         return float(self.block[:, :, 1].sum())
@@ -100,14 +124,18 @@ class EventCounts:
         return {"synaptic_events": self.synaptic_events(),
                 "latency_per_inference_s": float(np.mean(self.latency_s)),
                 "counters": self.totals(), "counters_by_op": self.by_op(),
-                "counters_by_layer": self.by_layer()}
+                "counters_by_layer": self.by_layer(),
+                **({"counters_by_digital_node": self.by_digital()}
+                   if self.digital is not None else {})}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The counters as named arrays (the keys :meth:`load` reads back)."""
         return {"block": self.block, "layer": self.layer, "input": self.input,
                 "steps_used": self.steps, "latency_s": self.latency_s,
                 "block_op": np.array(self.block_op, dtype=str), "block_tile": self.block_tile,
-                "block_outs": self.block_outs, "layer_names": np.array(self.layer_names, dtype=str)}
+                "block_outs": self.block_outs, "layer_names": np.array(self.layer_names, dtype=str),
+                **({"digital": self.digital, "digital_names": np.array(self.digital_names, dtype=str)}
+                   if self.digital is not None else {})}
 
     def save(self, path: str | Path, **extra_arrays: Any) -> None:
         """Write ``results.npz``: the counters and the run's ``extra_arrays`` (output,
@@ -123,16 +151,18 @@ class EventCounts:
         from ..frontends.npz import load_npz_arrays
 
         path = Path(path)
-        a = load_npz_arrays(path, what="results file", error=DataError, keys=_COUNT_KEYS,
-                            required=_COUNT_KEYS)
+        a = load_npz_arrays(path, what="results file", error=DataError,
+                            keys=_COUNT_KEYS + _DIGITAL_KEYS, required=_COUNT_KEYS)
         _check_arrays(path, a)
+        digital = _check_digital(path, a)
         return cls(block=a["block"].astype(float), layer=a["layer"].astype(float),
                    input=a["input"].astype(float), steps=a["steps_used"].astype(np.int64),
                    latency_s=a["latency_s"].astype(float),
                    block_op=tuple(a["block_op"].tolist()),
                    block_tile=a["block_tile"].astype(np.int64),
                    block_outs=a["block_outs"].astype(np.int64),
-                   layer_names=tuple(a["layer_names"].tolist()))
+                   layer_names=tuple(a["layer_names"].tolist()),
+                   **digital)
 
 
 def _check_arrays(path: Path, a: dict[str, np.ndarray]) -> None:
@@ -152,3 +182,23 @@ def _check_arrays(path: Path, a: dict[str, np.ndarray]) -> None:
                             "large (> 1e18) counts; the file is damaged")
     if a["block_op"].dtype.kind != "U" or a["layer_names"].dtype.kind != "U":
         raise DataError(f"{path}: fields 'block_op'/'layer_names' must be strings")
+
+
+def _check_digital(path: Path, a: dict[str, np.ndarray]) -> dict:
+    """The optional digital counters of a results file (both keys or neither)."""
+    if "digital" not in a and "digital_names" not in a:
+        return {}
+    if "digital" not in a or "digital_names" not in a:
+        raise DataError(f"{path}: fields 'digital' and 'digital_names' come together; the "
+                        "file is damaged")
+    d, names = a["digital"], a["digital_names"]
+    n = a["steps_used"].shape[0]
+    if names.ndim != 1 or names.dtype.kind != "U" or d.dtype.kind not in "iuf" \
+            or d.shape != (n, names.shape[0], len(DIGITAL_COUNTERS)):
+        raise DataError(f"{path}: field 'digital' has shape {d.shape} ({d.dtype}); expected "
+                        f"({n}, digital nodes, {len(DIGITAL_COUNTERS)}) numbers named by "
+                        "'digital_names'; the file is damaged")
+    if not (np.isfinite(d).all() and (d >= 0).all() and (d <= 1e18).all()):
+        raise DataError(f"{path}: field 'digital' holds negative, NaN, infinite or absurdly "
+                        "large (> 1e18) counts; the file is damaged")
+    return {"digital": d.astype(float), "digital_names": tuple(names.tolist())}

@@ -6,7 +6,9 @@ backend in its float mode) is tested against it.
 Per step ``t`` and for each node in the network's order:
 
 * a node's input is the sum over its incoming edges of the source's output at ``t``
-  (or at ``t-1`` along a recurrent back edge; zero at ``t = 0``);
+  (or at ``t-1`` along a recurrent back edge; zero at ``t = 0``), except for a node with
+  ordered inputs (IAnd, Concat), which takes its sources one by one in its ``operands``
+  order (:func:`ordered_forward`);
 * a synaptic node (Affine/Linear/Conv2d) computes ``W·s_in + b`` on its input of step
   ``t`` (``synaptic_delay = 0``) or ``t-1`` (``synaptic_delay = 1``, the Lava convention);
 * a neuron integrates it, tests its threshold and resets (see :func:`neuron_step`).
@@ -25,10 +27,13 @@ from .. import metrics
 from ..budget import check_simulation
 from ..errors import SimulationError
 from ..ir import nodes as N
+from ..ir import tensors as T
 from ..ir.graph import Discretised, Network
+from ..ir.tensors import ORDERED
 from .encoders import Encoder
 
-__all__ = ["simulate", "ReferenceResult", "neuron_step", "node_forward", "conv2d", "pool2d"]
+__all__ = ["simulate", "ReferenceResult", "neuron_step", "node_forward", "conv2d", "pool2d",
+           "maxpool2d", "batchnorm", "ordered_forward"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +100,23 @@ def pool2d(x: np.ndarray, node: N.SumPool2d | N.AvgPool2d) -> np.ndarray:
     return out / (kh * kw) if isinstance(node, N.AvgPool2d) else out
 
 
+def maxpool2d(x: np.ndarray, node: N.MaxPool2d) -> np.ndarray:
+    """Batched max pooling ``(B, C, H, W)`` → ``(B, C, H', W')``; padding is −inf (as
+    PyTorch), so it never wins."""
+    (kh, kw), (sh, sw), (ph, pw) = node.kernel_size, node.stride, node.padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    return win.max(axis=(-1, -2))
+
+
+def batchnorm(x: np.ndarray, node: N.BatchNorm) -> np.ndarray:
+    """Batched BatchNorm over axis 1 (the channels of ``(B, C, ...)``):
+    ``γ(x − μ)/√(σ² + ε) + β`` evaluated as ``s·x + b`` (:meth:`~.nodes.BatchNorm.scale_shift`)."""
+    s, b = node.scale_shift()
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return x * s.reshape(shape) + b.reshape(shape)
+
+
 def node_forward(node: N.Node, x: np.ndarray, in_shape: tuple[int, ...],
                  out_shape: tuple[int, ...]) -> np.ndarray:
     """Stateless node on a batch ``(B, *in_shape)``."""
@@ -108,8 +130,27 @@ def node_forward(node: N.Node, x: np.ndarray, in_shape: tuple[int, ...],
         return conv2d(x, node)
     if isinstance(node, (N.SumPool2d, N.AvgPool2d)):
         return pool2d(x, node)
-    if isinstance(node, (N.Flatten, N.Output)):
+    if isinstance(node, N.MaxPool2d):
+        return maxpool2d(x, node)
+    if isinstance(node, N.BatchNorm):
+        return batchnorm(x, node)
+    if isinstance(node, (N.Flatten, N.Output, T.Reshape)):
         return x.reshape((x.shape[0], *out_shape))
+    if isinstance(node, T.Add):  # the sum of its inputs, which the caller made
+        return x
+    if isinstance(node, T.Transpose):
+        return x.transpose((0, *(a + 1 for a in node.axes)))
+    raise SimulationError(f"no forward rule for {type(node).__name__}")
+
+
+def ordered_forward(node: N.Node, xs: list[np.ndarray]) -> np.ndarray:
+    """A node with ordered inputs on its batches ``xs`` (``(B, *shape)`` each, in the
+    order of its ``operands``): IAnd ``(1 − a)·b``; Concat joined along its axis."""
+    if isinstance(node, T.IAnd):
+        a, b = xs
+        return (1.0 - a) * b
+    if isinstance(node, T.Concat):
+        return np.concatenate(xs, axis=node.norm_axis(xs[0].ndim - 1) + 1)
     raise SimulationError(f"no forward rule for {type(node).__name__}")
 
 
@@ -247,6 +288,9 @@ def _run_block(net: Network, disc, frames: np.ndarray, wanted: dict[str, str], s
             node = net.nodes[name]
             if isinstance(node, N.Input):
                 cur[name] = frames[:, t]
+                continue
+            if isinstance(node, ORDERED):  # its inputs one by one, in operand order
+                cur[name] = ordered_forward(node, [cur[src] for src, _ in preds[name]])
                 continue
             x = np.zeros((b, *net.in_shapes[name]))
             for src, is_back in preds[name]:

@@ -64,10 +64,14 @@ class Buffers:
                 self.lay[sl], self.inp[sl], self.probes[sl], self.err[sl]]
 
     def counts(self, prog: EngineTables) -> EventCounts:
+        digital = {}  # max-pool comparisons, BatchNorm multiply-adds: only where there are any
+        if prog.digital_ops.any():
+            digital = {"digital": prog.digital_counts(self.steps_used),
+                       "digital_names": prog.digital_names}
         return EventCounts(block=self.blk, layer=self.lay, input=self.inp,
                            steps=self.steps_used.copy(), latency_s=self.latency,
                            block_op=prog.block_op, block_tile=prog.block_tile,
-                           block_outs=prog.block_outs, layer_names=prog.layer_names)
+                           block_outs=prog.block_outs, layer_names=prog.layer_names, **digital)
 
     def probe_dict(self, shapes: dict) -> dict[str, np.ndarray]:
         n, steps = self.probes.shape[:2]

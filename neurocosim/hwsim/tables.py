@@ -8,7 +8,10 @@ scalars (Numba passes and caches them as typed tuples) built by one function:
 
 * :class:`Topology` (:func:`_topology`): nodes in network order with their value offsets,
   incoming edges with back edges flagged, input and output node;
-* :class:`Digital` (:func:`_digital`): digital nodes (pooling, scale) as sparse matrices;
+* :class:`Digital` (:func:`~neurocosim.hwsim.digital_table.digital_table`): digital nodes
+  (pooling, scale, BatchNorm, Add, IAnd, Concat, Reshape, Transpose) as sparse matrices
+  with a mode (sum, max, scale + shift, permutation, and-not) and a flag for nodes that
+  take their sources one by one (ordered operands) instead of summed;
 * :class:`Neurons` (:func:`_neurons`): neuron layers and per-neuron parameters,
   discretised at the network's ``dt``, with the chip's analog mismatch;
 * :class:`Routing` (:func:`_routing`): per-neuron routing costs (remote cores and mesh
@@ -34,14 +37,14 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..devices.program import ProgrammedChip
 from ..errors import SimulationError
 from ..ir import nodes as N
-from ..mapping.lowering import dependency
+from ..mapping.lowering import DIGITAL
 from ..mapping.routing import mesh_position, neuron_routing
 from .blocks import BlockTable, block_reads
+from .digital_table import Digital, digital_counts, digital_ops, digital_table
 from .kernels import engine as K
 from .latency import LatencyModel
 from .synapses import Readout, Synapses, synapses
@@ -69,17 +72,6 @@ class Topology(NamedTuple):
     in_node: int
     out_node: int
     evid_mean: bool  # early-stop evidence: the mean output so far (not a spike count)
-
-
-class Digital(NamedTuple):
-    """Digital nodes (pooling, scale) as CSR blocks, one per node."""
-
-    iptr_off: np.ndarray  # (digital nodes,) first indptr entry of each block
-    nnz_off: np.ndarray  # (digital nodes,) first non-zero of each block
-    indptr: np.ndarray  # int64, blocks one after another
-    indices: np.ndarray  # int64
-    data: np.ndarray  # float64
-    div: np.ndarray  # (digital nodes,) window size of an average pool, else 1
 
 
 class Neurons(NamedTuple):
@@ -179,6 +171,15 @@ class EngineTables:
     read_time: float
     dtype: type = np.float64
     extras: dict[str, Any] = field(default_factory=dict)
+    digital_names: tuple[str, ...] = ()
+    digital_ops: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, K.N_DIGITAL_COUNTERS)))
+
+    def digital_counts(self, steps_used: np.ndarray) -> np.ndarray:
+        """Digital counters ``(samples, digital nodes, N_DIGITAL_COUNTERS)`` of samples
+        that ran ``steps_used`` steps (a digital node's operations do not depend on its
+        input: :func:`~neurocosim.hwsim.digital_table.digital_ops` per step)."""
+        return digital_counts(self.digital_ops, steps_used)
 
     def records(self) -> tuple:
         """The chip's records in the order :func:`~.kernels.engine.run_batch` takes them."""
@@ -222,7 +223,7 @@ def build_tables(prog: ProgrammedChip, precision: str = "float64") -> EngineTabl
     pruned = sum(int(t.pruned.all(axis=1).sum()) for t in prog.tiles
                  if t is not None and t.pruned is not None)
     return EngineTables(
-        topology=topo, digital=_digital(net, digital, dt),
+        topology=topo, digital=digital_table(net, digital, dt),
         neurons=_neurons(net, prog.mismatch, dt),
         routing=_routing(mapped), synapses=syn, readout=readout,
         timing=_timing(mapped), node_names=tuple(net.order), layer_names=tuple(net.layers()),
@@ -232,6 +233,7 @@ def build_tables(prog: ProgrammedChip, precision: str = "float64") -> EngineTabl
         read_time=float(prog.operating_point.read_time), dtype=dt,
         extras={"block_order": np.array([b.index for b in blocks], np.int64),
                 "pruned_rows": pruned},
+        digital_names=tuple(digital), digital_ops=digital_ops(net, digital),
     )
 
 
@@ -261,7 +263,7 @@ def _topology(mapped) -> tuple[Topology, list[str]]:
             kind[i], ref[i] = K.K_SYN, ops.index(name)
         elif isinstance(node, N.Neuron):
             kind[i], ref[i] = K.K_NEURON, layers.index(name)
-        elif isinstance(node, (N.SumPool2d, N.AvgPool2d, N.Scale)):
+        elif isinstance(node, DIGITAL):
             kind[i], ref[i] = K.K_DIGITAL, len(digital)
             digital.append(name)
         else:
@@ -279,35 +281,6 @@ def _topology(mapped) -> tuple[Topology, list[str]]:
         evid_mean=not all(isinstance(net.nodes[s], N.Neuron) and net.nodes[s].spiking
                           for s in out_src))
     return topo, digital
-
-
-def _digital(net, digital: list[str], dt) -> Digital:
-    """Digital nodes (pooling, scale) as CSR blocks with their divisors."""
-    ip_off, nz_off, indptr, indices, data, div = [], [], [], [], [], []
-    nnz = nip = 0
-    for name in digital:
-        node = net.nodes[name]
-        if isinstance(node, N.Scale):
-            mat = sp.csr_matrix(sp.diags(node.scale.reshape(-1)))
-            d = 1.0
-        else:
-            mat = dependency(net, name)
-            d = float(np.prod(node.kernel_size)) if isinstance(node, N.AvgPool2d) else 1.0
-        mat.sort_indices()
-        ip_off.append(nip)
-        nz_off.append(nnz)
-        indptr.append(mat.indptr.astype(np.int64))
-        indices.append(mat.indices.astype(np.int64))
-        data.append(mat.data.astype(np.float64))
-        div.append(d)
-        nip += len(mat.indptr)
-        nnz += mat.nnz
-    return Digital(iptr_off=np.array(ip_off or [0], np.int64),
-                   nnz_off=np.array(nz_off or [0], np.int64),
-                   indptr=np.concatenate(indptr) if indptr else np.zeros(1, np.int64),
-                   indices=np.concatenate(indices) if indices else np.zeros(1, np.int64),
-                   data=(np.concatenate(data) if data else np.zeros(1)).astype(dt),
-                   div=np.array(div or [1.0]))
 
 
 def _neurons(net, mismatch, dt) -> Neurons:

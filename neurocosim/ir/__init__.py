@@ -13,22 +13,28 @@ from .nodes import (
     SYNAPTIC_TYPES,
     Affine,
     AvgPool2d,
+    BatchNorm,
     Conv2d,
     CubaLI,
     CubaLIF,
     Flatten,
     Input,
     Linear,
+    MaxPool2d,
     Neuron,
     Node,
     Output,
     Scale,
     SumPool2d,
 )
+from .tensors import ORDERED, Add, Concat, IAnd, Reshape, Transpose
+from .transforms import fold_batchnorm
 
 __all__ = [
     "Network", "Discretised", "discretise", "conv2d_output_hw", "pool2d_output_hw",
     "Node", "Neuron", "Input", "Output", "Affine", "Linear", "Scale", "Conv2d",
-    "SumPool2d", "AvgPool2d", "Flatten", "IF", "LIF", "CubaLIF", "LI", "CubaLI", "ILIF",
+    "SumPool2d", "AvgPool2d", "MaxPool2d", "BatchNorm", "Flatten", "fold_batchnorm",
+    "Add", "IAnd", "Concat", "Reshape", "Transpose", "ORDERED",
+    "IF", "LIF", "CubaLIF", "LI", "CubaLI", "ILIF",
     "NODE_TYPES", "NEURON_TYPES", "SYNAPTIC_TYPES", "RESET_MODES", "COMPARISONS",
 ]

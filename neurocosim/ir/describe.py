@@ -28,6 +28,9 @@ def describe_network(net) -> str:
             params.append(f"D={node.max_level}")
         lines.append(f"{name:<16}{type(node).__name__:<11}{str(net.in_shapes[name]):<16}"
                      f"{str(net.out_shapes[name]):<16}{' '.join(params)}")
+    if net.folded:
+        lines.append("folded BatchNorm: " + ", ".join(f"{bn} into {layer}"
+                                                       for bn, layer in net.folded))
     rec = [f"{a}->{b}" for a, b in sorted(net.back_edges)]
     lines.append(f"neurons: {net.n_neurons()}  synapses (stored weights): {net.n_synapses()}"
                  + (f"  recurrent edges: {', '.join(rec)}" if rec else ""))

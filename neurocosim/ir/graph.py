@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import ModelError, short
 from . import nodes as N
 from .shapes import _infer_shapes, conv2d_output_hw, pool2d_output_hw
+from .tensors import ORDERED
 
 __all__ = ["Network", "Discretised", "discretise", "conv2d_output_hw", "pool2d_output_hw"]
 
@@ -79,7 +80,9 @@ class Network:
     nodes
         Node name → node. Names are kept from the source file.
     edges
-        ``(source, target)`` pairs; several edges into one node are summed.
+        ``(source, target)`` pairs; several edges into one node are summed (e.g. a
+        neuron's synaptic inputs: a membrane shortcut), except into a node with ordered
+        inputs (IAnd, Concat), which takes them one by one in its ``operands`` order.
     dt
         Simulation step in seconds; every engine discretises with it (DESIGN §3.1).
     synaptic_delay
@@ -87,6 +90,9 @@ class Network:
         step (the Lava convention). DESIGN §3.2.
     name
         A label for reports.
+    folded
+        ``(batchnorm, layer)`` pairs: the BatchNorm nodes
+        :func:`~neurocosim.ir.fold_batchnorm` folded into a synaptic layer (for reports).
     """
 
     nodes: Mapping[str, N.Node]
@@ -94,7 +100,9 @@ class Network:
     dt: float
     synaptic_delay: int = 0
     name: str = "network"
-    # derived, filled in __post_init__
+    folded: tuple[tuple[str, str], ...] = ()
+    # derived, filled in __post_init__ (``in_shapes`` of a node with ordered inputs: the
+    # flat length of its inputs stacked in operand order)
     order: tuple[str, ...] = field(init=False)
     back_edges: frozenset[tuple[str, str]] = field(init=False)
     in_shapes: Mapping[str, tuple[int, ...]] = field(init=False)
@@ -110,6 +118,7 @@ class Network:
         if isinstance(delay, bool) or not isinstance(delay, (int, np.integer)) or delay not in (0, 1):
             raise ModelError(f"synaptic_delay must be 0 or 1, got {N.describe(delay)}")
         object.__setattr__(self, "synaptic_delay", int(delay))
+        object.__setattr__(self, "folded", _folded(self.folded))
         for name, node in nodes.items():
             if not isinstance(node, N.Node):
                 raise ModelError(f"node {short(name)} is a {type(node).__name__}, not an IR node")
@@ -165,8 +174,13 @@ class Network:
         return self.in_shapes[self.output_name]
 
     def predecessors(self, name: str) -> list[tuple[str, bool]]:
-        """``(source, is_back_edge)`` for every edge into ``name``, in edge order."""
-        return [(a, (a, b) in self.back_edges) for a, b in self.edges if b == name]
+        """``(source, is_back_edge)`` for every edge into ``name``, in edge order; for a
+        node with ordered inputs (IAnd, Concat), in the order of its ``operands``."""
+        preds = [(a, (a, b) in self.back_edges) for a, b in self.edges if b == name]
+        node = self.nodes[name]
+        if isinstance(node, ORDERED):
+            preds.sort(key=lambda p: node.operands.index(p[0]))
+        return preds
 
     def layers(self) -> list[str]:
         """Neuron node names in execution order."""
@@ -187,7 +201,8 @@ class Network:
     def replace(self, **changes: Any) -> Network:
         """A new network with fields changed (the original is untouched)."""
         base = {"nodes": dict(self.nodes), "edges": self.edges, "dt": self.dt,
-                "synaptic_delay": self.synaptic_delay, "name": self.name}
+                "synaptic_delay": self.synaptic_delay, "name": self.name,
+                "folded": self.folded}
         base.update(changes)
         return Network(**base)
 
@@ -198,6 +213,7 @@ class Network:
             "synaptic_delay": self.synaptic_delay,
             "nodes": {k: v.to_dict() for k, v in self.nodes.items()},
             "edges": [list(e) for e in self.edges],
+            **({"folded": [list(f) for f in self.folded]} if self.folded else {}),
         }
 
     @classmethod
@@ -221,6 +237,7 @@ class Network:
             dt=data["dt"],
             synaptic_delay=data.get("synaptic_delay", 0),
             name=str(data.get("name", "network")),
+            folded=data.get("folded", ()),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -244,6 +261,18 @@ def _dt(value: Any) -> float:
     if not (np.isfinite(dt) and dt > 0):
         raise ModelError(f"dt must be a positive number of seconds, got {N.describe(value)}")
     return dt
+
+
+def _folded(value: Any) -> tuple[tuple[str, str], ...]:
+    try:
+        pairs = tuple((p,) if isinstance(p, (str, bytes)) else tuple(p) for p in value)
+    except TypeError:
+        pairs = None
+    if isinstance(value, (str, bytes, Mapping)) or pairs is None or not all(
+            len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs):
+        raise ModelError(f"folded must be a list of (batchnorm, layer) name pairs, got "
+                         f"{N.describe(value)}")
+    return pairs
 
 
 def _edges(value: Any) -> tuple[tuple[str, str], ...]:

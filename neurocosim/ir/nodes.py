@@ -11,6 +11,7 @@ weights ``(C_out, C_in / groups, k_h, k_w)``, spatial tensors ``(C, H, W)``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..errors import ModelError, short
 from .checks import MAX_DIMS as MAX_DIMS
-from .checks import _frozen_array, _int, _mode, _pair, _shape, describe
+from .checks import _frozen_array, _int, _mode, _numeric, _pair, _shape, describe
 
 __all__ = [
     "Node",
@@ -30,6 +31,8 @@ __all__ = [
     "Conv2d",
     "SumPool2d",
     "AvgPool2d",
+    "MaxPool2d",
+    "BatchNorm",
     "Flatten",
     "Neuron",
     "IF",
@@ -261,6 +264,68 @@ class AvgPool2d(_Pool2d):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class MaxPool2d(_Pool2d):
+    """Maximum over ``kernel_size`` windows of a ``(C, H, W)`` input; padding counts as
+    −inf (as PyTorch), so a window's maximum is that of its elements inside the input.
+    Over binary spikes it is their OR. Only ``dilation`` 1 is supported."""
+
+    dilation: tuple[int, int] = (1, 1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        d = _pair(self.dilation, "dilation", "MaxPool2d")
+        if d != (1, 1):
+            raise ModelError(f"MaxPool2d: 'dilation' must be 1 (dilated max pooling is not "
+                             f"supported), got {describe(self.dilation)}")
+        object.__setattr__(self, "dilation", d)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class BatchNorm(Node):
+    r"""Batch normalisation over axis 0 (the channels of a ``(C, H, W)`` or ``(C,)``
+    input) with running statistics, as PyTorch's ``eval()`` mode:
+
+    .. math:: y = \gamma \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta
+              = s\,x + b, \quad s = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}},
+              \quad b = \beta - \mu s
+
+    ``gamma``, ``beta``, ``running_mean`` and ``running_var`` are ``(C,)``.
+    :func:`neurocosim.ir.fold_batchnorm` folds one that follows a synaptic layer into it.
+    """
+
+    _arrays: ClassVar[tuple[str, ...]] = ("gamma", "beta", "running_mean", "running_var")
+    gamma: np.ndarray
+    beta: np.ndarray
+    running_mean: np.ndarray
+    running_var: np.ndarray
+    eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        c = self.gamma.shape
+        for name in self._arrays:
+            shape = getattr(self, name).shape
+            if len(shape) != 1 or shape[0] == 0 or shape != c:
+                raise ModelError(f"BatchNorm: '{name}' must be a 1-D (C,) array of one value "
+                                 f"per channel like 'gamma' {c}, got shape {shape}")
+        if np.any(self.running_var < 0):
+            raise ModelError(f"BatchNorm: 'running_var' must be >= 0, got min "
+                             f"{float(self.running_var.min()):g}")
+        eps = _numeric(self.eps, "eps", "BatchNorm", bools=False)
+        val = float(eps.reshape(-1)[0]) if eps.size == 1 else float("nan")
+        if eps.size != 1 or not (math.isfinite(val) and val > 0):
+            raise ModelError(f"BatchNorm: 'eps' must be one finite number > 0, got "
+                             f"{describe(self.eps)}")
+        object.__setattr__(self, "eps", val)
+
+    def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel ``(s, b)`` with ``y = s·x + b`` (see the class docstring); every
+        engine computes the node this way, so their results agree bit for bit."""
+        s = self.gamma / np.sqrt(self.running_var + self.eps)
+        return s, self.beta - self.running_mean * s
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Flatten(Node):
     """Merge dimensions ``start_dim..end_dim`` of the (unbatched) input, as NIR."""
 
@@ -276,7 +341,12 @@ class Flatten(Node):
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Neuron(Node):
     """Base of neuron nodes. Parameters have the layer's shape (scalars are broadcast
-    when the network is built). Spiking types carry ``reset`` and ``compare``."""
+    when the network is built). Spiking types carry ``reset`` and ``compare``.
+
+    The input current is the sum of every incoming edge: a *membrane shortcut*
+    (MS-ResNet, Spike-driven Transformer: the pre-activations of the residual branch and
+    of the shortcut, identity or 1×1 convolution, added before the next neuron) is a
+    neuron with one edge from each, all of the layer's shape; no Add node is needed."""
 
     spiking: ClassVar[bool] = True
 
@@ -418,5 +488,9 @@ NEURON_TYPES: dict[str, type[Neuron]] = {
 SYNAPTIC_TYPES: dict[str, type[Node]] = {c.__name__: c for c in (Affine, Linear, Conv2d)}
 NODE_TYPES: dict[str, type[Node]] = {
     c.__name__: c
-    for c in (Input, Output, Affine, Linear, Scale, Conv2d, SumPool2d, AvgPool2d, Flatten)
+    for c in (Input, Output, Affine, Linear, Scale, Conv2d, SumPool2d, AvgPool2d, MaxPool2d,
+              BatchNorm, Flatten)
 } | NEURON_TYPES
+
+# Add, IAnd, Concat, Reshape and Transpose (neurocosim.ir.tensors) join NODE_TYPES there
+from . import tensors as _tensors  # noqa: E402,F401

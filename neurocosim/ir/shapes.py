@@ -15,6 +15,7 @@ import numpy as np
 from ..budget import check_memory
 from ..errors import ModelError, short
 from . import nodes as N
+from . import tensors as T
 
 __all__ = ["conv2d_output_hw", "pool2d_output_hw"]
 
@@ -52,7 +53,9 @@ def _infer_shapes(nodes, edges, order, back):
     out_shapes: dict[str, tuple[int, ...]] = {}
     nodes = dict(nodes)
     srcs_of: dict[str, list[str]] = {n: [] for n in nodes}
+    every: dict[str, list[tuple[str, bool]]] = {n: [] for n in nodes}
     for a, b in edges:
+        every[b].append((a, (a, b) in back))
         if (a, b) not in back:
             srcs_of[b].append(a)
     # bytes of the arrays the network implies (one float64 state per node output element,
@@ -66,6 +69,12 @@ def _infer_shapes(nodes, edges, order, back):
                 raise ModelError(f"Input {short(name)}: shape must be positive, got {node.shape}")
             total = _budget(total, _nbytes(node.shape), name, node, node.shape)
             in_shapes[name] = out_shapes[name] = node.shape
+            continue
+        T.check_operands(name, node, every[name])
+        if isinstance(node, T.ORDERED):  # inputs one by one: in_shape is them stacked flat
+            out_shapes[name] = _ordered_shape(name, node, [out_shapes[s] for s in node.operands])
+            in_shapes[name] = (sum(math.prod(out_shapes[s]) for s in node.operands),)
+            total = _budget(total, _nbytes(out_shapes[name]), name, node, out_shapes[name])
             continue
         shapes = {out_shapes[s] for s in srcs}
         if len(shapes) != 1:
@@ -180,6 +189,14 @@ def _pool2d_shape(here: str, node: N._Pool2d, shape: tuple[int, ...]):
     return (shape[0], ho, wo), node
 
 
+def _batchnorm_shape(here: str, node: N.BatchNorm, shape: tuple[int, ...]):
+    c = node.gamma.shape[0]
+    if len(shape) not in (1, 3) or shape[0] != c:
+        raise ModelError(f"{here}: normalises {c} channels over axis 0 of a (C,) or (C, H, W) "
+                         f"input, but receives shape {short(shape)}")
+    return shape, node
+
+
 def _flatten_shape(here: str, node: N.Flatten, shape: tuple[int, ...]):
     nd = len(shape)
     s = node.start_dim % nd if -nd <= node.start_dim < nd else None
@@ -191,6 +208,39 @@ def _flatten_shape(here: str, node: N.Flatten, shape: tuple[int, ...]):
         )
     out = shape[:s] + (math.prod(shape[s : e + 1]),) + shape[e + 1 :]
     return out, node
+
+
+def _ordered_shape(name: str, node: N.Node, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """Output shape of an IAnd or Concat on its inputs' ``shapes`` (in operand order)."""
+    here = f"node {short(name)} ({type(node).__name__})"
+    pairs = ", ".join(f"{s}: {sh}" for s, sh in zip(node.operands, shapes, strict=True))
+    if isinstance(node, T.IAnd):
+        if shapes[0] != shapes[1]:
+            raise ModelError(f"{here}: 'operands' must have one shape, got {short(pairs)}")
+        return shapes[0]
+    nd = len(shapes[0])
+    ax = node.norm_axis(nd)
+    if ax is None:
+        raise ModelError(f"{here}: 'axis' {node.axis} does not fit its {nd}-D inputs")
+    if any(len(sh) != nd or sh[:ax] + sh[ax + 1:] != shapes[0][:ax] + shapes[0][ax + 1:]
+           for sh in shapes):
+        raise ModelError(f"{here}: 'operands' must agree in every dimension but axis {ax}, "
+                         f"got {short(pairs)}")
+    return shapes[0][:ax] + (sum(sh[ax] for sh in shapes),) + shapes[0][ax + 1:]
+
+
+def _reshape_shape(here: str, node: T.Reshape, shape: tuple[int, ...]):
+    if math.prod(node.shape) != math.prod(shape):
+        raise ModelError(f"{here}: 'shape' {node.shape} has {math.prod(node.shape)} elements "
+                         f"but the input {shape} has {math.prod(shape)}")
+    return node.shape, node
+
+
+def _transpose_shape(here: str, node: T.Transpose, shape: tuple[int, ...]):
+    if len(node.axes) != len(shape):
+        raise ModelError(f"{here}: 'axes' {node.axes} must permute the {len(shape)} axes of "
+                         f"its input {shape}")
+    return tuple(shape[a] for a in node.axes), node
 
 
 def _neuron_shape(here: str, node: N.Neuron, shape: tuple[int, ...]):
@@ -219,6 +269,10 @@ _SHAPE_RULES = (
     (N.Scale, _scale_shape),
     (N.Conv2d, _conv2d_shape),
     (N._Pool2d, _pool2d_shape),
+    (N.BatchNorm, _batchnorm_shape),
     (N.Flatten, _flatten_shape),
+    (T.Add, lambda here, node, shape: (shape, node)),
+    (T.Reshape, _reshape_shape),
+    (T.Transpose, _transpose_shape),
     (N.Neuron, _neuron_shape),
 )

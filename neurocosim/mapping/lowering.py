@@ -21,8 +21,9 @@ stand for rows driven by no input element: :data:`GATHER_PAD` (−1, zero paddin
 Biases are added digitally after the partial sums (chip option ``bias: digital``) or
 stored as an extra crossbar row driven with 1 at every read (``bias: row``).
 
-Pooling, Flatten and Scale are digital operations of the receiving core; they are not
-lowered to crossbars. :func:`dependency` gives their input→output connectivity for the
+Pooling (sum, average, max), Flatten, Scale, BatchNorm (one not folded into a synaptic
+layer: a per-element scale and shift), Add, IAnd and the rearrangements (Concat, Reshape,
+Transpose) are digital operations of the receiving core; they are not lowered to crossbars (:data:`DIGITAL` lists those the engine evaluates). :func:`dependency` gives their input→output connectivity for the
 placement's traffic estimate.
 """
 
@@ -35,12 +36,16 @@ import scipy.sparse as sp
 
 from ..errors import MappingError
 from ..ir import nodes as N
+from ..ir import tensors as T
 from ..ir.graph import Network
 
 __all__ = ["OpGroup", "SynOp", "lower_network", "dependency", "SYNAPTIC", "GATHER_PAD",
-           "GATHER_ONE", "gather_inputs"]
+           "GATHER_ONE", "gather_inputs", "DIGITAL"]
 
 SYNAPTIC = (N.Affine, N.Linear, N.Conv2d)
+#: digital operations of the receiving core (Flatten and Output only copy)
+DIGITAL = (N.Scale, N.SumPool2d, N.AvgPool2d, N.MaxPool2d, N.BatchNorm, T.Add, T.IAnd,
+           T.Concat, T.Reshape, T.Transpose)
 
 #: Gather marker of a padding row: it reads 0 (no row driven).
 GATHER_PAD = -1
@@ -188,14 +193,29 @@ def _lower_conv(name, node: N.Conv2d, in_shape, out_shape, regions: int, bias_ro
                  bias_row=bias_row, regions=regions)
 
 
-def dependency(net: Network, name: str) -> sp.csr_matrix:
-    """0/1 ``(out_flat, in_flat)`` connectivity of a stateless digital node."""
+def dependency(net: Network, name: str, src: str | None = None) -> sp.csr_matrix:
+    """0/1 ``(out_flat, in_flat)`` connectivity of a stateless digital node.
+
+    The input of a node with ordered inputs (IAnd, Concat) is its sources stacked flat
+    in operand order; ``src`` keeps only the columns of that source (its own input
+    elements). Every other node reads the sum of its sources, so ``src`` changes nothing.
+    """
     node = net.nodes[name]
     n_in = int(np.prod(net.in_shapes[name]))
     n_out = int(np.prod(net.out_shapes[name]))
-    if isinstance(node, (N.Flatten, N.Scale, N.Output)):
+    if isinstance(node, T.ORDERED):
+        mat = _ordered_dependency(net, name, node)
+        if src is None:
+            return mat
+        sizes = [int(np.prod(net.out_shapes[s])) for s in node.operands]
+        lo = sum(sizes[:node.operands.index(src)])
+        return mat[:, lo:lo + sizes[node.operands.index(src)]].tocsr()
+    if isinstance(node, T.Transpose):
+        perm = node.permutation(net.in_shapes[name])
+        return sp.csr_matrix((np.ones(n_out), perm, np.arange(n_out + 1)), shape=(n_out, n_in))
+    if isinstance(node, (N.Flatten, N.Scale, N.Output, N.BatchNorm, T.Add, T.Reshape)):
         return sp.identity(n_in, format="csr")
-    if isinstance(node, (N.SumPool2d, N.AvgPool2d)):
+    if isinstance(node, (N.SumPool2d, N.AvgPool2d, N.MaxPool2d)):
         c, h, w = net.in_shapes[name]
         _, ho, wo = net.out_shapes[name]
         (kh, kw), (sh, sw), (ph, pw) = node.kernel_size, node.stride, node.padding
@@ -212,3 +232,16 @@ def dependency(net: Network, name: str) -> sp.csr_matrix:
                                 cols.append((ch * h + iy) * w + ix)
         return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_out, n_in))
     raise MappingError(f"node '{name}' ({type(node).__name__}) is not a digital pass-through")
+
+
+def _ordered_dependency(net: Network, name: str, node) -> sp.csr_matrix:
+    """``(out_flat, stacked_in_flat)`` of an IAnd (row ``r``: ``a[r]`` then ``b[r]``) or a
+    Concat (one column per row: the permutation of the stacked inputs)."""
+    n_in = int(np.prod(net.in_shapes[name]))
+    n_out = int(np.prod(net.out_shapes[name]))
+    if isinstance(node, T.IAnd):
+        idx = np.stack([np.arange(n_out), n_out + np.arange(n_out)], axis=1).reshape(-1)
+        return sp.csr_matrix((np.ones(2 * n_out), idx, np.arange(0, 2 * n_out + 1, 2)),
+                             shape=(n_out, n_in))
+    perm = node.permutation([net.out_shapes[s] for s in node.operands])
+    return sp.csr_matrix((np.ones(n_out), perm, np.arange(n_out + 1)), shape=(n_out, n_in))

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from ..ir import nodes as N
 from ..ir.graph import Network
-from .lowering import SynOp, dependency
+from .lowering import DIGITAL, SynOp, dependency
 from .tiling import ColumnGroup
 
 if TYPE_CHECKING:
@@ -43,7 +43,9 @@ def mesh_position(core: int, n_cores: int) -> tuple[int, int]:
 
 def chain_to(net: Network, src: str) -> list[tuple[str, sp.csr_matrix]]:
     """Synaptic or neuron nodes reached from node ``src`` through digital nodes, with the
-    0/1 dependency ``(their_input, src_output)`` of each path."""
+    0/1 dependency ``(their_input, src_output)`` of each path (one per path: a node
+    reached from several sources, e.g. an Add or IAnd of two layers, is on a path of
+    each, so every source's traffic to it counts)."""
     out = []
     n_src = int(np.prod(net.out_shapes[src]))
     stack = [(src, sp.identity(n_src, format="csr"))]
@@ -55,8 +57,9 @@ def chain_to(net: Network, src: str) -> list[tuple[str, sp.csr_matrix]]:
             tgt = net.nodes[b]
             if isinstance(tgt, (N.Affine, N.Linear, N.Conv2d, N.Neuron)):
                 out.append((b, dep))
-            elif isinstance(tgt, (N.Flatten, N.Scale, N.SumPool2d, N.AvgPool2d)):
-                stack.append((b, (dependency(net, b) @ dep).tocsr()))
+            elif isinstance(tgt, (N.Flatten, *DIGITAL)):
+                # an ordered node (IAnd, Concat) reads this source in its own columns
+                stack.append((b, (dependency(net, b, src=node) @ dep).tocsr()))
     return out
 
 

@@ -28,7 +28,12 @@ def test_round_trip_exact_every_node_type(tmp_path, rng, builder):
 def test_round_trip_covers_every_supported_type(rng):
     kinds = {type(n).__name__ for n in all_types_network(rng).nodes.values()}
     kinds |= {type(n).__name__ for n in cubali_network(rng).nodes.values()}
-    assert kinds == set(ir.NODE_TYPES)
+    # NIR 1.0 has no MaxPool or BatchNorm node: write_nir refuses them (tested in
+    # tests/ir/test_maxpool_batchnorm.py); they travel in .npz bundles and Python networks.
+    # Nor has it Add, IAnd, Concat, Reshape or Transpose (refused too, tested in
+    # tests/ir/test_residual_nodes.py): they travel in Python networks
+    assert kinds == set(ir.NODE_TYPES) - {"MaxPool2d", "BatchNorm", "Add", "IAnd", "Concat",
+                                          "Reshape", "Transpose"}
 
 
 def test_round_trip_keeps_modes_and_delay(tmp_path, rng):

@@ -32,3 +32,11 @@ S_BLK, S_READ = 0, 1
 R_G, R_OUT, R_N, R_SLOT = 0, 1, 2, 3
 D_OUT, D_POS, D_NEG = 0, 1, 2
 I_SLOT, I_ROW = 0, 1
+# digital node modes (``Digital.mode``): y = A·x / div, y[r] = max of its window, y = A·x + bias,
+# y[r] = x[the one column of row r] (a permutation: Add, Reshape, Transpose, Concat),
+# y[r] = (1 − x[first column]) · x[second column] (IAnd)
+DG_SUM, DG_MAX, DG_AFFINE, DG_PERM, DG_IAND = 0, 1, 2, 3, 4
+# digital counters (per digital node): comparisons of a max pool, multiply-adds of a
+# BatchNorm's scale and shift, adds of an Add, (1 − a)·b of an IAnd
+DC_CMP, DC_MAC, DC_ADD, DC_IAND = 0, 1, 2, 3
+N_DIGITAL_COUNTERS = 4

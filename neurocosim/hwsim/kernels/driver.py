@@ -13,7 +13,10 @@ Per step, for each node in network order: its input is the sum of its sources (t
 previous step's values along back edges); a synaptic op turns it into an index list of
 active inputs (the previous step's list when synapses delay by one step) for
 :func:`~.crossbar.syn_events`; a neuron layer runs :func:`~.neuron.neuron_eval` and
-counts packets and hops of its spikes; a digital node runs :func:`~.digital.csr_eval`.
+counts packets and hops of its spikes; a digital node runs :func:`~.digital.csr_eval`
+on the sum of its sources, or, for a node with ordered inputs (IAnd, Concat:
+``Digital.stack``), on its sources stacked one after another in operand order
+(:func:`~.digital.stack_inputs`).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from .codes import (
     T_LI,
 )
 from .crossbar import Tally, active_inputs, syn_events, work_for
-from .digital import csr_eval
+from .digital import csr_eval, stack_inputs
 from .neuron import neuron_eval
 
 __all__ = ["GROUP", "run_batch", "run_group", "Sample", "Spikes", "Delayed"]
@@ -153,6 +156,9 @@ def run_group(lo, hi, frames, chip, run):
                         and nl_n[g, src] >= 0:  # its one source's index list
                     so = topo.off[src]
                     ev_i, ev_v, nev = nl_i[g, so:], nl_v[g, so:], nl_n[g, src]
+                elif kind == K_DIGITAL and dig.stack[k]:  # ordered inputs, one by one
+                    xin = stack_inputs(topo, n, val[g], prev[g], x)
+                    ev_i, ev_v, nev = work.ev_i, work.ev_v, 0
                 else:
                     xin = _gather(topo, n, val[g], prev[g], x)
                     ev_i, ev_v = work.ev_i, work.ev_v

@@ -9,7 +9,8 @@ per part, gathered here under one name:
   event lists, ideal and programmed reads, DAC or bit-serial input, decoding);
 * :mod:`.columns` — one block's column currents with the aggregated read noise, the ADC;
 * :mod:`.neuron` — :func:`neuron_eval` (one step of a neuron layer);
-* :mod:`.digital` — :func:`csr_eval` (pooling, scale);
+* :mod:`.digital` — :func:`csr_eval` (pooling, max-pool, scale and shift, permutations,
+  and-not) and :func:`stack_inputs` (ordered operands);
 * :mod:`.rng` — per-sample random streams and the normal generator;
 * :mod:`.codes` — the integer codes they share;
 * :mod:`.oracle` — the NumPy twin of each kernel (what the tests compare them with).

@@ -8,7 +8,9 @@ the kernels' loops, so that tests can compare the two value by value
 
 * :func:`neuron_step` — ``neuron_eval``: one step of a neuron layer of a ``Neurons``
   record (every model, both resets, both threshold tests, integer spikes);
-* :func:`csr_step` — ``csr_eval``: a digital node of a ``Digital`` record;
+* :func:`csr_step` — ``csr_eval``: a digital node of a ``Digital`` record (sum,
+  max, scale-and-shift, permutation or IAnd mode);
+* :func:`stack_inputs` — ``stack_inputs``: the input of a node with ordered inputs;
 * :func:`stop_decision` — ``_stop``: the early-stop test of a ``Policy`` record;
 * :class:`CrossbarOracle` — ``syn_eval``: a synaptic op read on the programmed chip
   itself (its tiles, operating point and card; independent of how the engine's tables
@@ -33,8 +35,8 @@ from ...errors import SimulationError
 from ...mapping.lowering import GATHER_ONE, GATHER_PAD
 from . import engine as K
 
-__all__ = ["neuron_step", "csr_step", "stop_decision", "read_sigma", "BlockModel",
-           "BlockReads", "OpRead", "CrossbarOracle"]
+__all__ = ["neuron_step", "csr_step", "stack_inputs", "stop_decision", "read_sigma",
+           "BlockModel", "BlockReads", "OpRead", "CrossbarOracle"]
 
 
 # -- neuron layers -------------------------------------------------------------------
@@ -85,24 +87,52 @@ def neuron_step(neu, k: int, v: np.ndarray, cur: np.ndarray, x: np.ndarray):
 
 # -- digital nodes -------------------------------------------------------------------
 def csr_step(dig, k: int, x: np.ndarray, n_out: int) -> np.ndarray:
-    """Digital node ``k`` of the ``Digital`` record ``dig``: ``y = (A @ x) / div``.
+    """Digital node ``k`` of the ``Digital`` record ``dig``, by its mode.
 
-    Each row's products are added left to right from 0 (vectorised over rows, one
-    column of the padded product matrix at a time), then divided by the window size of
-    an average pool (``div``; 1: no division)."""
+    ``DG_SUM``: ``y = (A @ x) / div``, each row's products added left to right from 0
+    (vectorised over rows, one column of the padded product matrix at a time), then
+    divided by the window size of an average pool (``div``; 1: no division).
+    ``DG_AFFINE``: ``y = A @ x + bias`` (the node's rows of ``bias``). ``DG_MAX``: the
+    largest input among each row's columns (a max pool's window; padding is −inf).
+    ``DG_PERM``: the input at each row's column (a permutation). ``DG_IAND``:
+    ``(1 − a)·b`` with ``a``, ``b`` the inputs at each row's first and second column."""
     ip0, nz0 = int(dig.iptr_off[k]), int(dig.nnz_off[k])
     ptr = dig.indptr[ip0:ip0 + n_out + 1]
+    mode = int(dig.mode[k])
+    if mode in (K.DG_PERM, K.DG_IAND):
+        first = dig.indices[nz0 + ptr[:-1]]
+        if mode == K.DG_PERM:
+            return x[first].copy()
+        a, b = x[first].astype(np.float64), x[dig.indices[nz0 + ptr[:-1] + 1]]
+        return ((1.0 - a) * b.astype(np.float64)).astype(x.dtype)  # the kernel's 1.0 is a double
     counts = np.diff(ptr)
     width = int(counts.max(initial=0))
     pos = ptr[:-1, None] + np.arange(width)[None, :]
     live = np.arange(width)[None, :] < counts[:, None]
     pos = np.where(live, pos, 0) + nz0
+    if mode == K.DG_MAX:
+        win = np.where(live, x[dig.indices[pos]], -np.inf)
+        return win.max(axis=1, initial=-np.inf).astype(x.dtype)
     prod = np.where(live, dig.data[pos] * x[dig.indices[pos]], 0.0)
     acc = np.zeros(n_out, dtype=np.result_type(dig.data, x))
     for j in range(width):
         acc = acc + prod[:, j]
+    if mode == K.DG_AFFINE:
+        r0 = int(dig.row_off[k])
+        return acc + dig.bias[r0:r0 + n_out]
     div = dig.div[k]
     return acc / div if div != 1.0 else acc
+
+
+def stack_inputs(topo, n: int, val: np.ndarray, prev: np.ndarray) -> np.ndarray:
+    """``stack_inputs``: the input of node ``n`` (with ordered inputs) of the ``Topology``
+    record ``topo`` — its sources' values (``prev`` along a back edge) joined in edge order. ``val``/``prev``: every node's values of this/last step."""
+    parts = []
+    for e in range(int(topo.e_ptr[n]), int(topo.e_ptr[n + 1])):
+        s = int(topo.e_src[e])
+        lo = int(topo.off[s])
+        parts.append((prev if topo.e_back[e] else val)[lo:lo + int(topo.size[s])])
+    return np.concatenate(parts)
 
 
 # -- early stop ----------------------------------------------------------------------
