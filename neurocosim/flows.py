@@ -1,5 +1,6 @@
 """Whole flows built on the pipeline: prune-on-chip, the analytical energy estimate, the
-Loihi 2 deployment check and a card fitted to measurements. Each returns data; the CLI
+Loihi 2 deployment check, a card fitted to measurements, and mapping with what a network
+too big for the chip would need. Each returns data; the CLI
 formats and writes it."""
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, ModelError, short
+from .errors import ConfigError, MappingError, ModelError, short
 from .pipeline import ChipRunOptions, map_onto, program_onto, simulate_and_cost
 
 __all__ = ["simulate_on_chip", "run_folder_energy", "PruneOptions", "prune_on_chip", "check_prunable", "analytical_energy", "deploy_loihi2",
-           "fitted_card"]
+           "fitted_card", "map_model", "chip_demand"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -243,3 +244,36 @@ def run_folder_energy(folder, chip_override: str | None, sets: list[str], *, pap
                              first_layer_mac=summary.get("encoding") == "current")
     return estimate(counts, chip, tiles=summary["mapping"]["tiles"],
                     cores=summary["mapping"]["cores"], paper=paper)
+
+
+def chip_demand(net, chip, conv_regions: int = 1) -> dict[str, int]:
+    """Lower bounds of what ``net`` needs on ``chip``, design rules aside: ``tiles`` (its
+    crossbar blocks packed perfectly), ``cores`` (those tiles, and its ``neurons``, at
+    the chip's tiles and neurons per core) and ``chips`` (cores / cores per chip)."""
+    from .mapping.lowering import lower_network
+    from .mapping.tiling import tile_ops
+
+    m = chip.macro
+    blocks, _ = tile_ops(lower_network(net, conv_regions=conv_regions), chip)
+    tiles = int(np.ceil(sum(max(b.rows / m.rows, b.cols / m.cols) for b in blocks) - 1e-9))
+    neurons = net.n_neurons()
+    cores = max(-(-tiles // chip.tiles_per_core), -(-neurons // chip.neurons_per_core))
+    return {"tiles": tiles, "cores": cores, "chips": -(-cores // chip.cores), "neurons": neurons}
+
+
+def map_model(net, chip, opts: ChipRunOptions, **kw):
+    """:func:`~neurocosim.pipeline.map_onto`; a network that does not fit raises the
+    design rule it breaks followed by what it needs at least (:func:`chip_demand`; the
+    mapper places on one chip)."""
+    try:
+        return map_onto(net, chip, opts, **kw)
+    except MappingError as exc:
+        try:
+            d = chip_demand(net, chip, opts.conv_regions)
+        except MappingError:
+            raise exc from None
+        raise MappingError(
+            f"{exc}. Design rules aside, the network needs at least {d['tiles']} tiles and "
+            f"{d['cores']} cores ({d['neurons']} neurons at {chip.neurons_per_core} per core, "
+            f"{chip.tiles_per_core} tiles per core), i.e. {d['chips']} chips of {chip.cores} "
+            "cores; the mapper places on one chip") from None

@@ -351,3 +351,33 @@ def chip_inputs(net, chip, opts, data: tuple, seed: int,
     cal = calibration_encoder(xc, split, net, opts.encoding, opts.steps,
                               np.random.default_rng(seeds[3]))
     return ChipInputs(encoder=enc, y=y, calibration=cal, split=split, seed=seed, seeds=seeds)
+
+
+# -- argument types of the command line (argparse ``type=``): a bad value is one line ---
+def _number(text: str, cast, ok, want: str, what: str):
+    import argparse
+
+    try:
+        v = cast(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {what}: {short(text, 40)}") from None
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"must be {want}, got {short(text, 40)}")
+    return v
+
+
+def positive_float(t): return _number(t, float, lambda v: 0 < v < 1e300, "> 0 and finite", "a number")  # noqa: E704,E501
+def positive_int(t): return _number(t, int, lambda v: v >= 1, ">= 1", "an integer")  # noqa: E704
+def non_negative_int(t): return _number(t, int, lambda v: v >= 0, ">= 0", "an integer")  # noqa: E704
+def seed(t): return _number(t, int, lambda v: 0 <= v < 2**63, "an integer in 0..2^63-1", "an integer")  # noqa: E704,E501
+
+
+def within(lo: float, hi: float, cast=float):  # an argument type: a number in [lo, hi]
+    return lambda t: _number(t, cast, lambda v: lo <= v <= hi, f"in [{lo:g}, {hi:g}]", "a number")
+
+
+def threads(text: str) -> int:  # at most the threads Numba may use here
+    from .hwsim.jit import max_threads
+
+    n = max_threads()
+    return _number(text, int, lambda v: 1 <= v <= n, f"1..{n} (this machine's threads)", "an integer")

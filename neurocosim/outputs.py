@@ -210,3 +210,21 @@ def reference_text(payload: dict, folder_json: str | None) -> str:
     lines.append("mean output per class: "
                  + " ".join(f"{v:.2f}" for v in payload["mean_output_per_class"]))
     return "\n".join(lines + ([f"wrote {folder_json}"] if folder_json else []))
+
+
+def zoo_text(infos: list[dict], detail: bool = False) -> str:
+    """``neurocosim zoo list`` (one line a model) or ``zoo show`` (``detail``: and the
+    paper, its table and the counting convention)."""
+    lines = [f"{'model':<16}{'parameters':>12}{'paper':>9}{'MACs/step':>12}{'layers':>8}"
+             f"{'depth':>7}{'neurons':>10}  neuron  steps  input"]
+    for i in infos:
+        lines.append(f"{i['name']:<16}{i['parameters'] / 1e6:>11.2f}M{i['paper_parameters'] / 1e6:>8.2f}M"
+                     f"{i['macs_per_step'] / 1e9:>11.3f}G{i['layers']:>8}{i['depth']:>7}"
+                     f"{i['neurons']:>10}  {i['neuron']:<6}  {i['steps']:>5}  "
+                     f"{'x'.join(map(str, i['input_shape']))}")
+        if detail:
+            lines += [f"  parameters: {i['parameters']} ({i['parameters_counted']}); "
+                      f"{i['parameters_folded']} once BatchNorm is folded",
+                      f"  paper: {i['paper']}", f"  table: {i['table']}",
+                      f"  load it as MODEL zoo:{i['name']} (seed 0)"]
+    return "\n".join(lines)

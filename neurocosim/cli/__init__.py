@@ -16,7 +16,7 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 COMMANDS = {"info": info.run, "simulate": simulate.run, "convert": convert.run,
             "chips": info.run_chips, "chip show": info.run_chip_show, "map": mapping.run,
             "energy": energy.run, "deploy": deploy.run, "sweep": sweep.run,
-            "calibrate": calibrate.run, "prune": prune.run, "device": device.run}
+            "calibrate": calibrate.run, "prune": prune.run, "device": device.run, "zoo": info.run_zoo}
 
 
 def build_parser():

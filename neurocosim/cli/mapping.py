@@ -6,11 +6,12 @@ from . import _common as C
 
 
 def run(args) -> int:
+    from ..flows import map_model
     from ..frontends import load_network
     from ..hwsim.encoders import load_data
     from ..inputs import about
     from ..outputs import write_mapping_folder
-    from ..pipeline import ChipRunOptions, map_onto, measure_rates
+    from ..pipeline import ChipRunOptions, measure_rates
 
     C.out_dir(args.output, args)
     net, chip, rates = load_network(args.model, dt=args.dt), C.chip(args), None
@@ -20,8 +21,8 @@ def run(args) -> int:
         with about(args.data):
             rates = measure_rates(net, x, args.steps, args.encoding, args.seed)
     opts = ChipRunOptions(steps=args.steps, placement=args.placement, conv_regions=args.conv_regions)
-    mapped = map_onto(net, chip, opts, seed=args.seed, rates=rates, bias=args.bias,
-                      tile_sharing=not args.no_tile_sharing)
+    mapped = map_model(net, chip, opts, seed=args.seed, rates=rates, bias=args.bias,
+                       tile_sharing=not args.no_tile_sharing)
     write_mapping_folder(args.output, mapped, force=args.force)
     print(f"mapped '{net.name}' onto {chip.name}" + (" (rates from a reference run)" if rates else
                                                      " (uniform rates)"))

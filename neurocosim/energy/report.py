@@ -41,6 +41,11 @@ DIGITAL_COSTS = {
     "digital_macs": "digital.mac",
     "digital_adds": "digital.add",
     "digital_iands": "digital.logic",  # SEW IAND: (1 - a) AND b, one gate per element
+    "digital_ands": "digital.logic",  # a Mul of two spike tensors: one AND per element
+    # a ReduceSum's adds, counted in bits: a w-bit add costs w/8 of an 8-bit add
+    "digital_add_bits": "digital.add/8",
+    "digital_buffer_read_bits": "digital.buffer_read_bit",
+    "digital_buffer_write_bits": "digital.buffer_write_bit",
 }
 
 
@@ -293,15 +298,19 @@ def _leakage_energy(counts, costs: _Costs, cores: int, tally: _Tally) -> None:
 
 def _digital_energy(counts, costs: _Costs, tally: _Tally) -> None:
     """The digital spike units' operations (max-pool comparisons, BatchNorm multiply-adds,
-    residual adds, spike logic), per digital node, each at its ``digital.*`` cost
-    (:data:`DIGITAL_COSTS`); no component when the run did not count them."""
+    residual adds, spike logic, attention products and popcounts, buffer bits), per
+    digital node, each at its ``digital.*`` cost (:data:`DIGITAL_COSTS`; ``field/8``: an
+    eighth of the field per counted event, the ReduceSum add bits); no component when
+    the run did not count them."""
     digital = getattr(counts, "digital", None)
     if digital is None:
         return
     per_node = np.zeros(digital.shape[:2])  # (n, digital nodes)
     for k, counter in enumerate(counts.digital_counters):
         ops = digital[:, :, k]
-        per_node += ops * costs.per_path(DIGITAL_COSTS[counter], counter, float(ops.sum()))
+        path, _, per = DIGITAL_COSTS[counter].partition("/")  # "field/8": an eighth of it
+        cost = costs.per_path(path, counter, float(ops.sum()))
+        per_node += ops * (cost / float(per) if per else cost)
     tally.per_sample += per_node.sum(axis=1)
     tally.by_component["digital"] = float(per_node.sum() / max(tally.n, 1))
     for j, name in enumerate(counts.digital_names):

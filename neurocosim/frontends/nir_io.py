@@ -283,10 +283,10 @@ def _node_to_nir(net: Network, name: str):
     if isinstance(node, tuple(TENSOR_TYPES.values())):
         kind = type(node).__name__
         raise ModelError(f"write_nir: node '{name}' is a{'n' * (kind[0] in 'AEIOU')} {kind}, "
-                         "which NIR 1.0 has no node for (it has no Add, IAnd, Concat, Reshape or "
-                         "Transpose; edges into one node are summed, so a membrane "
-                         "shortcut into a neuron can be written); keep the network in "
-                         "Python (Network.to_dict)")
+                         "which NIR 1.0 has no node for (it has no Add, IAnd, Concat, Reshape, "
+                         "Transpose, Mul, ReduceSum or MatMul; edges into one node are summed, "
+                         "so a membrane shortcut into a neuron can be written); keep the "
+                         "network in Python (Network.to_dict)")
     if isinstance(node, N.Input):
         return nir.Input(input_type={"input": a(node.shape)})
     if isinstance(node, N.Output):

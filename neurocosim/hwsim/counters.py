@@ -22,10 +22,17 @@ __all__ = ["EventCounts", "BLOCK_COUNTERS", "LAYER_COUNTERS", "DIGITAL_COUNTERS"
 BLOCK_COUNTERS = ("rows_driven", "cell_reads", "conversions", "conversion_cycles",
                   "clipped_conversions", "accumulates", "reads", "active_inputs")
 LAYER_COUNTERS = ("neuron_updates", "spikes", "packets", "packet_hops")
-#: per digital node: comparisons of a max pool, multiply-adds of a BatchNorm, adds of an
-#: Add (elements × (inputs − 1)), the (1 − a)·b of an IAnd (one per element); Concat,
+#: per digital node: comparisons of a max pool, multiply-adds of a BatchNorm (and of a
+#: MatMul, L·M·K·N, and a Mul of non-binary operands, one per element), adds of an Add
+#: (elements × (inputs − 1)), the (1 − a)·b of an IAnd (one per element), ANDs of a Mul
+#: of two spike tensors (one per element), the bits added by a ReduceSum's adds (each add
+#: as wide as its running sum: ceil(log2(k + 1)) bits at the k-th add over spikes, else
+#: 8), the operand bits read and result bits written by Mul, ReduceSum and MatMul (1 per
+#: binary element, else 8; :func:`~neurocosim.hwsim.digital_table.spike_ops`); Concat,
 #: Reshape and Transpose move elements and count nothing
-DIGITAL_COUNTERS = ("digital_comparisons", "digital_macs", "digital_adds", "digital_iands")
+DIGITAL_COUNTERS = ("digital_comparisons", "digital_macs", "digital_adds", "digital_iands",
+                    "digital_ands", "digital_add_bits", "digital_buffer_read_bits",
+                    "digital_buffer_write_bits")
 if len(BLOCK_COUNTERS) != K.N_BLOCK_COUNTERS or len(LAYER_COUNTERS) != K.N_LAYER_COUNTERS \
         or len(DIGITAL_COUNTERS) != K.N_DIGITAL_COUNTERS:
     raise ImportError("neurocosim bug: the counter names and the engine kernels' counter "
@@ -51,9 +58,12 @@ class EventCounts:
     ``active_inputs`` one per non-zero input; ``layer[s, l, k]``: ``LAYER_COUNTERS[k]``
     of neuron layer ``layer_names[l]``; ``input[s]``: host input packets and hops;
     ``steps[s]``: steps run; ``latency_s[s]``: critical-path latency of the run;
-    ``digital[s, d, k]`` (optional): ``DIGITAL_COUNTERS[k]`` of digital node
+    ``digital[s, d, k]`` (optional): ``digital_counters[k]`` of digital node
     ``digital_names[d]`` (max-pool comparisons, BatchNorm multiply-adds, Add adds, IAnd
-    operations).
+    operations; then, for a network holding a spike-spike primitive, its ANDs, add bits
+    and buffer bits). ``digital_counters`` are the first ``digital.shape[2]`` of
+    :data:`DIGITAL_COUNTERS`: the base four, or all of them (a run without Mul,
+    ReduceSum or MatMul, and a results file written before they existed, has the four).
     """
 
     block: np.ndarray
@@ -194,9 +204,10 @@ def _check_digital(path: Path, a: dict[str, np.ndarray]) -> dict:
     d, names = a["digital"], a["digital_names"]
     n = a["steps_used"].shape[0]
     if names.ndim != 1 or names.dtype.kind != "U" or d.dtype.kind not in "iuf" \
-            or d.shape != (n, names.shape[0], len(DIGITAL_COUNTERS)):
+            or d.ndim != 3 or d.shape[:2] != (n, names.shape[0]) \
+            or d.shape[2] != K.N_DIGITAL_COUNTERS:
         raise DataError(f"{path}: field 'digital' has shape {d.shape} ({d.dtype}); expected "
-                        f"({n}, digital nodes, {len(DIGITAL_COUNTERS)}) numbers named by "
+                        f"({n}, digital nodes, {K.N_DIGITAL_COUNTERS}) numbers named by "
                         "'digital_names'; the file is damaged")
     if not (np.isfinite(d).all() and (d >= 0).all() and (d <= 1e18).all()):
         raise DataError(f"{path}: field 'digital' holds negative, NaN, infinite or absurdly "

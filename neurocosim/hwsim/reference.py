@@ -7,8 +7,8 @@ Per step ``t`` and for each node in the network's order:
 
 * a node's input is the sum over its incoming edges of the source's output at ``t``
   (or at ``t-1`` along a recurrent back edge; zero at ``t = 0``), except for a node with
-  ordered inputs (IAnd, Concat), which takes its sources one by one in its ``operands``
-  order (:func:`ordered_forward`);
+  ordered inputs (IAnd, Concat, Mul, MatMul), which takes its sources one by one in its
+  ``operands`` order (:func:`ordered_forward`);
 * a synaptic node (Affine/Linear/Conv2d) computes ``W·s_in + b`` on its input of step
   ``t`` (``synaptic_delay = 0``) or ``t-1`` (``synaptic_delay = 1``, the Lava convention);
 * a neuron integrates it, tests its threshold and resets (see :func:`neuron_step`).
@@ -140,15 +140,25 @@ def node_forward(node: N.Node, x: np.ndarray, in_shape: tuple[int, ...],
         return x
     if isinstance(node, T.Transpose):
         return x.transpose((0, *(a + 1 for a in node.axes)))
+    if isinstance(node, T.ReduceSum):
+        return x.sum(axis=node.norm_axis(x.ndim - 1) + 1, keepdims=node.keepdim)
     raise SimulationError(f"no forward rule for {type(node).__name__}")
 
 
 def ordered_forward(node: N.Node, xs: list[np.ndarray]) -> np.ndarray:
     """A node with ordered inputs on its batches ``xs`` (``(B, *shape)`` each, in the
-    order of its ``operands``): IAnd ``(1 − a)·b``; Concat joined along its axis."""
+    order of its ``operands``): IAnd ``(1 − a)·b``; Concat joined along its axis; Mul
+    ``a·b`` (broadcast as NumPy does, the batch axis kept apart); MatMul
+    ``scale·(a @ b)`` over the last two axes."""
     if isinstance(node, T.IAnd):
         a, b = xs
         return (1.0 - a) * b
+    if isinstance(node, T.Mul):
+        nd = max(x.ndim for x in xs)
+        a, b = (x.reshape(x.shape[:1] + (1,) * (nd - x.ndim) + x.shape[1:]) for x in xs)
+        return a * b
+    if isinstance(node, T.MatMul):
+        return np.matmul(xs[0], xs[1]) * node.scale
     if isinstance(node, T.Concat):
         return np.concatenate(xs, axis=node.norm_axis(xs[0].ndim - 1) + 1)
     raise SimulationError(f"no forward rule for {type(node).__name__}")

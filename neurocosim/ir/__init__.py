@@ -1,5 +1,6 @@
 """Network IR: node types named as NIR names them, and the validated :class:`Network`."""
 
+from . import blocks  # spiking-attention builders: ir.blocks.sdsa, ssa, qkta
 from .graph import Discretised, Network, conv2d_output_hw, discretise, pool2d_output_hw
 from .nodes import (
     COMPARISONS,
@@ -27,7 +28,18 @@ from .nodes import (
     Scale,
     SumPool2d,
 )
-from .tensors import ORDERED, Add, Concat, IAnd, Reshape, Transpose
+from .tensors import (
+    ORDERED,
+    SPIKE_OPS,
+    Add,
+    Concat,
+    IAnd,
+    MatMul,
+    Mul,
+    ReduceSum,
+    Reshape,
+    Transpose,
+)
 from .transforms import fold_batchnorm
 
 __all__ = [
@@ -35,6 +47,7 @@ __all__ = [
     "Node", "Neuron", "Input", "Output", "Affine", "Linear", "Scale", "Conv2d",
     "SumPool2d", "AvgPool2d", "MaxPool2d", "BatchNorm", "Flatten", "fold_batchnorm",
     "Add", "IAnd", "Concat", "Reshape", "Transpose", "ORDERED",
+    "Mul", "ReduceSum", "MatMul", "SPIKE_OPS", "blocks",
     "IF", "LIF", "CubaLIF", "LI", "CubaLI", "ILIF",
     "NODE_TYPES", "NEURON_TYPES", "SYNAPTIC_TYPES", "RESET_MODES", "COMPARISONS",
 ]

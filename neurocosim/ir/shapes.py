@@ -211,9 +211,12 @@ def _flatten_shape(here: str, node: N.Flatten, shape: tuple[int, ...]):
 
 
 def _ordered_shape(name: str, node: N.Node, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
-    """Output shape of an IAnd or Concat on its inputs' ``shapes`` (in operand order)."""
+    """Output shape of an IAnd, Concat, Mul or MatMul on its inputs' ``shapes`` (in
+    operand order)."""
     here = f"node {short(name)} ({type(node).__name__})"
     pairs = ", ".join(f"{s}: {sh}" for s, sh in zip(node.operands, shapes, strict=True))
+    if isinstance(node, (T.Mul, T.MatMul)):
+        return _product_shape(here, node, shapes, pairs)
     if isinstance(node, T.IAnd):
         if shapes[0] != shapes[1]:
             raise ModelError(f"{here}: 'operands' must have one shape, got {short(pairs)}")
@@ -227,6 +230,32 @@ def _ordered_shape(name: str, node: N.Node, shapes: list[tuple[int, ...]]) -> tu
         raise ModelError(f"{here}: 'operands' must agree in every dimension but axis {ax}, "
                          f"got {short(pairs)}")
     return shapes[0][:ax] + (sum(sh[ax] for sh in shapes),) + shapes[0][ax + 1:]
+
+
+def _product_shape(here: str, node, shapes: list[tuple[int, ...]], pairs: str):
+    """Output shape of a Mul (NumPy broadcasting) or a MatMul (``(…, M, K) @ (…, K, N)``)."""
+    a, b = shapes
+    if isinstance(node, T.Mul):
+        try:
+            return tuple(int(d) for d in np.broadcast_shapes(a, b))
+        except ValueError:
+            raise ModelError(f"{here}: 'operands' must have shapes that broadcast (aligned on "
+                             f"their last axes, each pair of sizes equal or 1), got "
+                             f"{short(pairs)}") from None
+    if len(a) < 2 or len(b) < 2 or a[:-2] != b[:-2] or a[-1] != b[-2]:
+        raise ModelError(f"{here}: 'operands' must be (..., M, K) and (..., K, N) with equal "
+                         f"leading axes, got {short(pairs)}")
+    return a[:-1] + (b[-1],)
+
+
+def _reducesum_shape(here: str, node: T.ReduceSum, shape: tuple[int, ...]):
+    if node.norm_axis(len(shape)) is None:
+        raise ModelError(f"{here}: 'axis' {node.axis} does not fit its {len(shape)}-D input "
+                         f"{shape}")
+    if len(shape) == 1 and not node.keepdim:
+        raise ModelError(f"{here}: 'keepdim' false would leave no axis of its 1-D input "
+                         f"{shape}; set keepdim true")
+    return node.out_shape(shape), node
 
 
 def _reshape_shape(here: str, node: T.Reshape, shape: tuple[int, ...]):
@@ -274,5 +303,6 @@ _SHAPE_RULES = (
     (T.Add, lambda here, node, shape: (shape, node)),
     (T.Reshape, _reshape_shape),
     (T.Transpose, _transpose_shape),
+    (T.ReduceSum, _reducesum_shape),
     (N.Neuron, _neuron_shape),
 )

@@ -5,9 +5,14 @@
 * :class:`Concat` — its ordered inputs joined along an axis;
 * :class:`Reshape` — the same elements in another shape (C order);
 * :class:`Transpose` — an axes permutation (PyTorch's ``permute``), e.g. ``(C, N)`` →
-  ``(N, C)`` between ``(C, H, W)`` maps and ``(N, D)`` tokens.
+  ``(N, C)`` between ``(C, H, W)`` maps and ``(N, D)`` tokens;
+* :class:`Mul`, :class:`ReduceSum`, :class:`MatMul` — the spike-spike primitives of
+  spiking attention (both operands are activations, never weights): element-wise
+  product (an AND over spikes), a sum over one axis (a popcount over spikes), a batched
+  matrix product. They run on the digital spike units, never on crossbar tiles
+  (:mod:`neurocosim.ir.blocks` composes them into SDSA, SSA and QKTA).
 
-A node whose inputs are *ordered* (:data:`ORDERED`: IAnd, Concat) names them in
+A node whose inputs are *ordered* (:data:`ORDERED`: IAnd, Concat, Mul, MatMul) names them in
 ``operands``, a tuple of source node names; the network checks that they are exactly
 the node's incoming edges (each once, none recurrent) and evaluates the node on its
 inputs one by one, in that order (every other node sums its inputs). Rearrangements
@@ -25,10 +30,10 @@ import numpy as np
 
 from ..errors import ModelError
 from . import nodes as N
-from .checks import MAX_DIMS, _int, _ints, _shape, describe
+from .checks import MAX_DIMS, _int, _ints, _numeric, _shape, describe
 
-__all__ = ["Add", "IAnd", "Concat", "Reshape", "Transpose", "ORDERED", "TENSOR_TYPES",
-           "check_operands"]
+__all__ = ["Add", "IAnd", "Concat", "Reshape", "Transpose", "Mul", "ReduceSum", "MatMul",
+           "ORDERED", "SPIKE_OPS", "TENSOR_TYPES", "check_operands", "binary_output"]
 
 
 def _operands(value, owner: str, count: int | None) -> tuple[str, ...]:
@@ -137,10 +142,99 @@ class Transpose(N.Node):
         return np.arange(n, dtype=np.int64).reshape(in_shape).transpose(self.axes).reshape(-1)
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Mul(N.Node):
+    r"""Element-wise product :math:`y = a \odot b` of two ordered activations ``a``, ``b``
+    (``operands``: their source names, in that order), with NumPy broadcasting either
+    way: the shapes are aligned on their last axes and each pair of dimensions must be
+    equal or one of them 1; the output has the broadcast shape (e.g. SDSA's
+    ``(h, N, d) ⊙ (h, 1, d)`` → ``(h, N, d)``, QKTA's ``(h, 1, N) ⊙ (h, d, N)``). Over
+    binary spikes it is their AND."""
+
+    operands: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operands", _operands(self.operands, "Mul", 2))
+
+    @staticmethod
+    def reads(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Flat indices into ``a`` and into ``b`` of the two factors of every (flat,
+        C-order) output element (shapes ``a``, ``b`` broadcast as NumPy does)."""
+        out = np.broadcast_shapes(a, b)
+        ia = np.broadcast_to(np.arange(math.prod(a), dtype=np.int64).reshape(a), out)
+        ib = np.broadcast_to(np.arange(math.prod(b), dtype=np.int64).reshape(b), out)
+        return ia.reshape(-1), ib.reshape(-1)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ReduceSum(N.Node):
+    """Sum of its input over ``axis`` (negative: counted from the end); ``keepdim`` keeps
+    the axis with size 1 (PyTorch's ``sum(dim, keepdim=True)``), else drops it (a 1-D
+    input must keep it). Over binary spikes it is a popcount. Several incoming edges
+    are summed first, as for every node without ordered inputs."""
+
+    axis: int
+    keepdim: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "axis", _int(self.axis, "axis", "ReduceSum", lo=-MAX_DIMS))
+        keep = self.keepdim.item() if isinstance(self.keepdim, np.ndarray) \
+            and self.keepdim.shape == () and self.keepdim.dtype == bool else self.keepdim
+        if not isinstance(keep, (bool, np.bool_)):
+            raise ModelError(f"ReduceSum: 'keepdim' must be true or false, got "
+                             f"{describe(self.keepdim)}")
+        object.__setattr__(self, "keepdim", bool(keep))
+
+    def norm_axis(self, ndim: int) -> int | None:
+        """``axis`` of an ``ndim``-dimensional input, non-negative (None: out of range)."""
+        return self.axis % ndim if -ndim <= self.axis < ndim else None
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        ax = self.norm_axis(len(shape))
+        return shape[:ax] + ((1,) if self.keepdim else ()) + shape[ax + 1:]
+
+    def members(self, shape: tuple[int, ...]) -> np.ndarray:
+        """``(outputs, n)``: the flat input indices each (flat, C-order) output sums, in
+        increasing order along the axis."""
+        ax = self.norm_axis(len(shape))
+        idx = np.moveaxis(np.arange(math.prod(shape), dtype=np.int64).reshape(shape), ax, -1)
+        return idx.reshape(-1, shape[ax])
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MatMul(N.Node):
+    r"""Batched matrix product of two ordered activations, times a constant:
+    :math:`y = \mathrm{scale}\,(a\,b)` over the last two axes, ``a`` ``(…, M, K)`` and
+    ``b`` ``(…, K, N)`` with equal leading axes (no broadcasting) → ``(…, M, N)``;
+    ``operands`` names ``a`` then ``b``. ``scale`` is one finite number (Spikformer's
+    0.125); each output is :math:`\mathrm{scale} \cdot \sum_k a_{mk} b_{kn}`, summed in
+    increasing ``k``. Both operands are activations: the product runs on the digital
+    spike units, never on crossbar tiles (a design rule of the mapping)."""
+
+    operands: tuple[str, ...]
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operands", _operands(self.operands, "MatMul", 2))
+        arr = _numeric(self.scale, "scale", "MatMul", bools=False)
+        val = float(arr.reshape(-1)[0]) if arr.size == 1 else float("nan")
+        if not math.isfinite(val):
+            raise ModelError(f"MatMul: 'scale' must be one finite number, got "
+                             f"{describe(self.scale)}")
+        object.__setattr__(self, "scale", val)
+
+    @staticmethod
+    def dims(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """``(L, M, K, N)``: the product's batch (leading elements) and matrix sizes."""
+        return math.prod(a[:-2]), a[-2], a[-1], b[-1]
+
+
 #: nodes whose inputs are taken one by one, in the order of their ``operands``
-ORDERED = (IAnd, Concat)
+ORDERED = (IAnd, Concat, Mul, MatMul)
+#: the spike-spike primitives (products of two activations, popcounts): digital units only
+SPIKE_OPS = (Mul, ReduceSum, MatMul)
 TENSOR_TYPES: dict[str, type[N.Node]] = {
-    c.__name__: c for c in (Add, IAnd, Concat, Reshape, Transpose)}
+    c.__name__: c for c in (Add, IAnd, Concat, Reshape, Transpose, Mul, ReduceSum, MatMul)}
 N.NODE_TYPES.update(TENSOR_TYPES)
 
 
@@ -164,3 +258,25 @@ def check_operands(name: str, node: N.Node, sources: list[tuple[str, bool]]) -> 
         raise ModelError(f"{here}: 'operands' {describe(back)} reach it along a recurrent "
                          "edge, which ordered inputs do not support; put a neuron layer "
                          "between")
+
+
+#: nodes whose output is binary when their inputs are
+_BINARY_PASS = (Reshape, Transpose, Concat, Mul, IAnd, N.Flatten, N.MaxPool2d)
+
+
+def binary_output(net, name: str) -> bool:
+    """Whether node ``name`` of ``net`` outputs binary spikes (0/1), decided statically
+    from the graph: a spiking neuron layer does (IF, LIF, CubaLIF), except an ILIF (its
+    integer multi-level spikes); a Reshape, Transpose, Flatten, Concat, MaxPool2d, Mul or
+    IAnd does when every input is binary and reaches it alone (one edge, or ordered
+    operands: several edges into another node are summed, which is not binary); every
+    other node (the Input, synaptic layers, sums, averages, products) does not."""
+    node = net.nodes[name]
+    if isinstance(node, N.Neuron):
+        return bool(node.spiking) and not isinstance(node, N.ILIF)
+    if not isinstance(node, _BINARY_PASS):
+        return False
+    srcs = [s for s, _ in net.predecessors(name)]
+    if not isinstance(node, ORDERED) and len(srcs) != 1:
+        return False
+    return all(binary_output(net, s) for s in srcs)

@@ -23,8 +23,11 @@ stored as an extra crossbar row driven with 1 at every read (``bias: row``).
 
 Pooling (sum, average, max), Flatten, Scale, BatchNorm (one not folded into a synaptic
 layer: a per-element scale and shift), Add, IAnd and the rearrangements (Concat, Reshape,
-Transpose) are digital operations of the receiving core; they are not lowered to crossbars (:data:`DIGITAL` lists those the engine evaluates). :func:`dependency` gives their input→output connectivity for the
-placement's traffic estimate.
+Transpose) and the spike-spike primitives (Mul, ReduceSum, MatMul: both operands of a
+product are activations) are digital operations of the receiving core; they are not
+lowered to crossbars (:data:`DIGITAL` lists those the engine evaluates; the design rule
+``dynamic_product`` refuses a product of activations on tiles). :func:`dependency`
+gives their input→output connectivity for the placement's traffic estimate.
 """
 
 from __future__ import annotations
@@ -40,12 +43,15 @@ from ..ir import tensors as T
 from ..ir.graph import Network
 
 __all__ = ["OpGroup", "SynOp", "lower_network", "dependency", "SYNAPTIC", "GATHER_PAD",
-           "GATHER_ONE", "gather_inputs", "DIGITAL"]
+           "GATHER_ONE", "gather_inputs", "DIGITAL", "check_dynamic_products"]
 
 SYNAPTIC = (N.Affine, N.Linear, N.Conv2d)
 #: digital operations of the receiving core (Flatten and Output only copy)
 DIGITAL = (N.Scale, N.SumPool2d, N.AvgPool2d, N.MaxPool2d, N.BatchNorm, T.Add, T.IAnd,
-           T.Concat, T.Reshape, T.Transpose)
+           T.Concat, T.Reshape, T.Transpose, *T.SPIKE_OPS)
+if set(SYNAPTIC) & set(T.SPIKE_OPS) or not set(T.SPIKE_OPS) <= set(DIGITAL):
+    raise ImportError("neurocosim bug: a product of two activations (Mul, ReduceSum, "
+                      "MatMul) must be a digital op, never a crossbar op")
 
 #: Gather marker of a padding row: it reads 0 (no row driven).
 GATHER_PAD = -1
@@ -128,7 +134,25 @@ def lower_network(net: Network, *, conv_regions: int = 1, bias_row: bool = False
         elif isinstance(node, N.Conv2d):
             ops[name] = _lower_conv(name, node, net.in_shapes[name], net.out_shapes[name],
                                     conv_regions, bias_row)
+    check_dynamic_products(net, ops)
     return ops
+
+
+def check_dynamic_products(net: Network, ops) -> None:
+    """Design rule ``dynamic_product``: only nodes with constant weights become crossbar
+    ops; a product whose operands are both activations (Mul, ReduceSum, MatMul, or any
+    other non-synaptic node) on tiles is refused (MappingError), since its "weights"
+    would be written into the cells at every step."""
+    for name in ops:
+        node = net.nodes.get(name)
+        if not isinstance(node, SYNAPTIC) or isinstance(node, T.SPIKE_OPS):
+            kind = type(node).__name__ if node is not None else "unknown node"
+            raise MappingError(
+                f"design rule 'dynamic_product': node '{name}' ({kind}) multiplies two "
+                "activations and cannot be placed on crossbar tiles: its operand would be "
+                "written into the cells at every step (write energy and latency far above a "
+                "read's, RRAM/PCM endurance of 1e6-1e12 writes used up within hours); it "
+                "runs on the digital spike units (mapping.lowering.DIGITAL)")
 
 
 def _with_bias_row(w: np.ndarray, gather: np.ndarray, bias: np.ndarray, bias_row: bool):
@@ -210,6 +234,11 @@ def dependency(net: Network, name: str, src: str | None = None) -> sp.csr_matrix
         sizes = [int(np.prod(net.out_shapes[s])) for s in node.operands]
         lo = sum(sizes[:node.operands.index(src)])
         return mat[:, lo:lo + sizes[node.operands.index(src)]].tocsr()
+    if isinstance(node, T.ReduceSum):
+        members = node.members(net.in_shapes[name])
+        return sp.csr_matrix((np.ones(members.size), members.reshape(-1),
+                              np.arange(0, members.size + 1, members.shape[1])),
+                             shape=(n_out, n_in))
     if isinstance(node, T.Transpose):
         perm = node.permutation(net.in_shapes[name])
         return sp.csr_matrix((np.ones(n_out), perm, np.arange(n_out + 1)), shape=(n_out, n_in))
@@ -235,10 +264,25 @@ def dependency(net: Network, name: str, src: str | None = None) -> sp.csr_matrix
 
 
 def _ordered_dependency(net: Network, name: str, node) -> sp.csr_matrix:
-    """``(out_flat, stacked_in_flat)`` of an IAnd (row ``r``: ``a[r]`` then ``b[r]``) or a
-    Concat (one column per row: the permutation of the stacked inputs)."""
+    """``(out_flat, stacked_in_flat)`` of an IAnd (row ``r``: ``a[r]`` then ``b[r]``), a
+    Mul (row ``r``: the elements of ``a`` and ``b`` it multiplies), a MatMul (row
+    ``(l, i, j)``: ``a[l, i, :]`` and ``b[l, :, j]``) or a Concat (one column per row: the
+    permutation of the stacked inputs)."""
     n_in = int(np.prod(net.in_shapes[name]))
     n_out = int(np.prod(net.out_shapes[name]))
+    if isinstance(node, (T.Mul, T.MatMul)):
+        a, b = (net.out_shapes[s] for s in node.operands)
+        if isinstance(node, T.Mul):
+            ia, ib = node.reads(a, b)
+            cols = np.stack([ia, int(np.prod(a)) + ib], axis=1)
+        else:
+            lead, m, k, n = node.dims(a, b)
+            ia = np.arange(lead * m * k).reshape(lead, m, 1, k)
+            ib = lead * m * k + np.arange(lead * k * n).reshape(lead, k, n).transpose(0, 2, 1)
+            cols = np.concatenate(np.broadcast_arrays(ia, ib[:, None]), axis=-1)
+        cols = cols.reshape(n_out, -1)
+        return sp.csr_matrix((np.ones(cols.size), cols.reshape(-1),
+                              np.arange(0, cols.size + 1, cols.shape[1])), shape=(n_out, n_in))
     if isinstance(node, T.IAnd):
         idx = np.stack([np.arange(n_out), n_out + np.arange(n_out)], axis=1).reshape(-1)
         return sp.csr_matrix((np.ones(2 * n_out), idx, np.arange(0, 2 * n_out + 1, 2)),

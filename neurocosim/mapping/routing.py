@@ -41,13 +41,17 @@ def mesh_position(core: int, n_cores: int) -> tuple[int, int]:
     return core % w, core // w
 
 
-def chain_to(net: Network, src: str) -> list[tuple[str, sp.csr_matrix]]:
+def chain_to(net: Network, src: str, neurons: bool = True) -> list[tuple[str, sp.csr_matrix]]:
     """Synaptic or neuron nodes reached from node ``src`` through digital nodes, with the
     0/1 dependency ``(their_input, src_output)`` of each path (one per path: a node
     reached from several sources, e.g. an Add or IAnd of two layers, is on a path of
-    each, so every source's traffic to it counts)."""
+    each, so every source's traffic to it counts). ``neurons=False``: synaptic nodes
+    only, and no path is followed that reaches none (an attention block's products
+    between two activations depend on whole heads: their dependency matrices are
+    large, and a path through them that ends at a neuron layer is not needed then)."""
     out = []
     n_src = int(np.prod(net.out_shapes[src]))
+    feeds = None if neurons else _feeding_synapses(net)
     stack = [(src, sp.identity(n_src, format="csr"))]
     while stack:
         node, dep = stack.pop()
@@ -55,12 +59,28 @@ def chain_to(net: Network, src: str) -> list[tuple[str, sp.csr_matrix]]:
             if a != node:
                 continue
             tgt = net.nodes[b]
-            if isinstance(tgt, (N.Affine, N.Linear, N.Conv2d, N.Neuron)):
+            if isinstance(tgt, (N.Affine, N.Linear, N.Conv2d)) or (
+                    neurons and isinstance(tgt, N.Neuron)):
                 out.append((b, dep))
-            elif isinstance(tgt, (N.Flatten, *DIGITAL)):
+            elif isinstance(tgt, (N.Flatten, *DIGITAL)) and (feeds is None or b in feeds):
                 # an ordered node (IAnd, Concat) reads this source in its own columns
                 stack.append((b, (dependency(net, b, src=node) @ dep).tocsr()))
     return out
+
+
+def _feeding_synapses(net: Network) -> set[str]:
+    """Digital nodes from which a synaptic node is reached through digital nodes only."""
+    passes = (N.Flatten, *DIGITAL)
+    feeds: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for a, b in net.edges:
+            if a not in feeds and isinstance(net.nodes[a], passes) and (
+                    b in feeds or isinstance(net.nodes[b], (N.Affine, N.Linear, N.Conv2d))):
+                feeds.add(a)
+                grew = True
+    return feeds
 
 
 def op_input_rates(net: Network, ops: Mapping[str, SynOp],
@@ -72,7 +92,7 @@ def op_input_rates(net: Network, ops: Mapping[str, SynOp],
     """
     op_in = {op: np.zeros(ops[op].in_size) for op in ops}
     for src, r in values.items():
-        for tgt, dep in chain_to(net, src):
+        for tgt, dep in chain_to(net, src, neurons=False):
             if tgt in op_in:
                 op_in[tgt] = op_in[tgt] + dep @ r
     return op_in
@@ -102,7 +122,7 @@ def neuron_reach(net: Network, ops: Mapping[str, SynOp],
     for src in [net.input_name] + net.layers():
         n_src = int(np.prod(net.out_shapes[src]))
         reach = sp.csr_matrix((n_src, len(groups)))
-        for tgt, dep in chain_to(net, src):
+        for tgt, dep in chain_to(net, src, neurons=False):
             if tgt in ops:
                 reach = reach + (dep.T @ need[tgt])
         reach = (reach.tocsr() != 0).astype(np.int8).tocsr()

@@ -31,9 +31,11 @@ def test_round_trip_covers_every_supported_type(rng):
     # NIR 1.0 has no MaxPool or BatchNorm node: write_nir refuses them (tested in
     # tests/ir/test_maxpool_batchnorm.py); they travel in .npz bundles and Python networks.
     # Nor has it Add, IAnd, Concat, Reshape or Transpose (refused too, tested in
-    # tests/ir/test_residual_nodes.py): they travel in Python networks
+    # tests/ir/test_residual_nodes.py): they travel in Python networks; nor Mul, ReduceSum
+    # or MatMul (the spike-spike primitives, refused too, tested in tests/ir/test_spike_ops.py)
     assert kinds == set(ir.NODE_TYPES) - {"MaxPool2d", "BatchNorm", "Add", "IAnd", "Concat",
-                                          "Reshape", "Transpose"}
+                                          "Reshape", "Transpose", "Mul", "ReduceSum",
+                                          "MatMul"}
 
 
 def test_round_trip_keeps_modes_and_delay(tmp_path, rng):

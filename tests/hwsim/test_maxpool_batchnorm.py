@@ -205,18 +205,19 @@ def test_digital_counters_in_closed_form(rng):
     windows = 3 * (6 // 2) * (8 // 2)  # C × H_out × W_out of the 2×2 max pool
     elements = 3 * 3 * 4  # the BatchNorm's (C, H, W)
     ops = dict(zip(tab.digital_names, tab.digital_ops.tolist(), strict=True))
-    assert ops == {"pool": [windows * (2 * 2 - 1), 0.0, 0.0, 0.0], "bn": [0.0, elements, 0.0, 0.0]}
+    z = [0.0] * (K.N_DIGITAL_COUNTERS - 2)
+    assert ops == {"pool": [windows * (2 * 2 - 1), 0.0, *z], "bn": [0.0, elements, *z]}
     cnt = tab.digital_counts(res.steps_used)
     assert cnt.shape == (3, 2, K.N_DIGITAL_COUNTERS)
     for s in range(3):  # per sample: the steps it ran (early stop counts only those)
         t = res.steps_used[s]
-        np.testing.assert_array_equal(cnt[s, 0], [windows * 3 * t, 0, 0, 0])
-        np.testing.assert_array_equal(cnt[s, 1], [0, elements * t, 0, 0])
+        np.testing.assert_array_equal(cnt[s, 0], [windows * 3 * t, 0, *z])
+        np.testing.assert_array_equal(cnt[s, 1], [0, elements * t, *z])
     pad = ir.MaxPool2d(kernel_size=3, stride=2, padding=1)  # edge windows hold fewer
     net = chain({"in": ir.Input(shape=(1, 4, 4)), "pool": pad, "out": ir.Output()})
     tab = build_tables(program_chip(map_network(net, IDEAL), np.random.default_rng(0)))
     # windows of 2×2 (corner), 2×3, 3×2 and 3×3 elements inside the input
-    assert tab.digital_ops.tolist() == [[(4 - 1) + (6 - 1) * 2 + (9 - 1), 0.0, 0.0, 0.0]]
+    assert tab.digital_ops.tolist() == [[(4 - 1) + (6 - 1) * 2 + (9 - 1), 0.0, *z]]
 
 
 def test_digital_counters_cost_one_digital_op_each(tmp_path, rng):

@@ -34,9 +34,12 @@ D_OUT, D_POS, D_NEG = 0, 1, 2
 I_SLOT, I_ROW = 0, 1
 # digital node modes (``Digital.mode``): y = A·x / div, y[r] = max of its window, y = A·x + bias,
 # y[r] = x[the one column of row r] (a permutation: Add, Reshape, Transpose, Concat),
-# y[r] = (1 − x[first column]) · x[second column] (IAnd)
-DG_SUM, DG_MAX, DG_AFFINE, DG_PERM, DG_IAND = 0, 1, 2, 3, 4
+# y[r] = (1 − x[first column]) · x[second column] (IAnd), y[r] = x[first] · x[second]
+# (Mul), a batched matrix product of the stacked operands (MatMul: ``spikeops``)
+DG_SUM, DG_MAX, DG_AFFINE, DG_PERM, DG_IAND, DG_MUL, DG_MATMUL = 0, 1, 2, 3, 4, 5, 6
 # digital counters (per digital node): comparisons of a max pool, multiply-adds of a
-# BatchNorm's scale and shift, adds of an Add, (1 − a)·b of an IAnd
-DC_CMP, DC_MAC, DC_ADD, DC_IAND = 0, 1, 2, 3
-N_DIGITAL_COUNTERS = 4
+# BatchNorm's scale and shift (and of a Mul of non-binary operands, a MatMul), adds of an
+# Add, (1 − a)·b of an IAnd, ANDs of a Mul of spikes, bits added by a ReduceSum's adds,
+# operand bits read and result bits written by the spike-spike primitives
+DC_CMP, DC_MAC, DC_ADD, DC_IAND, DC_AND, DC_ADD_BITS, DC_READ_BITS, DC_WRITE_BITS = range(8)
+N_DIGITAL_COUNTERS = 8

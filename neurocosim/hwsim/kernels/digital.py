@@ -1,12 +1,14 @@
 """The digital-op kernels: pooling, scaling and BatchNorm as a sparse matrix product, max
 pooling as the maximum over each CSR row, the rearrangements (Add's copy of its summed
-input, Reshape, Transpose, Concat) as a permutation and IAnd as ``(1 − a)·b``; and the
-stacked input of a node with ordered inputs (IAnd, Concat)."""
+input, Reshape, Transpose, Concat) as a permutation, IAnd as ``(1 − a)·b`` and Mul as
+``a·b`` (ReduceSum is a sum over a 0/1 matrix); and the stacked input of a node with
+ordered inputs (IAnd, Concat, Mul, MatMul). MatMul has its own kernel
+(:mod:`.spikeops`)."""
 
 from __future__ import annotations
 
 from ..jit import njit
-from .codes import DG_AFFINE, DG_IAND, DG_MAX, DG_PERM
+from .codes import DG_AFFINE, DG_IAND, DG_MAX, DG_MUL, DG_PERM
 
 __all__ = ["csr_eval", "stack_inputs"]
 
@@ -19,7 +21,8 @@ def csr_eval(dig, k, x, y):
     A @ x + bias (a BatchNorm's diagonal scale and per-element shift); ``DG_PERM``
     y[r] = x[row r's one column] (no arithmetic); ``DG_IAND`` y[r] = (1 − x[c0])·x[c1]
     with ``c0``, ``c1`` row ``r``'s columns in order (``a`` and ``b`` of the stacked
-    ``[a; b]``).
+    ``[a; b]``); ``DG_MUL`` y[r] = x[c0]·x[c1] (a Mul: ``c0`` the element of ``a``, ``c1``
+    that of ``b`` its broadcast reads).
 
     ``div`` is the window size of an average pool (1 otherwise): dividing the sum, as the
     reference does, keeps the two bit-identical."""
@@ -27,11 +30,13 @@ def csr_eval(dig, k, x, y):
     ip0 = dig.iptr_off[k]
     nz0 = dig.nnz_off[k]
     mode = dig.mode[k]
-    if mode == DG_PERM or mode == DG_IAND:
+    if mode == DG_PERM or mode == DG_IAND or mode == DG_MUL:
         for r in range(y.shape[0]):
             j0 = nz0 + indptr[ip0 + r]
             if mode == DG_PERM:
                 y[r] = x[indices[j0]]
+            elif mode == DG_MUL:
+                y[r] = x[indices[j0]] * x[indices[j0 + 1]]
             else:
                 y[r] = (1.0 - x[indices[j0]]) * x[indices[j0 + 1]]
         return

@@ -14,9 +14,9 @@ previous step's values along back edges); a synaptic op turns it into an index l
 active inputs (the previous step's list when synapses delay by one step) for
 :func:`~.crossbar.syn_events`; a neuron layer runs :func:`~.neuron.neuron_eval` and
 counts packets and hops of its spikes; a digital node runs :func:`~.digital.csr_eval`
-on the sum of its sources, or, for a node with ordered inputs (IAnd, Concat:
-``Digital.stack``), on its sources stacked one after another in operand order
-(:func:`~.digital.stack_inputs`).
+on the sum of its sources, or, for a node with ordered inputs (IAnd, Concat, Mul,
+MatMul: ``Digital.stack``), on its sources stacked one after another in operand order
+(:func:`~.digital.stack_inputs`); a MatMul runs :func:`~.spikeops.matmul_eval` instead.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import numpy as np
 
 from ..jit import get_threads, njit, njit_inner
 from .codes import (
+    DG_MATMUL,
     E_OK,
     K_DIGITAL,
     K_INPUT,
@@ -45,6 +46,7 @@ from .codes import (
 from .crossbar import Tally, active_inputs, syn_events, work_for
 from .digital import csr_eval, stack_inputs
 from .neuron import neuron_eval
+from .spikeops import matmul_eval
 
 __all__ = ["GROUP", "run_batch", "run_group", "Sample", "Spikes", "Delayed"]
 
@@ -177,6 +179,8 @@ def run_group(lo, hi, frames, chip, run):
                     spk = Spikes(nl_i[g, y0:y1], nl_v[g, y0:y1], nl_n[g])
                     maxhop[g] = _neuron_node(k, n, xin, y, v[g], cur[g], spk, neu, rt,
                                              out.lay_cnt[s], maxhop[g])
+                elif kind == K_DIGITAL and dig.mode[k] == DG_MATMUL:
+                    matmul_eval(dig, k, xin, y)
                 elif kind == K_DIGITAL:
                     csr_eval(dig, k, xin, y)
                 else:  # K_COPY: Output, Flatten

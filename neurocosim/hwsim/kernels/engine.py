@@ -10,7 +10,8 @@ per part, gathered here under one name:
 * :mod:`.columns` — one block's column currents with the aggregated read noise, the ADC;
 * :mod:`.neuron` — :func:`neuron_eval` (one step of a neuron layer);
 * :mod:`.digital` — :func:`csr_eval` (pooling, max-pool, scale and shift, permutations,
-  and-not) and :func:`stack_inputs` (ordered operands);
+  and-not, products, sums over an axis) and :func:`stack_inputs` (ordered operands);
+* :mod:`.spikeops` — :func:`matmul_eval` (a batched product of two activations);
 * :mod:`.rng` — per-sample random streams and the normal generator;
 * :mod:`.codes` — the integer codes they share;
 * :mod:`.oracle` — the NumPy twin of each kernel (what the tests compare them with).
@@ -27,6 +28,7 @@ from .crossbar import Work, active_inputs, syn_eval, syn_events, work_for  # noq
 from .digital import csr_eval  # noqa: F401
 from .driver import GROUP, run_batch, run_group  # noqa: F401
 from .neuron import neuron_eval  # noqa: F401
+from .spikeops import matmul_eval  # noqa: F401
 
 # every integer code and table column (``K.C_READS``, ``K.B_TILE``, ...)
 globals().update({k: v for k, v in vars(_codes).items() if k.isupper()})

@@ -9,7 +9,8 @@ the kernels' loops, so that tests can compare the two value by value
 * :func:`neuron_step` — ``neuron_eval``: one step of a neuron layer of a ``Neurons``
   record (every model, both resets, both threshold tests, integer spikes);
 * :func:`csr_step` — ``csr_eval``: a digital node of a ``Digital`` record (sum,
-  max, scale-and-shift, permutation or IAnd mode);
+  max, scale-and-shift, permutation, IAnd or Mul mode);
+* :func:`matmul_step` — ``matmul_eval``: a MatMul of a ``Digital`` record;
 * :func:`stack_inputs` — ``stack_inputs``: the input of a node with ordered inputs;
 * :func:`stop_decision` — ``_stop``: the early-stop test of a ``Policy`` record;
 * :class:`CrossbarOracle` — ``syn_eval``: a synaptic op read on the programmed chip
@@ -35,7 +36,7 @@ from ...errors import SimulationError
 from ...mapping.lowering import GATHER_ONE, GATHER_PAD
 from . import engine as K
 
-__all__ = ["neuron_step", "csr_step", "stack_inputs", "stop_decision", "read_sigma",
+__all__ = ["neuron_step", "csr_step", "matmul_step", "stack_inputs", "stop_decision", "read_sigma",
            "BlockModel", "BlockReads", "OpRead", "CrossbarOracle"]
 
 
@@ -95,15 +96,18 @@ def csr_step(dig, k: int, x: np.ndarray, n_out: int) -> np.ndarray:
     ``DG_AFFINE``: ``y = A @ x + bias`` (the node's rows of ``bias``). ``DG_MAX``: the
     largest input among each row's columns (a max pool's window; padding is −inf).
     ``DG_PERM``: the input at each row's column (a permutation). ``DG_IAND``:
-    ``(1 − a)·b`` with ``a``, ``b`` the inputs at each row's first and second column."""
+    ``(1 − a)·b`` with ``a``, ``b`` the inputs at each row's first and second column;
+    ``DG_MUL``: their product ``a·b``."""
     ip0, nz0 = int(dig.iptr_off[k]), int(dig.nnz_off[k])
     ptr = dig.indptr[ip0:ip0 + n_out + 1]
     mode = int(dig.mode[k])
-    if mode in (K.DG_PERM, K.DG_IAND):
+    if mode in (K.DG_PERM, K.DG_IAND, K.DG_MUL):
         first = dig.indices[nz0 + ptr[:-1]]
         if mode == K.DG_PERM:
             return x[first].copy()
         a, b = x[first].astype(np.float64), x[dig.indices[nz0 + ptr[:-1] + 1]]
+        if mode == K.DG_MUL:
+            return x[first] * b
         return ((1.0 - a) * b.astype(np.float64)).astype(x.dtype)  # the kernel's 1.0 is a double
     counts = np.diff(ptr)
     width = int(counts.max(initial=0))
@@ -114,14 +118,31 @@ def csr_step(dig, k: int, x: np.ndarray, n_out: int) -> np.ndarray:
         win = np.where(live, x[dig.indices[pos]], -np.inf)
         return win.max(axis=1, initial=-np.inf).astype(x.dtype)
     prod = np.where(live, dig.data[pos] * x[dig.indices[pos]], 0.0)
-    acc = np.zeros(n_out, dtype=np.result_type(dig.data, x))
+    out = np.result_type(dig.data, x)
+    acc = np.zeros(n_out)  # float64, as the kernel's accumulator (float32 tables too)
     for j in range(width):
         acc = acc + prod[:, j]
     if mode == K.DG_AFFINE:
         r0 = int(dig.row_off[k])
-        return acc + dig.bias[r0:r0 + n_out]
+        return (acc + dig.bias[r0:r0 + n_out]).astype(out)
     div = dig.div[k]
-    return acc / div if div != 1.0 else acc
+    return (acc / div if div != 1.0 else acc).astype(out)
+
+
+def matmul_step(dig, k: int, x: np.ndarray) -> np.ndarray:
+    """``matmul_eval``: MatMul ``k`` of the ``Digital`` record ``dig`` on its stacked
+    input ``x`` = ``[a; b]`` (flat), sizes ``(L, M, K, N)`` = ``dig.mm[k]``: the batched
+    product ``a @ b`` with each output's terms added in increasing ``k`` from 0 (terms
+    of a zero ``a`` element left out, as they add nothing to a finite sum), then times
+    ``dig.scale[k]`` in float64 and rounded to ``x``'s dtype. Returns ``(L·M·N,)``."""
+    lead, m, kk, n = (int(v) for v in dig.mm[k])
+    a = x[:lead * m * kk].reshape(lead, m, kk)
+    b = x[lead * m * kk:lead * m * kk + lead * kk * n].reshape(lead, kk, n)
+    acc = np.zeros((lead, m, n), x.dtype)
+    for q in range(kk):
+        aq = a[:, :, q:q + 1]
+        acc = np.where(aq != 0, acc + aq * b[:, q:q + 1, :], acc)
+    return (acc.astype(np.float64) * np.float64(dig.scale[k])).astype(x.dtype).reshape(-1)
 
 
 def stack_inputs(topo, n: int, val: np.ndarray, prev: np.ndarray) -> np.ndarray:
