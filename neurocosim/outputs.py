@@ -213,12 +213,18 @@ def reference_text(payload: dict, folder_json: str | None) -> str:
 
 
 def zoo_text(infos: list[dict], detail: bool = False) -> str:
-    """``neurocosim zoo list`` (one line a model) or ``zoo show`` (``detail``: and the
-    paper, its table and the counting convention)."""
-    lines = [f"{'model':<16}{'parameters':>12}{'paper':>9}{'MACs/step':>12}{'layers':>8}"
+    """``neurocosim zoo list`` (one line a model from its spec: nothing is built) or ``zoo
+    show`` (its built statistics; ``detail``: and the paper, its table and the counting
+    convention)."""
+    if infos and "spec" in infos[0]:
+        return "\n".join([f"{'model':<24}{'paper parameters':>17}  paper"] + [
+            f"{i['name']:<24}{i['spec'].paper_parameters / 1e6:>16.2f}M  "
+            f"{i['spec'].paper.partition(': ')[2].partition(' (code')[0]}"
+            for i in infos] + ["(neurocosim zoo show NAME builds one and counts it)"])
+    lines = [f"{'model':<24}{'parameters':>12}{'paper':>9}{'MACs/step':>12}{'layers':>8}"
              f"{'depth':>7}{'neurons':>10}  neuron  steps  input"]
     for i in infos:
-        lines.append(f"{i['name']:<16}{i['parameters'] / 1e6:>11.2f}M{i['paper_parameters'] / 1e6:>8.2f}M"
+        lines.append(f"{i['name']:<24}{i['parameters'] / 1e6:>11.2f}M{i['paper_parameters'] / 1e6:>8.2f}M"
                      f"{i['macs_per_step'] / 1e9:>11.3f}G{i['layers']:>8}{i['depth']:>7}"
                      f"{i['neurons']:>10}  {i['neuron']:<6}  {i['steps']:>5}  "
                      f"{'x'.join(map(str, i['input_shape']))}")

@@ -34,7 +34,7 @@ def run_zoo(args) -> int:
     from ..outputs import zoo_text
 
     if args.zoo_command == "list":
-        print(zoo_text([zoo.info(n) for n in zoo.names()]))
+        print(zoo_text([{"name": n, "spec": zoo.spec(n)} for n in zoo.names()]))
         return 0
     out_file(args.json, args, "--json")
     info = zoo.info(args.name)

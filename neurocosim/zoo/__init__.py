@@ -1,18 +1,22 @@
 """The model zoo: published spiking networks built as :class:`~neurocosim.ir.Network`
 objects with the papers' hyper-parameters and seeded random weights (no trained weights
-are shipped). ``load_network("zoo:NAME")`` builds one (BatchNorm folded at load, as for
+are shipped): residual networks (:mod:`.resnet`: SEW-ResNet, MS-ResNet) and spiking
+transformers (:mod:`.transformer`: Spikformer, Spike-driven Transformer, QKFormer). ``load_network("zoo:NAME")`` builds one (BatchNorm folded at load, as for
 any model file); ``neurocosim zoo list`` / ``zoo show NAME`` describe them.
 
 * :func:`names` — the registered names;
 * :func:`build` — ``build(name, seed=0, input_hw=None, classes=None)`` → the network
-  (the paper's ImageNet 224×224 input and 1000 classes by default; a smaller input and
-  fewer classes give a variant with the same blocks, for tests);
+  (the paper's input and classes by default: ImageNet 224×224 and 1000, CIFAR-10 32×32
+  and 10; a smaller input and fewer classes give a variant with the same blocks, for
+  tests; a transformer also takes ``embed_dim``, ``depth`` and ``heads``);
 * :func:`info` — ``parameters`` (counted before folding, as the papers' tables and
   PyTorch count them: :mod:`.stats`; ``parameters_folded`` after), ``layers`` (synaptic
   layers: convolutions, shortcut convolutions included, and the Linear), ``depth``
   (synaptic layers on the longest path: 18, 34), ``macs_per_step`` (multiply-accumulates
   of the synaptic layers in one time step), ``input_shape``, neurons, steps, ``paper``
-  and ``table`` (citation, table) and ``paper_parameters``.
+  and ``table`` (citation, table) and ``paper_parameters``; a transformer also
+  ``spike_ops_per_step`` (:func:`.stats.spike_ops`: the digital spike-spike operations)
+  and ``unused_code_parameters`` (modules its code defines and never calls).
 """
 
 from __future__ import annotations

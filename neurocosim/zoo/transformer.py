@@ -53,7 +53,9 @@ a block); :func:`unused_code_parameters` counts them.
 Weights: convolutions Kaiming-normal over the fan-in (std √(2/fan_in)); their codes'
 ``trunc_normal_(std=.02)`` with untrained BatchNorm statistics (running mean 0, variance
 1) would leave every LIF silent. The biases the codes have (proj, MLP, CIFAR q/k/v, head)
-are drawn from PyTorch's default uniform bound 1/√fan_in; BatchNorm γ = ``GAMMA``, β = 0.
+are drawn from PyTorch's default uniform bound 1/√fan_in; BatchNorm γ = 2 (``GAMMA``, as
+SEW-ResNet's in :mod:`.resnet`, so that the small test variants fire in every stage within
+2 steps), β = 0, running mean 0, variance 1.
 """
 
 from __future__ import annotations

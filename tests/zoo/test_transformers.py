@@ -8,6 +8,7 @@ show`` of a transformer."""
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -86,8 +87,10 @@ def qkformer_parameters(depth, d, classes, _):
 
 @pytest.fixture(scope="module")
 def small():
-    nets = {name: zoo.build(name, **SMALL) for name in
-            ("spikformer-8-384", "spikformer-4-384-cifar", "sdt-8-384")}
+    """One block of each kind, D = 64, 2 heads (Spikformer-ImageNet on 48×48: 3×3 tokens,
+    on 2×2 its SSA stays silent for 2 steps; QKFormer: depth 4, one block a stage)."""
+    nets = {name: zoo.build(name, **SMALL) for name in ("spikformer-4-384-cifar", "sdt-8-384")}
+    nets["spikformer-8-384"] = zoo.build("spikformer-8-384", **{**SMALL, "input_hw": 48})
     nets["qkformer-10-384"] = zoo.build("qkformer-10-384", **{**SMALL, "depth": 4})
     return nets
 
@@ -123,7 +126,12 @@ def test_exact_counts():
     assert zoo.info("spikformer-8-384")["parameters"] == 16_816_024
     assert zoo.info("spikformer-4-384-cifar")["parameters"] == 9_324_730
     # QKFormer's training logs print "number of params (M): 16.47 / 29.08 / 64.96"
-    assert zoo.info("qkformer-10-384")["parameters"] == 16_473_688
+    qk = zoo.info("qkformer-10-384")
+    assert qk["parameters"] == 16_473_688
+    # QKTA (stage 1: D/4 = 96 channels on 56×56, 6 heads of 16; stage 2: two blocks of
+    # 192 on 28×28, heads of 32): mask ⊙ k per element, q summed over each head's d
+    assert qk["spike_ops_per_step"]["mul"] == 96 * 3136 + 2 * 192 * 784
+    assert qk["spike_ops_per_step"]["reduce_adds"] == 6 * 3136 * 15 + 2 * 6 * 784 * 31
 
 
 def test_macs_per_step_in_closed_form():
@@ -162,6 +170,7 @@ def test_spikformer_structure(small):
     mm = [v for v in net.nodes.values() if isinstance(v, ir.MatMul)]
     assert len(mm) == 2 and mm[1].scale == 0.125
     assert net.out_shapes["block0_attn_ssa_kv"] == (2, 32, 32)  # kᵀv: (h, d, d), ImageNet
+    assert net.out_shapes["sps_add"] == (64, 3, 3)  # four pools: 48 → 3
     cifar = small["spikformer-4-384-cifar"]
     assert cifar.out_shapes["block0_attn_ssa_qk"] == (2, 64, 64)  # q·kᵀ: (h, N, N)
     assert cifar.out_shapes["sps_add"] == (64, 8, 8)  # two pools: 32 → 8
@@ -185,9 +194,9 @@ def test_sdt_structure(small):
 
 def test_small_variants_equal_on_reference_and_engine(small):
     chip = chip_variant("ideal", neurons_per_core=65536)
-    x = np.random.default_rng(0).uniform(0, 1, (2, 3, 32, 32))
     for name, raw in small.items():
         net = ir.fold_batchnorm(raw)
+        x = np.random.default_rng(0).uniform(0, 1, (2, *net.input_shape))
         layers = net.layers()
         enc = make_encoder("current", x, net.input_shape, np.random.default_rng(1))
         ref = simulate_reference(net, enc, STEPS, probes=layers)
@@ -199,6 +208,8 @@ def test_small_variants_equal_on_reference_and_engine(small):
         # the head's float sums differ in the order of addition only
         np.testing.assert_allclose(eng.output, ref.output, rtol=1e-12, atol=1e-12)
         assert np.any(ref.output != 0) and sum(ref.probes[p].any() for p in layers) >= 8
+        core = [p for p in layers if p.endswith(("_ssa_lif", "_kv_lif", "_qkta_mask"))]
+        assert core and any(ref.probes[p].any() for p in core), name  # attention fires
 
 
 def test_static_matrices_on_tiles_and_spike_ops_digital(small):
@@ -260,3 +271,18 @@ def test_zoo_show_a_transformer(tmp_path, capsys):
     assert info["input_shape"] == [3, 224, 224] and info["neuron"] == "LIF"
     text = capsys.readouterr().out
     assert "Spike-driven Transformer" in text and "16.81" in text
+
+
+def test_map_spikformer_8_384_on_prime(tmp_path, capsys):
+    """Bench: the 224×224 Spikformer-8-384 on prime-rram-40nm (1024 neurons per core)
+    breaks 'neurons_per_core' at the SPS's first conv (48×224×224 neurons); the message
+    gives the lower bounds. Measured about 2.5 s (budget 60 s)."""
+    t0 = time.perf_counter()
+    rc = main(["map", "zoo:spikformer-8-384", "--chip", "prime-rram-40nm", "-o",
+               str(tmp_path / "m")])
+    wall = time.perf_counter() - t0
+    err = capsys.readouterr().err.strip()
+    print(f"\nbench: map zoo:spikformer-8-384 --chip prime-rram-40nm: {wall:.1f} s: {err}")
+    assert rc == 2 and len(err.splitlines()) == 1 and wall < 60
+    assert "'neurons_per_core'" in err and "sps_conv0_conv" in err and "2408448" in err
+    assert "10612224 neurons" in err and "10364 cores" in err and "648 chips" in err
