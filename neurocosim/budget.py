@@ -112,8 +112,9 @@ def check_simulation(*, engine: str, n_samples: int, steps: int, batch: int, inp
 
     ``recorded``: values recorded per sample and step (probes); ``per_sample``: values
     kept per sample (counters, outputs). Memory: input frames of one batch (float64),
-    probes and per-sample results of all samples. Time: one operation per synapse and
-    neuron per sample and step (a lower bound for every engine here)."""
+    probes and per-sample results of all samples. Time: one operation per synaptic
+    multiply-accumulate (``synapses``: a convolution's kernel counted at every output
+    position) and neuron per sample and step (a lower bound for every engine here)."""
     n, steps, batch = int(n_samples), int(steps), max(1, min(int(batch), int(n_samples)))
     fix = "use fewer --steps or samples"
     nbytes = 8.0 * (batch * steps * input_size * 2 + n * steps * recorded + n * per_sample)
@@ -121,4 +122,4 @@ def check_simulation(*, engine: str, n_samples: int, steps: int, batch: int, inp
                          f"{recorded} recorded values per step)", fix)
     check_time(float(n) * steps * (synapses + neurons + input_size),
                f"{engine}: {n} samples x {steps} steps of {neurons} neurons and "
-               f"{synapses} synapses", fix)
+               f"{synapses} synaptic operations a step", fix)

@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, MappingError, ModelError, short
+from .errors import ConfigError, DataError, MappingError, ModelError, short
 from .pipeline import ChipRunOptions, map_onto, program_onto, simulate_and_cost
 
 __all__ = ["simulate_on_chip", "run_folder_energy", "PruneOptions", "prune_on_chip", "check_prunable", "analytical_energy", "deploy_loihi2",
-           "fitted_card", "map_model", "chip_demand"]
+           "fitted_card", "map_model", "chip_demand", "energy_source", "model_energy",
+           "virtual_chip_sets"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,8 +113,13 @@ def pruned_rows(programmed) -> int:
 
 
 def analytical_energy(net, chip, *, steps: int, rate: float | None, paper_preset: str,
-                      multilevel: str):
-    """Energy of ``net`` on ``chip`` from a firing rate (None: worst case), no simulation."""
+                      multilevel: str, first_layer_mac: bool = False):
+    """Energy of ``net`` on ``chip`` from a firing rate (None: worst case), no simulation:
+    the expected counts of :func:`~neurocosim.energy.analytical_counts` (crossbar events,
+    neurons and routing from the rates; the digital spike units' operations, which do not
+    depend on the rates, per step × ``steps``) costed by :func:`~neurocosim.energy.estimate`,
+    with the papers' convention attached (``first_layer_mac``: the ops fed by the input
+    charged as MACs, the papers' analog first layer; else as SOPs of the input's spikes)."""
     from .energy import analytical_counts, estimate, paper_convention
 
     if not 1 <= steps <= 10**12:
@@ -125,7 +131,55 @@ def analytical_energy(net, chip, *, steps: int, rate: float | None, paper_preset
     counts = analytical_counts(programmed, steps, rates, worst_case=rate is None)
     return estimate(counts, chip, tiles=mapped.report.tiles, cores=mapped.report.cores,
                     paper=paper_convention(net, counts, preset=paper_preset,
-                                           multilevel=multilevel, first_layer_mac=False))
+                                           multilevel=multilevel,
+                                           first_layer_mac=first_layer_mac))
+
+
+def energy_source(source: str):
+    """``(path, is_run_folder)`` of ``neurocosim energy SOURCE``: ``zoo:NAME`` is a zoo model,
+    never a run folder, whatever the working folder holds (path None); else a path that
+    exists: a run folder, or a model file."""
+    from pathlib import Path
+
+    from .errors import DataError
+    from .zoo import PREFIX
+
+    if source.startswith(PREFIX):
+        return None, False
+    src = Path(source)
+    if not src.exists():
+        raise DataError(f"{short(source)}: no such run folder or model file (a zoo "
+                        "model is zoo:NAME; see neurocosim zoo list)")
+    return src, src.is_dir()
+
+
+def model_energy(source: str, chip, *, dt: float | None, steps: int, rate: float | None,
+                 paper_preset: str, multilevel: str):
+    """:func:`analytical_energy` of a model file or ``zoo:NAME`` on ``chip`` (required)."""
+    from .frontends import load_network
+
+    if chip is None:
+        raise ConfigError("analytical energy of a model needs --chip")
+    return analytical_energy(load_network(source, dt=dt), chip, steps=steps, rate=rate,
+                             paper_preset=paper_preset, multilevel=multilevel)
+
+
+def virtual_chip_sets(net) -> list[str]:
+    """``--set`` overrides (``KEY=VALUE``) that lift a card's per-core limits so that
+    ``net`` maps whole, for a one-virtual-chip view (the mapper cannot yet split one
+    layer's neurons over cores, nor place over several chips): ``neurons_per_core`` the
+    smallest power of two holding the largest layer (a synaptic layer's outputs or a
+    neuron layer; so layers still spread over cores and their spikes still travel the
+    mesh), ``tiles_per_core``, ``max_fan_in``, ``max_fan_out`` and ``cores`` at the card
+    schema's maxima."""
+    from .mapping.lowering import SYNAPTIC
+
+    layers = set(net.layers())
+    largest = max((int(np.prod(net.out_shapes[n])) for n in net.order
+                   if n in layers or isinstance(net.nodes[n], SYNAPTIC)), default=1)
+    per_core = min(1 << max(largest - 1, 1).bit_length(), 1 << 24)
+    return [f"neurons_per_core={per_core}", f"tiles_per_core={1 << 12}",
+            f"max_fan_in={1 << 30}", f"max_fan_out={1 << 20}", f"cores={1 << 20}"]
 
 
 def deploy_loihi2(net, *, num_weight_bits: int, spikes: np.ndarray | None = None,
@@ -226,7 +280,13 @@ def fitted_card(base, measurements, *, model: str, t0: float, name: str, data_na
     card["macro"].update(fit.card_fields())
     report = {"data": data_name, "seed": seed, **fit.summary(), "stuck_at": fit.stuck_at,
               "goodness": fit.goodness, "curves": fit.curves}
-    return chip_from_dict(card, source=card_source), fit, report
+    try:
+        chip = chip_from_dict(card, source=card_source)
+    except ConfigError as exc:  # a fit outside a model's valid range: the data's doing
+        raise DataError(f"{data_name}: the fitted device models leave their valid ranges "
+                        f"({str(exc).partition(': ')[2]}); check the measurements and "
+                        "--units") from None
+    return chip, fit, report
 
 
 def run_folder_energy(folder, chip_override: str | None, sets: list[str], *, paper_preset: str,

@@ -74,7 +74,7 @@ def check_run(net, n_samples: int, steps: int, *, batch: int = 256, engine: str 
 
     check_simulation(engine=engine, n_samples=n_samples, steps=steps, batch=batch,
                      input_size=int(np.prod(net.input_shape)), neurons=net.n_neurons(),
-                     synapses=net.n_synapses(), per_sample=int(np.prod(net.output_shape)))
+                     synapses=net.n_synaptic_ops(), per_sample=int(np.prod(net.output_shape)))
 
 
 def chip_run_options(flags, *, progress: bool = False):

@@ -180,7 +180,7 @@ def write_card(path: Path, chip, fit, report: dict) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump(chip.to_dict(), sort_keys=False, allow_unicode=True))
     with atomic_path(path.with_suffix(".fit.json")) as tmp:
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        tmp.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     calibration_figure(fit, path.with_suffix(".fit.png"))
 
 

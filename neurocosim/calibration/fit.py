@@ -45,6 +45,7 @@ CSV). A fit with too few cells, bins, repeat reads or time points says how many 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -201,7 +202,17 @@ def fit_device(m: Measurements, *, model: str = "auto", g_min: float, g_max: flo
     check_time(len(m.cell) * (FIT_OPS_PER_ROW + BOOT_OPS_PER_ROW * bootstrap),
                f"{m.source}: fitting {len(m.cell):,} rows with {bootstrap} bootstrap resamples",
                "use fewer --bootstrap resamples or fewer cells", rate=1.0)
-    rng = np.random.default_rng(seed)
+    _check_window(m, g_min, g_max)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate data is refused below, by name
+        return _fit(m, model, (g_min, g_max), t0, n_bins, t_read, folds, bootstrap,
+                    np.random.default_rng(seed), progress)
+
+
+def _fit(m: Measurements, model: str, window: tuple[float, float], t0: float, n_bins: int,
+         t_read: float, folds: int, bootstrap: int, rng: np.random.Generator,
+         progress: bool) -> DeviceFit:
+    g_min, g_max = window
     cells = _stuck_at(m, g_min, g_max)
     groups = _read_groups(m, cells)
     reg = _regress(groups, cells, t0)
@@ -217,6 +228,10 @@ def fit_device(m: Measurements, *, model: str = "auto", g_min: float, g_max: flo
     if len(groups.times) > 1:
         _check_drift(obs["drift"], len(groups.times), m.source)
         drift = choose(_usable(DRIFT_FAMILIES, obs["drift"]), obs["drift"], fold)
+    for kind, c in (("read", read), ("programming", prog), ("drift", drift)):
+        if c is not None and not np.isfinite(c.heldout[c.family.name]):
+            raise DataError(f"{m.source}: no {kind}-noise family fits these measurements (its "
+                            "likelihood is not finite); check the values and --units")
     fit = DeviceFit(programming=prog, read=read, drift=drift,
                     obs={"read": read_obs, **obs},
                     stuck_at={"g_min_fraction": float(cells.lo.mean()),
@@ -229,6 +244,16 @@ def fit_device(m: Measurements, *, model: str = "auto", g_min: float, g_max: flo
         refit = lambda w: _refit(fit, w, groups, reg, cells, g_max, t0)  # noqa: E731
         curves = bootstrap_curves(fit, curves, refit, bootstrap, cells.n, rng, progress)
     return _with(fit, curves=curves)
+
+
+def _check_window(m: Measurements, g_min: float, g_max: float) -> None:
+    """Conductances far outside the card's window are a unit mistake, not a device."""
+    top, targets = float(m.g_measured.max()), float(m.g_target.max())
+    if max(top, targets) > 100 * g_max or 0 < targets < 1e-3 * g_max:
+        raise DataError(
+            f"{m.source}: conductances up to {max(top, targets):.3g} S (targets up to "
+            f"{targets:.3g} S) for a card whose window is [{g_min:.3g}, {g_max:.3g}] S; the "
+            "values are read as siemens: give their unit with --units (e.g. --units uS)")
 
 
 def _with(fit: DeviceFit, **kw) -> DeviceFit:
@@ -354,6 +379,10 @@ def _read_obs(groups: _Groups, reg: _Regression, g_max: float, t0: float, t_read
             f"{src}: {int(good.sum())} (cell, t_s) pair(s) have repeat reads; fitting read "
             f"noise needs at least {MIN_READ_GROUPS} cells read at least twice (read 0, 1) at "
             "the same time")
+    if not np.any(groups.var[good] > 0):
+        raise DataError(f"{src}: every cell reads the same value at every repeat (no read "
+                        "noise to fit); are the values rounded to the instrument's resolution? "
+                        "give the reads with all their digits")
     cell = groups.cell_of[good]
     return Obs(kind="read", y=groups.var[good], k=(groups.cnt[good] - 1) / 2.0,
                g=groups.mean[good], gp=reg.g_prog[cell], t=groups.times[groups.tk[good]],

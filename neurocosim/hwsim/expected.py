@@ -19,13 +19,23 @@ import numpy as np
 
 from ..errors import DataError
 from ..ir import nodes as N
-from ..mapping.lowering import gather_inputs
+from ..mapping.lowering import DIGITAL, gather_inputs
 from ..mapping.routing import neuron_routing, op_input_rates
 from .blocks import block_reads
 from .counters import BLOCK_COUNTERS, LAYER_COUNTERS, EventCounts
+from .digital_table import digital_counts, digital_ops
 from .latency import LatencyModel
 
-__all__ = ["expected_counts"]
+__all__ = ["expected_counts", "digital_nodes"]
+
+
+def digital_nodes(mapped) -> list[str]:
+    """The digital nodes of ``mapped`` in network order, as the engine's tables list them
+    (:func:`~neurocosim.hwsim.tables.build_tables`: not a synaptic op, not a neuron)."""
+    net = mapped.network
+    return [name for name in net.order if name not in mapped.ops
+            and not isinstance(net.nodes[name], (N.Input, N.Neuron))
+            and isinstance(net.nodes[name], DIGITAL)]
 
 
 def _rates_for(net, rates, name, worst_case):
@@ -71,11 +81,15 @@ def expected_counts(programmed, steps: int, rates: Mapping[str, object] | None =
     r_in = routes[net.input_name]
     inp = np.array([[(rin * r_in.packets).sum() * steps, (rin * r_in.hops).sum() * steps]])
     latency = steps * model.step_s(tile_time.max(), maxhop)
+    names = digital_nodes(mapped)
+    ops = digital_ops(net, names)
+    digital = {"digital": digital_counts(ops, np.array([steps])),
+               "digital_names": tuple(names)} if ops.any() else {}
     return EventCounts(block=block, layer=layer, input=inp, steps=np.array([steps]),
                        latency_s=np.array([latency]), block_op=tuple(b.op for b in blocks),
                        block_tile=np.array([b.tile for b in blocks], np.int64),
                        block_outs=np.array([b.outs for b in blocks], np.int64),
-                       layer_names=tuple(net.layers()))
+                       layer_names=tuple(net.layers()), **digital)
 
 
 def _block_counts(mapped, blocks, value, steps: int, model: LatencyModel):

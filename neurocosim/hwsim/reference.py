@@ -256,7 +256,7 @@ def simulate(
     n = encoder.n_samples
     check_simulation(engine="reference engine", n_samples=n, steps=steps, batch=batch_size,
                      input_size=int(np.prod(net.input_shape)), neurons=net.n_neurons(),
-                     synapses=net.n_synapses(),
+                     synapses=net.n_synaptic_ops(),
                      recorded=sum(int(np.prod(net.out_shapes[p.partition(".")[0]]))
                                   for p in wanted),
                      per_sample=int(np.prod(net.output_shape)))

@@ -190,7 +190,7 @@ def _plan_run(programmed: ProgrammedChip, encoder: Encoder, steps: int, *, early
     n_out = int(np.prod(net.output_shape))
     check_simulation(engine="hwsim", n_samples=n, steps=steps, batch=batch_size,
                      input_size=int(np.prod(net.input_shape)), neurons=net.n_neurons(),
-                     synapses=net.n_synapses(), recorded=plan[-1],
+                     synapses=net.n_synaptic_ops(), recorded=plan[-1],
                      per_sample=n_out + len(prog.block_op) * K.N_BLOCK_COUNTERS
                      + len(prog.layer_names) * K.N_LAYER_COUNTERS)
     if threads is not None and not 1 <= int(threads) <= max_threads():

@@ -198,6 +198,19 @@ class Network:
         return int(sum(self.nodes[n].weight.size for n in self.order
                        if isinstance(self.nodes[n], (N.Affine, N.Linear, N.Conv2d))))
 
+    def n_synaptic_ops(self) -> int:
+        """Multiply-accumulates of the synaptic layers in one step with every input active:
+        a dense layer's weights, a convolution's kernel at every output position (the
+        time budget's count; :meth:`n_synapses` counts stored weights)."""
+        total = 0
+        for n in self.order:
+            node = self.nodes[n]
+            if isinstance(node, (N.Affine, N.Linear)):
+                total += int(node.weight.size)
+            elif isinstance(node, N.Conv2d):
+                total += int(node.weight.size) * int(np.prod(self.out_shapes[n][1:]))
+        return total
+
     def replace(self, **changes: Any) -> Network:
         """A new network with fields changed (the original is untouched)."""
         base = {"nodes": dict(self.nodes), "edges": self.edges, "dt": self.dt,

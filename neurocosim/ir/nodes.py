@@ -317,6 +317,10 @@ class BatchNorm(Node):
             raise ModelError(f"BatchNorm: 'eps' must be one finite number > 0, got "
                              f"{describe(self.eps)}")
         object.__setattr__(self, "eps", val)
+        with np.errstate(all="ignore"):  # finite parameters must fold to finite numbers
+            if all(np.isfinite(getattr(self, a)).all() for a in self._arrays) and not all(
+                    np.isfinite(a).all() for a in self.scale_shift()):
+                raise ModelError("BatchNorm: gamma/sqrt(running_var + eps) or the shift overflows; check 'gamma', 'running_var' and 'eps'")  # noqa: E501
 
     def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel ``(s, b)`` with ``y = s·x + b`` (see the class docstring); every
