@@ -122,3 +122,20 @@ def side_python(tool: str, script: Path, env: str, default: str) -> Path:
             pytest.skip(f"{tool} cannot be installed here ({script.relative_to(root)}): "
                         + " | ".join(tail))
     return venv / "bin" / "python"
+
+
+def engine_equals_reference(net: ir.Network, x: np.ndarray, probes: list[str], steps: int,
+                            chip):
+    """Run spikes ``x`` through the reference and the Numba engine on ``chip`` (an ideal
+    card; float64) and assert every probe and the output equal; (reference, engine, chip)."""
+    from neurocosim import make_encoder, map_network, program_chip, simulate, simulate_reference
+
+    enc = make_encoder("spikes", x, net.input_shape, np.random.default_rng(7))
+    ref = simulate_reference(net, enc, steps, probes=probes)
+    prog = program_chip(map_network(net, chip), np.random.default_rng(0))
+    eng = simulate(prog, enc, steps, probes=probes, rng=np.random.default_rng(1))
+    for p in probes:
+        assert eng.probes[p].shape == ref.probes[p].shape, p
+        np.testing.assert_array_equal(eng.probes[p], ref.probes[p], err_msg=p)
+    np.testing.assert_array_equal(eng.output, ref.output)
+    return ref, eng, prog

@@ -46,6 +46,7 @@ from ..budget import check_memory
 from ..ir import nodes as N
 from ..ir import tensors as T
 from ..ir.graph import Network
+from .graph import Graph
 
 __all__ = ["ResNetSpec", "build_resnet", "weight_bytes"]
 
@@ -66,18 +67,8 @@ class ResNetSpec:
     paper_parameters: float
 
 
-class _Graph:
-    """Nodes and edges being built, with the weight generator."""
-
-    def __init__(self, rng: np.random.Generator, dt: float, gamma: float):
-        self.rng, self.dt, self.gamma = rng, dt, gamma
-        self.nodes: dict[str, N.Node] = {}
-        self.edges: list[tuple[str, str]] = []
-
-    def add(self, name: str, node: N.Node, *sources: str) -> str:
-        self.nodes[name] = node
-        self.edges += [(s, name) for s in sources]
-        return name
+class _Graph(Graph):
+    """A :class:`~neurocosim.zoo.graph.Graph` with this builder's layer helpers."""
 
     def conv_bn(self, name: str, src: str, c_in: int, c_out: int, k: int, stride: int) -> str:
         """conv k×k (padding k//2, no bias) → BatchNorm; returns the BatchNorm's name."""

@@ -71,6 +71,7 @@ from ..ir import blocks as B
 from ..ir import nodes as N
 from ..ir import tensors as T
 from ..ir.graph import Network
+from .graph import Graph
 
 __all__ = ["TransformerSpec", "build_transformer", "biased_layers", "unused_code_parameters",
            "weight_count"]
@@ -99,23 +100,8 @@ class TransformerSpec:
     mlp_ratio: int = 4
 
 
-class _Graph:
-    """Nodes and edges being built, with the weight generator."""
-
-    def __init__(self, rng: np.random.Generator, dt: float):
-        self.rng, self.dt = rng, dt
-        self.nodes: dict[str, N.Node] = {}
-        self.edges: list[tuple[str, str]] = []
-
-    def add(self, name: str, node: N.Node, *sources: str) -> str:
-        self.nodes[name] = node
-        self.edges += [(s, name) for s in sources]
-        return name
-
-    def splice(self, block: B.Block) -> str:
-        self.nodes |= block.nodes
-        self.edges += block.edges
-        return block.output
+class _Graph(Graph):
+    """A :class:`~neurocosim.zoo.graph.Graph` with this builder's layer helpers."""
 
     def lif(self, name: str, src: str, vth: float = 1.0) -> str:
         """SpikingJelly's ``MultiStepLIFNode(tau=2.0, v_threshold=vth)``."""

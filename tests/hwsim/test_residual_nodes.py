@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neurocosim import ir, make_encoder, map_network, program_chip, simulate, simulate_reference
+from neurocosim import ir, make_encoder, map_network, program_chip, simulate
 from neurocosim.devices import load_chip
 from neurocosim.energy import estimate
 from neurocosim.hwsim.kernels import digital as KD
@@ -21,7 +21,7 @@ from neurocosim.hwsim.kernels import engine as K
 from neurocosim.hwsim.kernels import oracle as O
 from neurocosim.hwsim.tables import build_tables
 from neurocosim.mapping.routing import neuron_reach, op_input_rates
-from tests.conftest import chip_variant
+from tests.conftest import chip_variant, engine_equals_reference
 
 IDEAL = chip_variant("ideal", macro__rows=24, macro__cols=20)
 EPS = 2.0**-20
@@ -64,15 +64,7 @@ def spikes_in(rng, shape, n=3, p=0.4):
 
 
 def run_both(net, x, probes):
-    enc = make_encoder("spikes", x, net.input_shape, np.random.default_rng(7))
-    ref = simulate_reference(net, enc, STEPS, probes=probes)
-    prog = program_chip(map_network(net, IDEAL), np.random.default_rng(0))
-    eng = simulate(prog, enc, STEPS, probes=probes, rng=np.random.default_rng(1))
-    for p in probes:
-        assert eng.probes[p].shape == ref.probes[p].shape, p
-        np.testing.assert_array_equal(eng.probes[p], ref.probes[p], err_msg=p)
-    np.testing.assert_array_equal(eng.output, ref.output)
-    return ref, eng, prog
+    return engine_equals_reference(net, x, probes, STEPS, IDEAL)
 
 
 # -- the equations, written here (no project code) ------------------------------------------
