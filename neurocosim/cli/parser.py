@@ -88,7 +88,7 @@ def _commands(sub, commands: dict) -> None:
          _o("--no-tile-sharing", "one tile per block (no packing of small blocks)", **B),
          _o("--seed", "seed of the partitioner", type=I.seed, default=0))
     _add(sub, "energy", "energy, latency and area of a run (or analytically)",
-         _o("source", "a run folder (simulate --chip -o DIR), or a model (analytical estimate)"),
+         _o("source", "a run folder (simulate --chip -o DIR), or a model file or zoo:NAME (analytical estimate)"),
          _o("--chip", "chip preset or card (model: required; run folder: override)"), SET,
          _o("-o --output", "output directory (default: the run folder)"), DT,
          _o("--steps", "steps (analytical)", type=I.positive_int, default=64),
