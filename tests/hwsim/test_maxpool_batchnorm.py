@@ -19,6 +19,7 @@ from neurocosim.hwsim.kernels import engine as K
 from neurocosim.hwsim.kernels import oracle as O
 from neurocosim.hwsim.tables import build_tables
 from tests.conftest import chain, chip_variant
+from tests.ir.test_maxpool_batchnorm import maxpool_loops  # the loops of the definition
 
 IDEAL = chip_variant("ideal", macro__rows=24, macro__cols=20)
 EPS = 2.0**-20
@@ -131,24 +132,6 @@ def test_batchnorm_at_the_input_stays_digital_and_matches_the_reference(rng):
 
 
 # -- the digital kernel on its own --------------------------------------------------------
-def maxpool_loops(x, k, s, p):
-    """(C, H, W) max pooling with −inf padding, window by window."""
-    c, h, w = x.shape
-    ho, wo = (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1
-    out = np.empty((c, ho, wo))
-    for ch in range(c):
-        for i in range(ho):
-            for j in range(wo):
-                best = -math.inf
-                for a in range(k[0]):
-                    for b in range(k[1]):
-                        y, xx = i * s[0] + a - p[0], j * s[1] + b - p[1]
-                        best = max(best, x[ch, y, xx] if 0 <= y < h and 0 <= xx < w
-                                   else -math.inf)
-                out[ch, i, j] = best
-    return out
-
-
 def test_digital_kernel_is_the_equations_and_its_twin(rng):
     c = 3
     norm = ir.BatchNorm(gamma=rng.uniform(0.5, 2, c), beta=rng.normal(0, 1, c),
