@@ -20,10 +20,10 @@ import scipy.sparse as sp
 from ..ir import nodes as N
 from ..ir import tensors as T
 from ..ir.tensors import binary_output
-from ..mapping.lowering import dependency
+from ..mapping.lowering import DIGITAL, dependency
 from .kernels import codes as C
 
-__all__ = ["Digital", "digital_table", "digital_ops", "digital_counts", "spike_ops"]
+__all__ = ["Digital", "digital_table", "digital_nodes", "digital_ops", "digital_counts", "spike_ops"]
 
 #: nodes that only move elements (Add: its sources are summed on the way in)
 _MOVES = (T.Add, T.Concat, T.Reshape, T.Transpose)
@@ -118,6 +118,15 @@ def _matmuls(net, digital: list[str]) -> dict[str, np.ndarray]:
             mm[i] = node.dims(*(net.out_shapes[s] for s in node.operands))
             scale[i] = node.scale
     return {"mm": mm, "scale": scale}
+
+
+def digital_nodes(mapped) -> list[str]:
+    """The digital nodes of ``mapped`` in network order (not the input, not a synaptic op,
+    not a neuron layer): the engine's tables and the analytical counts list them so."""
+    net = mapped.network
+    return [name for name in net.order if name not in mapped.ops
+            and not isinstance(net.nodes[name], (N.Input, N.Neuron))
+            and isinstance(net.nodes[name], DIGITAL)]
 
 
 def digital_ops(net, digital: list[str]) -> np.ndarray:

@@ -19,23 +19,14 @@ import numpy as np
 
 from ..errors import DataError
 from ..ir import nodes as N
-from ..mapping.lowering import DIGITAL, gather_inputs
+from ..mapping.lowering import gather_inputs
 from ..mapping.routing import neuron_routing, op_input_rates
 from .blocks import block_reads
 from .counters import BLOCK_COUNTERS, LAYER_COUNTERS, EventCounts
-from .digital_table import digital_counts, digital_ops
+from .digital_table import digital_counts, digital_nodes, digital_ops
 from .latency import LatencyModel
 
-__all__ = ["expected_counts", "digital_nodes"]
-
-
-def digital_nodes(mapped) -> list[str]:
-    """The digital nodes of ``mapped`` in network order, as the engine's tables list them
-    (:func:`~neurocosim.hwsim.tables.build_tables`: not a synaptic op, not a neuron)."""
-    net = mapped.network
-    return [name for name in net.order if name not in mapped.ops
-            and not isinstance(net.nodes[name], (N.Input, N.Neuron))
-            and isinstance(net.nodes[name], DIGITAL)]
+__all__ = ["expected_counts"]
 
 
 def _rates_for(net, rates, name, worst_case):

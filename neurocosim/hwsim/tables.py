@@ -41,10 +41,9 @@ import numpy as np
 from ..devices.program import ProgrammedChip
 from ..errors import SimulationError
 from ..ir import nodes as N
-from ..mapping.lowering import DIGITAL
 from ..mapping.routing import mesh_position, neuron_routing
 from .blocks import BlockTable, block_reads
-from .digital_table import Digital, digital_counts, digital_ops, digital_table
+from .digital_table import Digital, digital_counts, digital_nodes, digital_ops, digital_table
 from .kernels import engine as K
 from .latency import LatencyModel
 from .synapses import Readout, Synapses, synapses
@@ -250,7 +249,8 @@ def _topology(mapped) -> tuple[Topology, list[str]]:
     net = mapped.network
     order, layers, ops = list(net.order), net.layers(), list(mapped.ops)
     kind, size, off, ref = (np.zeros(len(order), np.int64) for _ in range(4))
-    digital: list[str] = []
+    digital = digital_nodes(mapped)
+    at = {n: j for j, n in enumerate(digital)}
     index = {n: i for i, n in enumerate(order)}
     e_ptr, e_src, e_back = [0], [], []
     for i, name in enumerate(order):
@@ -263,9 +263,8 @@ def _topology(mapped) -> tuple[Topology, list[str]]:
             kind[i], ref[i] = K.K_SYN, ops.index(name)
         elif isinstance(node, N.Neuron):
             kind[i], ref[i] = K.K_NEURON, layers.index(name)
-        elif isinstance(node, DIGITAL):
-            kind[i], ref[i] = K.K_DIGITAL, len(digital)
-            digital.append(name)
+        elif name in at:
+            kind[i], ref[i] = K.K_DIGITAL, at[name]
         else:
             kind[i] = K.K_COPY
         for src, back in net.predecessors(name):
