@@ -7,7 +7,10 @@ currents of binary reads, of each level of a thermometer-coded multi-level input
 a DAC-quantised analog input. The full scale of a block is the ``percentile`` of its
 non-zero column currents (:func:`~neurocosim.devices.crossbar.calibrate_adc_range`), at
 the chip's read time (``programmed.operating_point.read_time``, drift). The result is the
-chip at that operating point: ``programmed.at(adc_full_scale=ranges)``.
+chip at that operating point: ``programmed.at(adc_full_scale=ranges,
+dac_full_scale=scales)``, where an op whose fractional inputs exceed 1 (a Linear head after
+a token mean of multi-level spikes) gets an input scale (:func:`input_scale`) that brings
+them into the DAC's [0, 1].
 """
 
 from __future__ import annotations
@@ -38,13 +41,26 @@ def calibrate_adc_ranges(programmed: ProgrammedChip, encoder: Encoder, steps: in
         return node_forward(net.nodes[name], x, net.in_shapes[name], net.out_shapes[name])
 
     simulate(net, encoder.head(min(encoder.n_samples, max_samples)), steps, synapses=hook)
-    fs = np.zeros(len(mapped.blocks))
+    fs, ds = np.zeros(len(mapped.blocks)), np.ones(len(mapped.blocks))
+    scale = {op: input_scale(np.concatenate(xs) if xs else np.zeros((0, 1)))
+             for op, xs in seen.items()}
     for bi, tile in enumerate(programmed.tiles):
         if tile is not None:
             op = mapped.blocks[bi].op
             xs = np.concatenate(seen[op]) if seen[op] else np.zeros((0, 1))
-            fs[bi] = _block_range(programmed, bi, xs, percentile)
-    return programmed.at(adc_full_scale=fs)
+            ds[bi] = scale[op]
+            fs[bi] = _block_range(programmed, bi, xs / scale[op], percentile)
+    return programmed.at(adc_full_scale=fs, dac_full_scale=ds)
+
+
+def input_scale(xs: np.ndarray) -> float:
+    """The DAC input full scale of an op whose inputs on the calibration data are ``xs``:
+    1 for binary, multi-level integer (thermometer-coded) or [0, 1] inputs, else the
+    smallest power of two holding the largest fractional input (the chip shifts the
+    digital value into the DAC's range and the partial sums back: exact)."""
+    if xs.size == 0 or np.all(xs == np.floor(xs)) or xs.max() <= 1.0:
+        return 1.0
+    return float(2.0 ** np.ceil(np.log2(xs.max())))
 
 
 def _block_range(programmed: ProgrammedChip, bi: int, xs: np.ndarray, percentile: float) -> float:

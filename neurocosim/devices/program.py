@@ -45,6 +45,13 @@ class OperatingPoint:
     ``adc_full_scale``: per-block ADC range in amperes, indexed like the mapped network's
     blocks (e.g. from :func:`~neurocosim.calibration.calibrate_adc_ranges`; None: each
     block's largest possible column current, so nothing clips);
+    ``dac_full_scale``: per-block input full scale of analog (fractional) inputs, a power
+    of two ≥ 1 (None: 1 for every block): the digital input value ``x`` enters the DAC (or
+    the bit-serial drive) as ``x / s`` and the block's decoded partial sums are multiplied
+    by ``s`` — a shift, as a chip scales a digital value into its DAC's range
+    (:func:`~neurocosim.calibration.calibrate_adc_ranges` sets it from the largest input of
+    the op on the calibration data; e.g. a Linear head after a token mean of multi-level
+    spikes);
     ``drift_compensation``: global drift compensation, one scale per tile (the card's
     ``macro.drift.compensation`` unless changed); ``inference``: which draw of read noise
     that is drawn once per inference (``read_noise.redraw: per_inference``) the tiles hold.
@@ -52,6 +59,7 @@ class OperatingPoint:
 
     read_time: float = 0.0
     adc_full_scale: np.ndarray | None = None
+    dac_full_scale: np.ndarray | None = None
     drift_compensation: bool = False
     inference: int = 0
 
@@ -86,12 +94,14 @@ class ProgrammedChip:
         return self.mapped.chip.macro.technology == "ideal"
 
     def at(self, *, read_time: float = _KEEP, adc_full_scale: np.ndarray | None = _KEEP,
-           drift_compensation: bool = _KEEP, inference: int = _KEEP) -> ProgrammedChip:
+           drift_compensation: bool = _KEEP, inference: int = _KEEP,
+           dac_full_scale: np.ndarray | None = _KEEP) -> ProgrammedChip:
         """The same programmed chip read at another operating point (settings not given
         stay as they are). With read noise drawn per inference, a new read time or
         ``inference`` index redraws it (a new inference) in every tile."""
         given = {"read_time": read_time, "adc_full_scale": adc_full_scale,
-                 "drift_compensation": drift_compensation, "inference": inference}
+                 "drift_compensation": drift_compensation, "inference": inference,
+                 "dac_full_scale": dac_full_scale}
         changes = {k: v for k, v in given.items() if v is not _KEEP}
         if "read_time" in changes:
             changes["read_time"] = float(changes["read_time"])

@@ -108,6 +108,7 @@ class BlockTable:
         nb = len(blocks)
         self.fields = {k: np.zeros(nb, np.int64) for k in _INT_FIELDS}
         self.adc_fs = np.zeros(nb)
+        self.dac_fs = np.ones(nb)
         self.term_ptr = [0]
         self.terms: dict[str, list] = {"t_out": [], "t_pos": [], "t_neg": [], "t_coef": []}
         self.parts: dict[str, list] = {"gat": [], "sca": [], "g": [], "s2": []}
@@ -178,6 +179,8 @@ class BlockTable:
         comp = (compensation_scale(tile, point.read_time)
                 if point.drift_compensation and point.read_time > 0 else 1.0)
         self._terms(br, tile, comp)
+        if point.dac_full_scale is not None:
+            self.dac_fs[j] = float(point.dac_full_scale[br.index])
         if macro.adc_bits is not None:
             f["adc_bits"][j], f["cycles"][j] = macro.adc_bits, br.adc_cycles
             if point.adc_full_scale is not None:
@@ -202,7 +205,7 @@ class BlockTable:
 
     def _arrays(self) -> dict[str, Any]:
         p, t = self.parts, self.terms
-        return {**self.fields, "adc_fs": self.adc_fs,
+        return {**self.fields, "adc_fs": self.adc_fs, "dac_fs": self.dac_fs,
                 "term_ptr": np.array(self.term_ptr, np.int64),
                 "gat": np.concatenate(p["gat"]) if p["gat"] else np.zeros(1, np.int64),
                 "sca": np.concatenate(p["sca"]) if p["sca"] else np.zeros(1, np.int64),

@@ -261,7 +261,9 @@ def _check_dac(prog: EngineTables, buf: Buffers, lo: int, hi: int, dac_bits: int
         raise SimulationError(
             f"layer '{node}' receives a non-binary, non-integer input that the "
             f"macro's {dac_bits}-bit DAC cannot apply (analog values "
-            "need values in [0, 1] and dac_bits >= 2 or a bit-serial input): use "
-            "--encoding rate or spikes, or a chip card with more DAC bits or "
-            "macro.input: bit_serial:8"
+            "need values in [0, s], s the block's input full scale — 1 unless the ADC "
+            "calibration set it from the inputs it saw — and dac_bits >= 2 or a "
+            "bit-serial input): use --encoding rate or spikes, ADC calibration "
+            "(--adc-calibration N) on data like these inputs, or a chip card with more "
+            "DAC bits or macro.input: bit_serial:8"
         )

@@ -66,6 +66,7 @@ class Readout(NamedTuple):
     """How the columns are converted and driven."""
 
     adc_fs: np.ndarray  # (blocks,) ADC full scale (A)
+    dac_fs: np.ndarray  # (blocks,) input full scale of analog inputs (1: [0, 1])
     volt: float  # read voltage (V)
     dac_bits: int  # input DAC resolution (analog inputs)
     serial_bits: int  # bits of a bit-serial input drive (0: the DAC)
@@ -119,7 +120,7 @@ def synapses(mapped, block_ops: list[str], cols: dict[str, Any], dt) -> tuple[Sy
         csr_ptr=paths["csr_ptr"], csr_col=paths["csr_col"], csr_w=paths["csr_w"],
         dense=np.concatenate(dense[1:]) if n_dense else dense[0],
         prev_size=int(max(sum(in_sizes), 1)), delay=bool(mapped.network.synaptic_delay))
-    return syn, Readout(adc_fs=cols["adc_fs"], volt=float(mapped.chip.macro.read_voltage),
+    return syn, Readout(adc_fs=cols["adc_fs"], dac_fs=cols["dac_fs"], volt=float(mapped.chip.macro.read_voltage),
                         dac_bits=int(mapped.chip.macro.dac_bits),
                         serial_bits=int(mapped.chip.macro.serial_bits))
 

@@ -15,9 +15,11 @@ an active row:
 
 Multi-level inputs (integer spikes of an ILIF layer, pooled spike counts) drive a
 non-ideal crossbar as a thermometer code: level ``k`` is one binary read of the rows
-whose value is at least ``k``. Analog inputs (values in [0, 1]) go through the macro's DAC
+whose value is at least ``k``. Analog inputs (values in [0, s], ``s`` the block's input
+full scale ``rdo.dac_fs``, 1 unless calibrated) enter as ``x / s`` through the macro's DAC
 (``dac_bits`` ≥ 2) or, on a bit-serial macro (``input: bit_serial:B``), are read bit by
-bit with the ADC outputs shifted and added; anything else returns :data:`~.codes.E_DAC`.
+bit with the ADC outputs shifted and added; the decoded partial sums are multiplied by
+``s``; anything else returns :data:`~.codes.E_DAC`.
 
 Values (inputs, weights, currents, outputs) have the records' precision (float32 or
 float64, one compiled kernel each); counters are float64. The records' tables are read
@@ -343,22 +345,23 @@ def _read(b0, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work):
             y[sca[so + j]] += outl[j]
         _ideal_counts(blk, b0, nact, timing.row_drive + timing.array_read, tally)
         return E_OK
-    if top < 0.0:  # analog values in [0, 1]: bit-serial, or through the DAC
+    if top < 0.0:  # analog values in [0, s]: bit-serial, or through the DAC, as x / s
+        s = rdo.dac_fs[b0]
         if rdo.serial_bits > 0:
             lv = (1 << rdo.serial_bits) - 1
             for a in range(nact):
-                if act_v[a] < 0.0 or act_v[a] > 1.0:
+                if act_v[a] < 0.0 or act_v[a] > s:
                     return E_DAC
-                act_v[a] = np.rint(act_v[a] * lv)  # the B-bit code, read bit by bit
+                act_v[a] = np.rint(act_v[a] / s * lv)  # the B-bit code, read bit by bit
             top = SERIAL
         else:
             if rdo.dac_bits < 2:
                 return E_DAC
             lv = (1 << rdo.dac_bits) - 1
             for a in range(nact):
-                if act_v[a] < 0.0 or act_v[a] > 1.0:
+                if act_v[a] < 0.0 or act_v[a] > s:
                     return E_DAC
-                act_v[a] = np.rint(act_v[a] * lv) / lv
+                act_v[a] = np.rint(act_v[a] / s * lv) / lv
     for b in range(b0, _chunk_end(blk, b0)):
         _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
     return E_OK
@@ -399,6 +402,7 @@ def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
     serial = top == SERIAL
     n_sub = rdo.serial_bits if serial else (1 if top <= 1.0 else int(top))
     lv = float((1 << rdo.serial_bits) - 1)
+    insc = rdo.dac_fs[b] if serial or top < 0.0 else 1.0  # analog inputs entered as x / s
     direct = blk[b, B_ONE] and n_sub == 1 and not serial
     if not direct:
         for j in range(outs):
@@ -432,9 +436,9 @@ def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
                 dif = curr[term[t, D_POS]]
                 if term[t, D_NEG] >= 0:
                     dif -= curr[term[t, D_NEG]]
-                y[sca[t - t0]] += coef[t] * dif
+                y[sca[t - t0]] += insc * (coef[t] * dif)
         elif serial:
-            w = (1 << (lvl - 1)) / lv
+            w = (1 << (lvl - 1)) / lv * insc
             for t in range(t0, t1):
                 dif = curr[term[t, D_POS]]
                 if term[t, D_NEG] >= 0:
@@ -445,7 +449,7 @@ def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
                 dif = curr[term[t, D_POS]]
                 if term[t, D_NEG] >= 0:
                     dif -= curr[term[t, D_NEG]]
-                outl[term[t, D_OUT]] += coef[t] * dif
+                outl[term[t, D_OUT]] += insc * (coef[t] * dif)
         cnt[b, C_ROWS] += m
         cnt[b, C_CELLS] += m * cols
         cnt[b, C_READS] += 1
