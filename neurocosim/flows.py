@@ -112,9 +112,53 @@ def pruned_rows(programmed) -> int:
                    if t is not None and t.pruned is not None))
 
 
+def read_rates(path, net, default: float | None = None) -> dict[str, float]:
+    """Per-layer firing rates from ``path``, a CSV with a header ``layer,rate`` and one
+    row per neuron layer (or the input, by its name): spikes per neuron per step, ≥ 0 (a
+    multi-level layer may exceed 1). Layers the file leaves out take ``default`` (the
+    ``--rate``); without one they are an error naming them."""
+    import csv
+    import difflib
+    from pathlib import Path
+
+    from ._yaml import read_text
+
+    where = Path(path)
+    text = read_text(where, "rates CSV", DataError)
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["layer", "rate"]:
+        raise DataError(f"{where}: the first line must be the header 'layer,rate'")
+    known = [net.input_name, *net.layers()]
+    got: dict[str, float] = {}
+    for i, row in enumerate(rows[1:], start=2):
+        if not row or not "".join(row).strip():
+            continue
+        name = row[0].strip()
+        if name not in known:
+            close = difflib.get_close_matches(name[:100], known, n=1)
+            raise DataError(f"{where}, line {i}: '{name[:60]}' is not a neuron layer or "
+                            f"the input of '{net.name}'" + (f" (did you mean '{close[0]}'?)"
+                                                            if close else ""))
+        try:
+            value = float(row[1]) if len(row) > 1 else float("nan")
+        except ValueError:
+            value = float("nan")
+        if not (np.isfinite(value) and 0 <= value <= 1e6) or name in got:
+            raise DataError(f"{where}, line {i}: layer '{name}' needs one rate, a number >= 0 "
+                            f"(spikes per neuron per step), got {short(row[1:], 40)}")
+        got[name] = value
+    missing = [k for k in known if k not in got]
+    if missing and default is None:
+        raise DataError(f"{where}: no rate for {len(missing)} layer(s) of '{net.name}', e.g. "
+                        f"{short(missing[:3], 120)}: add rows, or give --rate for the rest")
+    return {**{k: float(default) for k in missing}, **got}
+
+
 def analytical_energy(net, chip, *, steps: int, rate: float | None, paper_preset: str,
-                      multilevel: str, first_layer_mac: bool = False):
-    """Energy of ``net`` on ``chip`` from a firing rate (None: worst case), no simulation:
+                      multilevel: str, first_layer_mac: bool = False,
+                      rates: dict[str, float] | None = None):
+    """Energy of ``net`` on ``chip`` from a firing rate (``rates``: per layer, e.g. from
+    :func:`read_rates`; else ``rate`` for all; neither: worst case), no simulation:
     the expected counts of :func:`~neurocosim.energy.analytical_counts` (crossbar events,
     neurons and routing from the rates; the digital spike units' operations, which do not
     depend on the rates, per step × ``steps``) costed by :func:`~neurocosim.energy.estimate`,
@@ -127,8 +171,9 @@ def analytical_energy(net, chip, *, steps: int, rate: float | None, paper_preset
 
     mapped = map_onto(net, chip, ChipRunOptions(steps=steps))
     programmed = program_onto(mapped, np.random.SeedSequence(0))
-    rates = None if rate is None else {k: rate for k in [net.input_name] + net.layers()}
-    counts = analytical_counts(programmed, steps, rates, worst_case=rate is None)
+    if rates is None and rate is not None:
+        rates = {k: rate for k in [net.input_name] + net.layers()}
+    counts = analytical_counts(programmed, steps, rates, worst_case=rates is None)
     return estimate(counts, chip, tiles=mapped.report.tiles, cores=mapped.report.cores,
                     paper=paper_convention(net, counts, preset=paper_preset,
                                            multilevel=multilevel,
@@ -154,13 +199,16 @@ def energy_source(source: str):
 
 
 def model_energy(source: str, chip, *, dt: float | None, steps: int, rate: float | None,
-                 paper_preset: str, multilevel: str):
-    """:func:`analytical_energy` of a model file or ``zoo:NAME`` on ``chip`` (required)."""
+                 paper_preset: str, multilevel: str, rates_csv=None):
+    """:func:`analytical_energy` of a model file or ``zoo:NAME`` on ``chip`` (required),
+    at ``rate`` or the per-layer rates of ``rates_csv`` (:func:`read_rates`)."""
     from .frontends import load_network
 
     if chip is None:
         raise ConfigError("analytical energy of a model needs --chip")
-    return analytical_energy(load_network(source, dt=dt), chip, steps=steps, rate=rate,
+    net = load_network(source, dt=dt)
+    rates = None if rates_csv is None else read_rates(rates_csv, net, rate)
+    return analytical_energy(net, chip, steps=steps, rate=rate, rates=rates,
                              paper_preset=paper_preset, multilevel=multilevel)
 
 
@@ -306,15 +354,16 @@ def run_folder_energy(folder, chip_override: str | None, sets: list[str], *, pap
                     cores=summary["mapping"]["cores"], paper=paper)
 
 
-def chip_demand(net, chip, conv_regions: int = 1) -> dict[str, int]:
+def chip_demand(net, chip, conv_regions: int | str = 1) -> dict[str, int]:
     """Lower bounds of what ``net`` needs on ``chip``, design rules aside: ``tiles`` (its
     crossbar blocks packed perfectly), ``cores`` (those tiles, and its ``neurons``, at
     the chip's tiles and neurons per core) and ``chips`` (cores / cores per chip)."""
-    from .mapping.lowering import lower_network
+    from .mapping.split import lower_split
     from .mapping.tiling import tile_ops
 
     m = chip.macro
-    blocks, _ = tile_ops(lower_network(net, conv_regions=conv_regions), chip)
+    ops, tiling, _ = lower_split(net, chip, conv_regions)
+    blocks, _ = tile_ops(ops, chip, **tiling)
     tiles = int(np.ceil(sum(max(b.rows / m.rows, b.cols / m.cols) for b in blocks) - 1e-9))
     neurons = net.n_neurons()
     cores = max(-(-tiles // chip.tiles_per_core), -(-neurons // chip.neurons_per_core))
@@ -323,8 +372,7 @@ def chip_demand(net, chip, conv_regions: int = 1) -> dict[str, int]:
 
 def map_model(net, chip, opts: ChipRunOptions, **kw):
     """:func:`~neurocosim.pipeline.map_onto`; a network that does not fit raises the
-    design rule it breaks followed by what it needs at least (:func:`chip_demand`; the
-    mapper places on one chip)."""
+    design rule it breaks followed by what it needs at least (:func:`chip_demand`)."""
     try:
         return map_onto(net, chip, opts, **kw)
     except MappingError as exc:
@@ -336,4 +384,4 @@ def map_model(net, chip, opts: ChipRunOptions, **kw):
             f"{exc}. Design rules aside, the network needs at least {d['tiles']} tiles and "
             f"{d['cores']} cores ({d['neurons']} neurons at {chip.neurons_per_core} per core, "
             f"{chip.tiles_per_core} tiles per core), i.e. {d['chips']} chips of {chip.cores} "
-            "cores; the mapper places on one chip") from None
+            "cores") from None

@@ -21,7 +21,7 @@ def run(args) -> int:
     else:
         rep = model_energy(args.source, C.chip(args) if args.chip else None, dt=args.dt,
                            steps=args.steps, rate=args.rate, paper_preset=args.paper_preset,
-                           multilevel=args.multilevel)
+                           multilevel=args.multilevel, rates_csv=args.rates)
     print(rep.text())
     if out is not None:
         write_energy_folder(out, rep, merge=folder and out.resolve() == src.resolve(),

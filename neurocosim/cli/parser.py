@@ -94,6 +94,7 @@ def _commands(sub, commands: dict) -> None:
          _o("--steps", "steps (analytical)", type=I.positive_int, default=64),
          _o("--rate", "spikes per step of every neuron and input (analytical; default: worst "
                       "case, 1)", type=I.within(0, 1)),
+         _o("--rates", "RATES.csv: header layer,rate; a rate per neuron layer (analytical)"),
          _o("--paper-preset", "E_MAC/E_AC preset", default="horowitz45"),
          _o("--multilevel", "multi-level spikes count as s ACs or one MAC (papers' convention)",
             choices=("ac", "mac"), default="ac"))
