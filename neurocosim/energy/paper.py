@@ -18,10 +18,11 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..ir import nodes as N
+from ..ir import tensors as T
 from ..ir.graph import Network
 
-__all__ = ["PAPER_PRESETS", "conv_macs", "dense_macs", "count_macs", "layer_energy",
-           "paper_convention"]
+__all__ = ["PAPER_PRESETS", "ATTENTION_CONVENTION", "attention_sops", "conv_macs", "dense_macs",
+           "count_macs", "layer_energy", "paper_convention"]
 
 PAPER_PRESETS: dict[str, dict[str, Any]] = {
     "horowitz45": {"e_mac": 4.6e-12, "e_ac": 0.9e-12,
@@ -92,6 +93,65 @@ def _first_ops(net: Network) -> set[str]:
     return first
 
 
+#: how the papers count a product of two activations (stated with the figure)
+ATTENTION_CONVENTION = (
+    "spike-spike products (attention) as SOPs = R × dense operations × T at E_AC, R the "
+    "firing rate of the product's spike operand (the first operand that is a spiking "
+    "layer's output, through reshapes/transposes; 1 if none is): Spikformer (ICLR 2023, "
+    "energy appendix) counts SSA's Q·Kᵀ·V as R·T·2N²D SOPs, the Spike-driven Transformer "
+    "(NeurIPS 2023, Table 1) counts SDSA's masks and token sums as R·T·N·D, QKFormer "
+    "(NeurIPS 2024) Q-K attention likewise as R·T·N·D; the chip estimate instead counts "
+    "each AND, add (by bit width) and MAC of the digital units and their buffer bits")
+
+
+def _spike_rate(net: Network, counts, name: str) -> float | None:
+    """Firing rate (spikes per neuron per step, mean over samples) of the spiking layer
+    whose output ``name`` is, through single-input rearrangements; None if it is none."""
+    seen = 0
+    while name not in counts.layer_names:
+        node = net.nodes[name]
+        preds = net.predecessors(name)
+        if not isinstance(node, (T.Reshape, T.Transpose, N.Flatten)) or len(preds) != 1 \
+                or seen > 64:
+            return None
+        name, seen = preds[0][0], seen + 1
+    j = counts.layer_names.index(name)
+    k = list(counts.layer_counters).index("spikes")
+    size = float(np.prod(net.out_shapes[name]))
+    steps = float(np.sum(counts.steps))
+    return float(counts.layer[:, j, k].sum()) / (size * steps) if size * steps > 0 else 0.0
+
+
+def _dense_ops(net: Network, name: str) -> float:
+    """Operations per step of a spike-spike product as the papers' FLOPs count them:
+    Mul one per output element, ReduceSum ``n − 1`` adds per output, MatMul its MACs."""
+    node = net.nodes[name]
+    n_out = float(np.prod(net.out_shapes[name]))
+    if isinstance(node, T.MatMul):
+        srcs = list(node.operands)
+        return float(np.prod(node.dims(*(net.out_shapes[s] for s in srcs))))
+    if isinstance(node, T.ReduceSum):
+        shape = net.in_shapes[name]
+        return n_out * (shape[node.norm_axis(len(shape))] - 1)
+    return n_out
+
+
+def attention_sops(net: Network, counts) -> dict[str, Any]:
+    """The papers' SOPs of the spike-spike products (Mul, ReduceSum, MatMul) of a run or
+    an analytical count, per inference (:data:`ATTENTION_CONVENTION`)."""
+    steps = float(np.mean(counts.steps)) if counts.n_samples else 0.0
+    by_node: dict[str, float] = {}
+    for name in net.order:
+        node = net.nodes[name]
+        if not isinstance(node, (T.Mul, T.ReduceSum, T.MatMul)):
+            continue
+        srcs = list(node.operands) if getattr(node, "operands", None) else \
+            [s for s, _ in net.predecessors(name)]
+        rates = [r for r in (_spike_rate(net, counts, s) for s in srcs) if r is not None]
+        by_node[name] = (rates[0] if rates else 1.0) * _dense_ops(net, name) * steps
+    return {"sops": float(sum(by_node.values())), "by_node": by_node}
+
+
 def paper_convention(net: Network, counts, *, preset: str = "horowitz45",
                      multilevel: str = "ac", first_layer_mac: bool = True) -> dict[str, Any]:
     """The convention for a simulated run (per inference, mean over samples).
@@ -124,10 +184,13 @@ def paper_convention(net: Network, counts, *, preset: str = "horowitz45",
     first_macs = sum(macs[o] for o in first) * steps
     sops /= n
     ml_macs /= n
-    e_snn = p["e_mac"] * (first_macs + ml_macs) + p["e_ac"] * sops
+    att = attention_sops(net, counts)
+    e_snn = p["e_mac"] * (first_macs + ml_macs) + p["e_ac"] * (sops + att["sops"])
     total_macs = float(sum(macs.values()))
     return {"preset": preset, "source": p["source"], "e_mac_J": p["e_mac"], "e_ac_J": p["e_ac"],
             "multilevel": multilevel, "first_layer_mac": bool(first_layer_mac),
             "sops": sops, "first_layer_macs": first_macs, "multilevel_macs": ml_macs,
+            "attention_sops": att["sops"], "attention_by_node": att["by_node"],
+            "attention_convention": ATTENTION_CONVENTION,
             "macs": total_macs, "E_snn_J": e_snn, "E_ann_J": p["e_mac"] * total_macs,
             "ratio_ann_over_snn": (p["e_mac"] * total_macs / e_snn) if e_snn > 0 else None}
