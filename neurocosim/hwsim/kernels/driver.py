@@ -120,11 +120,14 @@ def run_group(lo, hi, frames, chip, run):
     prev = np.zeros((gn, topo.val_size if topo.has_back else 1), dt)
     v = np.zeros((gn, neu.count), dt)
     cur = np.zeros((gn, neu.count), dt)
-    dl_i = np.zeros((gn, syn.prev_size), np.int64)
-    dl_v = np.zeros((gn, syn.prev_size), dt)
+    # index lists are read only up to their lengths (dl_n, nl_n), written before: left
+    # uninitialised, their pages are touched only as far as the lists reach (a large
+    # network's lists span most of the per-sample memory and are mostly short)
+    dl_i = np.empty((gn, syn.prev_size), np.int64)
+    dl_v = np.empty((gn, syn.prev_size), dt)
     dl_n = np.zeros((gn, syn.op.shape[0] - 1), np.int64)
-    nl_i = np.zeros((gn, topo.val_size), np.int64)
-    nl_v = np.zeros((gn, topo.val_size), dt)
+    nl_i = np.empty((gn, topo.val_size), np.int64)
+    nl_v = np.empty((gn, topo.val_size), dt)
     nl_n = np.full((gn, topo.kind.shape[0]), -1, np.int64)
     x = np.zeros(topo.val_size + 1, dt)
     work = work_for(syn)
