@@ -116,7 +116,9 @@ def run_group(lo, hi, frames, chip, run):
     pol, pr, out = run
     dt = syn.g.dtype
     gn = hi - lo
-    val = np.zeros((gn, topo.val_size), dt)
+    # every node writes all of its outputs each step before any reader (a synaptic op
+    # starts from its bias): left uninitialised, as the index lists below
+    val = np.empty((gn, topo.val_size), dt)
     prev = np.zeros((gn, topo.val_size if topo.has_back else 1), dt)
     v = np.zeros((gn, neu.count), dt)
     cur = np.zeros((gn, neu.count), dt)
