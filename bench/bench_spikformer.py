@@ -44,6 +44,7 @@ import neurocosim as nc  # noqa: E402
 from neurocosim import pipeline, zoo  # noqa: E402
 from neurocosim.devices.overrides import apply_overrides, parse_set  # noqa: E402
 from neurocosim.flows import virtual_chip_sets  # noqa: E402
+from neurocosim.frontends import load_network  # noqa: E402
 from neurocosim.hwsim.encoders import CurrentEncoder  # noqa: E402
 from neurocosim.hwsim.jit import get_threads, set_threads  # noqa: E402
 from neurocosim.hwsim.tables import build_tables  # noqa: E402
@@ -110,6 +111,8 @@ def run_card(net, card: str, x: np.ndarray, a) -> dict:
         pr = nc.simulate(prog, enc, STEPS, profile=True, **sim_kw)
         row["profile"] = pr.extras.get("profile") if hasattr(pr, "extras") else None
     row["cprofile"] = cprofile(prog, enc, sim_kw)
+    if a.perf_seconds > 0:
+        row["perf"] = perf_profile(card, a)
     return row
 
 
@@ -129,6 +132,109 @@ def cprofile(prog, enc, sim_kw) -> str:
     return "\n".join(lines[-10:])
 
 
+#: where the engine's time goes: a kernel function's module → the part of the chip it models
+PARTS = (("crossbar", "crossbar reads"), ("columns", "crossbar reads"),
+         ("digital", "digital spike units"), ("spikeops", "digital spike units"),
+         ("neuron", "neurons"), ("driver", "driver (lists, routing counts, probes)"),
+         ("rng", "crossbar reads"))
+
+
+def perf_map(path: Path) -> int:
+    """Write a perf map (``START SIZE NAME`` per line) of every compiled engine kernel in
+    this process, so that ``perf report`` names them; returns the number of symbols.
+    Needs kernels compiled in this process (an empty ``NUMBA_CACHE_DIR``): a kernel loaded
+    from Numba's cache has no LLVM module to list."""
+    import gc
+
+    from numba.core.registry import CPUDispatcher
+
+    addrs = set()
+    for obj in gc.get_objects():
+        if not isinstance(obj, CPUDispatcher):
+            continue
+        for cres in obj.overloads.values():
+            lib = cres.library
+            mod = getattr(lib, "_final_module", None)
+            for f in (mod.functions if mod is not None else ()):
+                if not f.is_declaration:
+                    try:
+                        a = lib.get_pointer_to_function(f.name)
+                    except Exception:  # noqa: BLE001 - a helper without an address
+                        continue
+                    if a:
+                        addrs.add((a, f.name))
+    out = sorted(addrs)
+    with open(path, "w") as fh:
+        for i, (a, name) in enumerate(out):
+            size = min((out[i + 1][0] - a) if i + 1 < len(out) else 4096, 1 << 20)
+            fh.write(f"{a:x} {size:x} {name}\n")
+    return len(out)
+
+
+def child(a) -> None:
+    """``--perf-child CARD``: set up, compile, write the perf map, signal, run ``simulate``
+    for ``a.perf_seconds`` (the parent's perf samples this process meanwhile)."""
+    net = load_network(f"zoo:{MODEL}")
+    prog, _ = programmed(net, a.perf_child, a.seed, a.x)
+    tables = build_tables(prog, precision=a.precision)
+    enc = CurrentEncoder(a.x.astype(np.float32 if a.precision == "float32" else np.float64))
+    kw = dict(rng=np.random.default_rng(3), tables=tables, batch_size=len(a.x),
+              precision=a.precision)
+    nc.simulate(prog, enc.head(2), STEPS, **kw)
+    perf_map(Path(f"/tmp/perf-{os.getpid()}.map"))
+    Path(a.perf_ready).write_text(str(os.getpid()))
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < a.perf_seconds:
+        nc.simulate(prog, enc, STEPS, **kw)
+
+
+def perf_profile(card: str, a) -> dict[str, float] | str:
+    """Share of the engine's samples by part of the chip (``perf record`` on a child
+    process running ``simulate`` on ``card``), or why there is none."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if shutil.which("perf") is None:
+        return "perf not installed"
+    tmp = Path(tempfile.mkdtemp(prefix="nc-perf-"))
+    ready, data = tmp / "ready", tmp / "perf.data"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp / "numba")}
+    cmd = [sys.executable, __file__, "--perf-child", card, "--samples", str(len(a.x)),
+           "--precision", a.precision, "--perf-ready", str(ready),
+           "--perf-seconds", str(a.perf_seconds + 5)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while not ready.exists():
+        if proc.poll() is not None:
+            return f"profiling child failed: {proc.stderr.read().decode()[-300:]}"
+        time.sleep(1)
+    rec = subprocess.run(["perf", "record", "-F", "499", "-p", str(proc.pid), "-o", str(data),
+                          "--", "sleep", str(a.perf_seconds)], capture_output=True)
+    proc.wait()
+    if rec.returncode != 0:
+        return f"perf record failed: {rec.stderr.decode()[-200:]}"
+    rep = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--sort", "sym"],
+                         capture_output=True, text=True).stdout
+    shares: dict[str, float] = {}
+    for ln in rep.splitlines():
+        ln = ln.strip()
+        if not ln or ln.startswith("#") or "%" not in ln:
+            continue
+        pct, _, sym = ln.partition("%")
+        try:
+            share = float(pct)
+        except ValueError:
+            continue
+        part = "other (Python, libraries)"
+        if "[k]" in sym:
+            part = "operating system (page faults, zeroing)"
+        elif "neurocosim" in sym:
+            part = next((name for key, name in PARTS if f"kernels{len(key)}{key}" in sym),
+                        "engine, other")
+        shares[part] = shares.get(part, 0.0) + share
+    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
 def bare_figure() -> str:
     """The Engine v2 bench's bare float64 kernel, W1 batch 64, events/s per core (its table)."""
     path = HERE / "results" / "engine.md"
@@ -142,7 +248,7 @@ def bare_figure() -> str:
 
 
 def report(rows: list[dict], net, a) -> str:
-    info = zoo.info(MODEL, net)
+    info = zoo.info(MODEL)  # the paper's count (before BatchNorm folding)
     out = [f"# Spikformer-4-384 (CIFAR size, T = {STEPS}) on the cycle-level engine", "",
            f"{a.label}; {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
            f"{get_threads()} engine threads, precision {a.precision}, {len(a.x)} samples "
@@ -160,6 +266,13 @@ def report(rows: list[dict], net, a) -> str:
     for r in rows:
         out += [f"## {r['card']}", "", "Stages (s): " + ", ".join(
             f"{k} {v:.2f}" for k, v in r["stages"].items()), ""]
+        if isinstance(r.get("perf"), dict):
+            out += [f"Where the time goes (perf, {a.perf_seconds:g} s of `simulate` sampled "
+                    "at 499 Hz in a child process; share of all samples):", ""]
+            out += [f"- {k}: {v:.1f} %" for k, v in r["perf"].items()]
+            out.append("")
+        elif r.get("perf"):
+            out += [f"perf profile: {r['perf']}", ""]
         if r.get("profile"):
             out += ["Engine time by node kind (s, summed over threads):", ""]
             out += [f"- {k}: {v:.3f}" for k, v in r["profile"].items()]
@@ -182,11 +295,18 @@ def main(argv=None) -> None:
     p.add_argument("--cards", default="ideal,prime-rram-40nm")
     p.add_argument("--label", default="neurocosim main")
     p.add_argument("--out", type=Path, default=HERE / "results" / "spikformer.md")
+    p.add_argument("--perf-seconds", type=float, default=20.0,
+                   help="seconds of perf sampling per card (0: none)")
+    p.add_argument("--perf-child", help=argparse.SUPPRESS)
+    p.add_argument("--perf-ready", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.threads:
         set_threads(a.threads)
     a.x = images(a.samples)
-    net = zoo.build(MODEL, seed=a.seed)
+    if a.perf_child:
+        child(a)
+        return
+    net = load_network(f"zoo:{MODEL}")  # BatchNorm folded into the convolutions, seed 0
     rows = []
     for card in a.cards.split(","):
         r = run_card(net, card, a.x, a)
