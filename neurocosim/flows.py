@@ -354,16 +354,15 @@ def run_folder_energy(folder, chip_override: str | None, sets: list[str], *, pap
                     cores=summary["mapping"]["cores"], paper=paper)
 
 
-def chip_demand(net, chip, conv_regions: int | str = 1) -> dict[str, int]:
+def chip_demand(net, chip, conv_regions: int = 1) -> dict[str, int]:
     """Lower bounds of what ``net`` needs on ``chip``, design rules aside: ``tiles`` (its
     crossbar blocks packed perfectly), ``cores`` (those tiles, and its ``neurons``, at
     the chip's tiles and neurons per core) and ``chips`` (cores / cores per chip)."""
-    from .mapping.split import lower_split
+    from .mapping.lowering import lower_network
     from .mapping.tiling import tile_ops
 
     m = chip.macro
-    ops, tiling, _ = lower_split(net, chip, conv_regions)
-    blocks, _ = tile_ops(ops, chip, **tiling)
+    blocks, _ = tile_ops(lower_network(net, conv_regions=conv_regions), chip)
     tiles = int(np.ceil(sum(max(b.rows / m.rows, b.cols / m.cols) for b in blocks) - 1e-9))
     neurons = net.n_neurons()
     cores = max(-(-tiles // chip.tiles_per_core), -(-neurons // chip.neurons_per_core))
@@ -372,7 +371,8 @@ def chip_demand(net, chip, conv_regions: int | str = 1) -> dict[str, int]:
 
 def map_model(net, chip, opts: ChipRunOptions, **kw):
     """:func:`~neurocosim.pipeline.map_onto`; a network that does not fit raises the
-    design rule it breaks followed by what it needs at least (:func:`chip_demand`)."""
+    design rule it breaks followed by what it needs at least (:func:`chip_demand`; the
+    mapper places on one chip)."""
     try:
         return map_onto(net, chip, opts, **kw)
     except MappingError as exc:
@@ -384,4 +384,4 @@ def map_model(net, chip, opts: ChipRunOptions, **kw):
             f"{exc}. Design rules aside, the network needs at least {d['tiles']} tiles and "
             f"{d['cores']} cores ({d['neurons']} neurons at {chip.neurons_per_core} per core, "
             f"{chip.tiles_per_core} tiles per core), i.e. {d['chips']} chips of {chip.cores} "
-            "cores") from None
+            "cores; the mapper places on one chip") from None

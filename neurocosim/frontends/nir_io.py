@@ -10,6 +10,12 @@ round trip is exact and other tools still read the file:
   is written as a NIR ``LIF`` (a plain NIR reader then sees a binary LIF);
 * ``neurocosim_dt``, ``neurocosim_synaptic_delay`` and ``neurocosim_name`` on the graph.
 
+NIR's ``Delay`` (``delay``: τ in seconds per element) becomes an IR
+:class:`~neurocosim.ir.delay.Delay` of ``τ / dt`` steps (one whole number ≥ 1 for every
+element, else the file is refused); an IR Delay is written back with ``delay`` =
+``steps · dt`` everywhere. NIR's ``Conv1d`` is the IR :class:`~neurocosim.ir.conv1d.Conv1d`
+both ways (its ``input_shape`` is inferred on reading).
+
 Reading is total: any bytes give a :class:`~neurocosim.ir.Network` or a
 :class:`~neurocosim.errors.NeurocosimError` naming the file and what is wrong, in bounded
 time and memory. The HDF5 library itself is not safe on hostile files, so the file's
@@ -31,6 +37,8 @@ import numpy as np
 from .._atomic import atomic_path
 from ..errors import ModelError, NeurocosimError
 from ..ir import nodes as N
+from ..ir.conv1d import Conv1d
+from ..ir.delay import Delay
 from ..ir.graph import Network
 from ..ir.nodes import describe
 from ..ir.tensors import TENSOR_TYPES
@@ -44,8 +52,8 @@ from .nir_sandbox import read_nir_tree
 __all__ = ["read_nir", "write_nir", "SUPPORTED_NIR_TYPES", "read_nir_tree"]
 
 SUPPORTED_NIR_TYPES = (
-    "Input", "Output", "Affine", "Linear", "Scale", "Conv2d", "SumPool2d", "AvgPool2d",
-    "Flatten", "IF", "LIF", "CubaLIF", "LI", "CubaLI",
+    "Input", "Output", "Affine", "Linear", "Scale", "Conv1d", "Conv2d", "SumPool2d",
+    "AvgPool2d", "Flatten", "Delay", "IF", "LIF", "CubaLIF", "LI", "CubaLI",
 )
 
 _NEURON_FIELDS = {
@@ -120,7 +128,7 @@ def read_nir(path: str | Path, dt: float | None = None) -> Network:
     name = name[:200] if isinstance(name, str) else path.stem
     nodes = {}
     for nname, nd in nodes_g.items():
-        nodes[str(nname)] = _node_from_nir(path, str(nname), nd)
+        nodes[str(nname)] = _node_from_nir(path, str(nname), nd, float(dt))
     try:
         return Network(nodes=nodes, edges=edges, dt=float(dt), synaptic_delay=int(delay),
                        name=name)
@@ -168,6 +176,7 @@ _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "Affine": (("weight", "bias"), ()),
     "Linear": (("weight",), ()),
     "Scale": (("scale",), ()),
+    "Conv1d": (("weight", "bias"), ("stride", "padding", "dilation", "groups")),
     "Conv2d": (("weight", "bias"), ("stride", "padding", "dilation", "groups", "input_shape")),
     "SumPool2d": (("kernel_size",), ("stride", "padding")),
     "AvgPool2d": (("kernel_size",), ("stride", "padding")),
@@ -175,7 +184,7 @@ _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def _node_from_nir(path: Path, name: str, nd: Any) -> N.Node:
+def _node_from_nir(path: Path, name: str, nd: Any, dt: float) -> N.Node:
     where = f"{path}: node {describe(name)}"
     if not isinstance(nd, dict):
         raise ModelError(f"{where} is not a group (got {describe(nd)}); not a NIR graph file")
@@ -191,6 +200,8 @@ def _node_from_nir(path: Path, name: str, nd: Any) -> N.Node:
         )
     meta = _group(path, nd, "metadata", f"node/nodes/{describe(name)[1:-1]}/metadata")
     try:
+        if kind == "Delay":
+            return _delay(nd, dt)
         return _build_node(where, kind, nd, meta)
     except ModelError as exc:
         msg = str(exc)
@@ -221,7 +232,8 @@ def _build_node(where: str, kind: str, nd: dict, meta: dict) -> N.Node:
         kw = {f: get(f) for f in required + optional if f in nd}
         if kind == "Flatten":
             kw.setdefault("start_dim", 1)
-        cls = {"SumPool2d": N.SumPool2d, "AvgPool2d": N.AvgPool2d}.get(kind) or getattr(N, kind)
+        cls = {"SumPool2d": N.SumPool2d, "AvgPool2d": N.AvgPool2d,
+               "Conv1d": Conv1d}.get(kind) or getattr(N, kind)
         return cls(**kw)
     # neurons
     params = {}
@@ -246,6 +258,24 @@ def _build_node(where: str, kind: str, nd: dict, meta: dict) -> N.Node:
                       max_level=meta.get("neurocosim_max_level", 4))
     cls = N.NEURON_TYPES[kind]
     return cls(**params, **(modes if cls.spiking else {}))
+
+
+def _delay(nd: dict, dt: float) -> Delay:
+    """An IR Delay from a NIR ``Delay`` node (``delay``: seconds per element)."""
+    if "delay" not in nd:
+        raise ModelError("(Delay) lacks parameter 'delay'")
+    tau = np.asarray(_s(nd["delay"]))
+    if tau.dtype.kind not in "iuf" or tau.size == 0 or not np.isfinite(tau).all():
+        raise ModelError(f"(Delay) 'delay' must be finite numbers of seconds, got "
+                         f"{describe(tau)}")
+    if tau.min() != tau.max():
+        raise ModelError(f"(Delay) 'delay' differs between elements ({tau.min():g} to "
+                         f"{tau.max():g} s); only one delay per node is supported")
+    steps = float(tau.reshape(-1)[0]) / dt
+    if round(steps) < 1 or abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+        raise ModelError(f"(Delay) 'delay' {float(tau.reshape(-1)[0]):g} s is not a whole "
+                         f"number (>= 1) of steps of dt = {dt:g} s; pass a dt that divides it")
+    return Delay(steps=int(round(steps)), shape=tau.shape if tau.ndim else (1,))
 
 
 def write_nir(net: Network, path: str | Path) -> Path:
@@ -287,6 +317,12 @@ def _node_to_nir(net: Network, name: str):
                          "Transpose, Mul, ReduceSum or MatMul; edges into one node are summed, "
                          "so a membrane shortcut into a neuron can be written); keep the "
                          "network in Python (Network.to_dict)")
+    if isinstance(node, Delay):
+        return nir.Delay(delay=np.full(node.shape, node.steps * float(net.dt)))
+    if isinstance(node, Conv1d):
+        return nir.Conv1d(input_shape=int(net.in_shapes[name][1]), weight=a(node.weight),
+                          stride=node.stride, padding=node.padding, dilation=node.dilation,
+                          groups=node.groups, bias=a(node.bias))
     if isinstance(node, N.Input):
         return nir.Input(input_type={"input": a(node.shape)})
     if isinstance(node, N.Output):

@@ -17,7 +17,8 @@ import numpy as np
 from ..errors import DataError
 from .kernels import engine as K
 
-__all__ = ["EventCounts", "BLOCK_COUNTERS", "LAYER_COUNTERS", "DIGITAL_COUNTERS"]
+__all__ = ["EventCounts", "BLOCK_COUNTERS", "LAYER_COUNTERS", "DIGITAL_COUNTERS",
+           "GATE_COUNTERS"]
 
 BLOCK_COUNTERS = ("rows_driven", "cell_reads", "conversions", "conversion_cycles",
                   "clipped_conversions", "accumulates", "reads", "active_inputs")
@@ -33,6 +34,10 @@ LAYER_COUNTERS = ("neuron_updates", "spikes", "packets", "packet_hops")
 DIGITAL_COUNTERS = ("digital_comparisons", "digital_macs", "digital_adds", "digital_iands",
                     "digital_ands", "digital_add_bits", "digital_buffer_read_bits",
                     "digital_buffer_write_bits")
+#: per Gate node (SEMM's router enable, :class:`~neurocosim.ir.tensors.Gate`): enables set
+#: (Σ r over the run: expert activations) and enables clear (elements of r × steps − Σ r:
+#: expert evaluations skipped)
+GATE_COUNTERS = ("expert_active", "expert_skipped")
 if len(BLOCK_COUNTERS) != K.N_BLOCK_COUNTERS or len(LAYER_COUNTERS) != K.N_LAYER_COUNTERS \
         or len(DIGITAL_COUNTERS) != K.N_DIGITAL_COUNTERS:
     raise ImportError("neurocosim bug: the counter names and the engine kernels' counter "
@@ -40,12 +45,13 @@ if len(BLOCK_COUNTERS) != K.N_BLOCK_COUNTERS or len(LAYER_COUNTERS) != K.N_LAYER
 
 _COUNT_KEYS = ("block", "layer", "input", "steps_used", "latency_s", "block_op", "block_tile",
                "block_outs", "layer_names")
-#: optional: the digital nodes' counters (results files of runs with digital nodes)
-_DIGITAL_KEYS = ("digital", "digital_names")
+#: optional: the digital nodes' counters (results files of runs with digital nodes) and
+#: the gates' (runs with a Gate)
+_DIGITAL_KEYS = ("digital", "digital_names", "gate", "gate_names")
 #: the order of the arrays in a run's results.npz (the run's own arrays around the counters)
 _RESULTS_ORDER = ("output", "steps_used", "predictions", "labels", "block", "layer", "input",
                   "latency_s", "block_op", "block_tile", "block_outs", "layer_names",
-                  "digital", "digital_names", "adc_full_scale")
+                  "digital", "digital_names", "gate", "gate_names", "adc_full_scale")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -64,6 +70,8 @@ class EventCounts:
     and buffer bits). ``digital_counters`` are the first ``digital.shape[2]`` of
     :data:`DIGITAL_COUNTERS`: the base four, or all of them (a run without Mul,
     ReduceSum or MatMul, and a results file written before they existed, has the four).
+    ``gate[s, g, k]`` (optional, runs with a :class:`~neurocosim.ir.tensors.Gate`):
+    :data:`GATE_COUNTERS` ``[k]`` of gate ``gate_names[g]``.
     """
 
     block: np.ndarray
@@ -80,6 +88,8 @@ class EventCounts:
     digital: np.ndarray | None = None
     digital_names: tuple[str, ...] = ()
     digital_counters: tuple[str, ...] = DIGITAL_COUNTERS
+    gate: np.ndarray | None = None
+    gate_names: tuple[str, ...] = ()
 
     @property
     def n_samples(self) -> int:
@@ -95,6 +105,8 @@ class EventCounts:
         if self.digital is not None:
             out.update({k: float(self.digital[:, :, i].sum())
                         for i, k in enumerate(self.digital_counters)})
+        if self.gate is not None:
+            out.update({k: float(self.gate[:, :, i].sum()) for i, k in enumerate(GATE_COUNTERS)})
         return out
 
     def by_op(self) -> dict[str, dict[str, float]]:
@@ -125,6 +137,13 @@ class EventCounts:
                        for i, k in enumerate(self.digital_counters)}
                 for j, name in enumerate(self.digital_names)}
 
+    def by_gate(self) -> dict[str, dict[str, float]]:
+        """Gate counters (expert activations, skipped) summed per Gate node."""
+        if self.gate is None:
+            return {}
+        return {name: {k: float(self.gate[:, j, i].sum()) for i, k in enumerate(GATE_COUNTERS)}
+                for j, name in enumerate(self.gate_names)}
+
     def synaptic_events(self) -> float:
         """Cell reads: driven rows × columns of every read (the engine's synaptic events)."""
         return float(self.block[:, :, 1].sum())
@@ -136,7 +155,8 @@ class EventCounts:
                 "counters": self.totals(), "counters_by_op": self.by_op(),
                 "counters_by_layer": self.by_layer(),
                 **({"counters_by_digital_node": self.by_digital()}
-                   if self.digital is not None else {})}
+                   if self.digital is not None else {}),
+                **({"counters_by_gate": self.by_gate()} if self.gate is not None else {})}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The counters as named arrays (the keys :meth:`load` reads back)."""
@@ -145,7 +165,9 @@ class EventCounts:
                 "block_op": np.array(self.block_op, dtype=str), "block_tile": self.block_tile,
                 "block_outs": self.block_outs, "layer_names": np.array(self.layer_names, dtype=str),
                 **({"digital": self.digital, "digital_names": np.array(self.digital_names, dtype=str)}
-                   if self.digital is not None else {})}
+                   if self.digital is not None else {}),
+                **({"gate": self.gate, "gate_names": np.array(self.gate_names, dtype=str)}
+                   if self.gate is not None else {})}
 
     def save(self, path: str | Path, **extra_arrays: Any) -> None:
         """Write ``results.npz``: the counters and the run's ``extra_arrays`` (output,
@@ -164,7 +186,7 @@ class EventCounts:
         a = load_npz_arrays(path, what="results file", error=DataError,
                             keys=_COUNT_KEYS + _DIGITAL_KEYS, required=_COUNT_KEYS)
         _check_arrays(path, a)
-        digital = _check_digital(path, a)
+        digital = _check_digital(path, a) | _check_gate(path, a)
         return cls(block=a["block"].astype(float), layer=a["layer"].astype(float),
                    input=a["input"].astype(float), steps=a["steps_used"].astype(np.int64),
                    latency_s=a["latency_s"].astype(float),
@@ -213,3 +235,20 @@ def _check_digital(path: Path, a: dict[str, np.ndarray]) -> dict:
         raise DataError(f"{path}: field 'digital' holds negative, NaN, infinite or absurdly "
                         "large (> 1e18) counts; the file is damaged")
     return {"digital": d.astype(float), "digital_names": tuple(names.tolist())}
+
+
+def _check_gate(path: Path, a: dict[str, np.ndarray]) -> dict:
+    """The optional gate counters of a results file (both keys or neither)."""
+    if "gate" not in a and "gate_names" not in a:
+        return {}
+    d, names = a.get("gate"), a.get("gate_names")
+    n = a["steps_used"].shape[0]
+    if d is None or names is None or names.ndim != 1 or names.dtype.kind != "U" \
+            or d.dtype.kind not in "iuf" or d.shape != (n, names.shape[0], len(GATE_COUNTERS)):
+        raise DataError(f"{path}: fields 'gate' and 'gate_names' must come together, 'gate' "
+                        f"of shape ({n}, gates, {len(GATE_COUNTERS)}) numbers named by "
+                        "'gate_names'; the file is damaged")
+    if not (np.isfinite(d).all() and (d >= 0).all() and (d <= 1e18).all()):
+        raise DataError(f"{path}: field 'gate' holds negative, NaN, infinite or absurdly "
+                        "large (> 1e18) counts; the file is damaged")
+    return {"gate": d.astype(float), "gate_names": tuple(names.tolist())}

@@ -1,6 +1,7 @@
 """The engine's :class:`Digital` record: the digital nodes of the receiving cores (sum,
 average and max pooling, Scale, a BatchNorm not folded into a synaptic layer, Add, IAnd,
-Concat, Reshape, Transpose, and the spike-spike primitives Mul, ReduceSum, MatMul) as
+Concat, Reshape, Transpose, the spike-spike primitives Mul (and Gate), ReduceSum,
+MatMul, and the one-step Delay: the identity on its back edge's value) as
 CSR blocks with a mode (a MatMul: its sizes and scale, for its own kernel), and their
 digital operations per step (the digital counters).
 
@@ -19,6 +20,7 @@ import scipy.sparse as sp
 
 from ..ir import nodes as N
 from ..ir import tensors as T
+from ..ir.delay import Delay
 from ..ir.tensors import binary_output
 from ..mapping.lowering import DIGITAL, dependency
 from .kernels import codes as C
@@ -59,6 +61,8 @@ def _block(net, name: str):
         per = n // s.shape[0]  # elements per channel: channels are the leading axis
         mat = sp.csr_matrix((np.repeat(s, per), np.arange(n), np.arange(n + 1)), shape=(n, n))
         return mat, 1.0, C.DG_AFFINE, np.repeat(b, per)
+    if isinstance(node, Delay):  # the identity on its input of the previous step
+        return sp.identity(n, format="csr"), 1.0, C.DG_PERM, np.zeros(n)
     if isinstance(node, T.MatMul):  # no matrix: its own kernel (kernels.spikeops)
         n_in = int(np.prod(net.in_shapes[name]))
         return sp.csr_matrix((n, n_in)), 1.0, C.DG_MATMUL, np.zeros(n)
@@ -126,7 +130,7 @@ def digital_nodes(mapped) -> list[str]:
     net = mapped.network
     return [name for name in net.order if name not in mapped.ops
             and not isinstance(net.nodes[name], (N.Input, N.Neuron))
-            and isinstance(net.nodes[name], DIGITAL)]
+            and isinstance(net.nodes[name], (*DIGITAL, Delay))]
 
 
 def digital_ops(net, digital: list[str]) -> np.ndarray:
@@ -139,7 +143,11 @@ def digital_ops(net, digital: list[str]) -> np.ndarray:
     element. Concat, Reshape and Transpose only move elements (in hardware: where a
     core writes or reads them), so they count nothing and cost nothing. Sum/average
     pooling and Scale are not counted (as before this counter existed). The spike-spike
-    primitives count as :func:`spike_ops` says."""
+    primitives count as :func:`spike_ops` says. A one-step Delay writes its input to its
+    buffer and reads the value it held, every element, every step:
+    ``digital_buffer_write_bits`` and ``digital_buffer_read_bits`` of 1 bit per element
+    when its input is binary, else 8 (a Delay of d steps is d such stages:
+    :func:`~neurocosim.ir.transforms.expand_delays`)."""
     ops = np.zeros((len(digital), C.N_DIGITAL_COUNTERS))
     for i, name in enumerate(digital):
         node = net.nodes[name]
@@ -155,6 +163,9 @@ def digital_ops(net, digital: list[str]) -> np.ndarray:
             ops[i, C.DC_ADD] = float(np.prod(net.out_shapes[name])) * extra
         elif isinstance(node, T.IAnd):
             ops[i, C.DC_IAND] = float(np.prod(net.out_shapes[name]))
+        elif isinstance(node, Delay):  # its input written, its held value read
+            bits = float(np.prod(net.out_shapes[name])) * (1 if binary_output(net, name) else 8)
+            ops[i, C.DC_READ_BITS] = ops[i, C.DC_WRITE_BITS] = bits
     return ops
 
 

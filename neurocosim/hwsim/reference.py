@@ -11,7 +11,9 @@ Per step ``t`` and for each node in the network's order:
   ``operands`` order (:func:`ordered_forward`);
 * a synaptic node (Affine/Linear/Conv2d) computes ``W·s_in + b`` on its input of step
   ``t`` (``synaptic_delay = 0``) or ``t-1`` (``synaptic_delay = 1``, the Lava convention);
-* a neuron integrates it, tests its threshold and resets (see :func:`neuron_step`).
+* a neuron integrates it, tests its threshold and resets (see :func:`neuron_step`);
+* a Delay of ``d`` steps outputs its input of step ``t − d`` (zero before): every edge
+  into it is a back edge (its input of ``t − 1``), held ``d − 1`` more steps.
 
 Neuron state starts at zero.
 """
@@ -28,6 +30,8 @@ from ..budget import check_simulation
 from ..errors import SimulationError
 from ..ir import nodes as N
 from ..ir import tensors as T
+from ..ir.conv1d import Conv1d
+from ..ir.delay import Delay
 from ..ir.graph import Discretised, Network
 from ..ir.tensors import ORDERED
 from .encoders import Encoder
@@ -128,6 +132,8 @@ def node_forward(node: N.Node, x: np.ndarray, in_shape: tuple[int, ...],
         return x * node.scale
     if isinstance(node, N.Conv2d):
         return conv2d(x, node)
+    if isinstance(node, Conv1d):  # the equal Conv2d on (B, C, 1, L)
+        return conv2d(x[:, :, None, :], node.as_conv2d())[:, :, 0, :]
     if isinstance(node, (N.SumPool2d, N.AvgPool2d)):
         return pool2d(x, node)
     if isinstance(node, N.MaxPool2d):
@@ -286,6 +292,8 @@ def _run_block(net: Network, disc, frames: np.ndarray, wanted: dict[str, str], s
     state = {name: {"v": np.zeros((b, *shp[name])), "i": np.zeros((b, *shp[name]))}
              for name in net.layers()}
     prev = {name: np.zeros((b, *shp[name])) for name in net.order}
+    held = {name: [np.zeros((b, *shp[name]))] * (net.nodes[name].steps - 1)
+            for name in net.order if isinstance(net.nodes[name], Delay)}
     syn_prev = {name: np.zeros((b, *net.in_shapes[name])) for name in net.order
                 if isinstance(net.nodes[name], tuple(N.SYNAPTIC_TYPES.values()))}
     preds = {name: net.predecessors(name) for name in net.order}
@@ -307,7 +315,10 @@ def _run_block(net: Network, disc, frames: np.ndarray, wanted: dict[str, str], s
                 x = x + (prev[src] if is_back else cur[src])
             if name in syn_prev and net.synaptic_delay == 1:
                 x, syn_prev[name] = syn_prev[name], x
-            if isinstance(node, N.Neuron):
+            if name in held:  # x: its input of t − 1; out: of t − steps
+                held[name].append(x)
+                cur[name] = held[name].pop(0)
+            elif isinstance(node, N.Neuron):
                 cur[name] = neuron_step(node, disc[name], state[name], x)
             elif synapses is not None and name in syn_prev:
                 cur[name] = synapses(name, x)

@@ -68,6 +68,11 @@ class Buffers:
         if prog.digital_ops.any():
             digital = {"digital": prog.digital_counts(self.steps_used),
                        "digital_names": prog.digital_names}
+        if prog.gate_names:  # a Gate's enables are its router layer's spikes
+            lay = self.lay[:, prog.gate_layers]
+            on = lay[:, :, K.L_SPIKES]
+            digital |= {"gate": np.stack([on, lay[:, :, K.L_UPDATES] - on], axis=-1),
+                        "gate_names": prog.gate_names}
         return EventCounts(block=self.blk, layer=self.lay, input=self.inp,
                            steps=self.steps_used.copy(), latency_s=self.latency,
                            block_op=prog.block_op, block_tile=prog.block_tile,

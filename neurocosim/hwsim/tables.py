@@ -41,6 +41,10 @@ import numpy as np
 from ..devices.program import ProgrammedChip
 from ..errors import SimulationError
 from ..ir import nodes as N
+from ..ir import tensors as T
+from ..ir.conv1d import Conv1d
+from ..ir.delay import Delay
+from ..ir.tensors import enable_layer
 from ..mapping.routing import mesh_position, neuron_routing
 from .blocks import BlockTable, block_reads
 from .digital_table import Digital, digital_counts, digital_nodes, digital_ops, digital_table
@@ -173,6 +177,9 @@ class EngineTables:
     digital_names: tuple[str, ...] = ()
     digital_ops: np.ndarray = field(
         default_factory=lambda: np.zeros((0, K.N_DIGITAL_COUNTERS)))
+    gate_names: tuple[str, ...] = ()  # Gate nodes (SEMM) ...
+    gate_layers: np.ndarray = field(  # ... and the neuron layer (index) of their enables
+        default_factory=lambda: np.zeros(0, np.int64))
 
     def digital_counts(self, steps_used: np.ndarray) -> np.ndarray:
         """Digital counters ``(samples, digital nodes, N_DIGITAL_COUNTERS)`` of samples
@@ -212,6 +219,7 @@ def build_tables(prog: ProgrammedChip, precision: str = "float64") -> EngineTabl
     dt = PRECISIONS[precision]
     mapped = prog.mapped
     net = mapped.network
+    _check_engine_ready(net)
     topo, digital = _topology(mapped)
     blocks = block_reads(prog)
     cols = BlockTable(prog, blocks).build()
@@ -233,7 +241,31 @@ def build_tables(prog: ProgrammedChip, precision: str = "float64") -> EngineTabl
         extras={"block_order": np.array([b.index for b in blocks], np.int64),
                 "pruned_rows": pruned},
         digital_names=tuple(digital), digital_ops=digital_ops(net, digital),
+        **_gates(net),
     )
+
+
+def _check_engine_ready(net) -> None:
+    """Refuse nodes the tables have no record for: a Conv1d and a Delay of more than one
+    step (:func:`~neurocosim.ir.transforms.engine_ready` rewrites both)."""
+    for name in net.order:
+        node = net.nodes[name]
+        if isinstance(node, Conv1d) or (isinstance(node, Delay) and node.steps > 1):
+            what = "a Conv1d" if isinstance(node, Conv1d) else f"a Delay of {node.steps} steps"
+            raise SimulationError(
+                f"node '{name}' is {what}, which the engine runs only in its rewritten form; "
+                "map neurocosim.ir.engine_ready(network) instead (Conv1d as a height-1 "
+                "Conv2d, a long Delay as a chain of one-step Delays: the same values)")
+
+
+def _gates(net) -> dict[str, Any]:
+    """The Gate nodes of ``net`` and the neuron layer whose spikes enable each (its
+    counters are that layer's spikes and silent updates)."""
+    names = [n for n in net.order if isinstance(net.nodes[n], T.Gate)]
+    layers = net.layers()
+    return {"gate_names": tuple(names),
+            "gate_layers": np.array([layers.index(enable_layer(net, n)) for n in names],
+                                    np.int64)}
 
 
 def run_policy(early_stop, steps: int) -> Policy:

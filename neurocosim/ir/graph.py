@@ -4,11 +4,13 @@ A :class:`Network` is built once and never changes. Building it
 
 * broadcasts scalar neuron parameters to the layer's size (Norse writes scalars),
 * orders the nodes by the edges (depth-first from the Input, not by file order),
-* finds recurrent (back) edges, which carry the source's output of the previous step,
+* finds recurrent (back) edges, which carry the source's output of the previous step
+  (every edge into a :class:`~neurocosim.ir.delay.Delay` is one: a Delay may close a
+  cycle),
 * infers every node's input and output shape,
 * and rejects, with a :class:`~neurocosim.errors.ModelError` naming the node: unknown
   edge ends, dangling nodes, wrong shapes, NaN/inf parameters, cycles through no neuron
-  (algebraic loops) and unstable discretisations (``dt/τ > 1``).
+  and no Delay (algebraic loops) and unstable discretisations (``dt/τ > 1``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import numpy as np
 
 from ..errors import ModelError, short
 from . import nodes as N
+from .conv1d import Conv1d
+from .delay import Delay
 from .shapes import _infer_shapes, conv2d_output_hw, pool2d_output_hw
-from .tensors import ORDERED
+from .tensors import ORDERED, Gate, enable_layer
 
 __all__ = ["Network", "Discretised", "discretise", "conv2d_output_hw", "pool2d_output_hw"]
 
@@ -155,6 +159,13 @@ class Network:
         object.__setattr__(self, "back_edges", frozenset(back))
         object.__setattr__(self, "in_shapes", MappingProxyType(in_shapes))
         object.__setattr__(self, "out_shapes", MappingProxyType(out_shapes))
+        for name, node in nodes.items():
+            if isinstance(node, Gate) and enable_layer(self, name) is None:
+                raise ModelError(
+                    f"node {short(name)} (Gate): its first operand {short(node.operands[0])} "
+                    "must be the spikes of a spiking neuron layer (IF, LIF, CubaLIF), "
+                    "reached through Reshape, Transpose or Flatten only; use a Mul for "
+                    "other products")
 
     # -- queries ---------------------------------------------------------------------
     @property
@@ -196,7 +207,7 @@ class Network:
     def n_synapses(self) -> int:
         """Number of stored synaptic weights (dense and convolution kernels)."""
         return int(sum(self.nodes[n].weight.size for n in self.order
-                       if isinstance(self.nodes[n], (N.Affine, N.Linear, N.Conv2d))))
+                       if isinstance(self.nodes[n], (N.Affine, N.Linear, N.Conv2d, Conv1d))))
 
     def n_synaptic_ops(self) -> int:
         """Multiply-accumulates of the synaptic layers in one step with every input active:
@@ -207,7 +218,7 @@ class Network:
             node = self.nodes[n]
             if isinstance(node, (N.Affine, N.Linear)):
                 total += int(node.weight.size)
-            elif isinstance(node, N.Conv2d):
+            elif isinstance(node, (N.Conv2d, Conv1d)):
                 total += int(node.weight.size) * int(np.prod(self.out_shapes[n][1:]))
         return total
 
@@ -321,7 +332,7 @@ def _order(nodes: dict[str, N.Node], edges: tuple[tuple[str, str], ...], inp: st
         raise ModelError(f"Input node {short(inp)} has incoming edges from {short(pred[inp])}")
     if succ[out]:
         raise ModelError(f"Output node {short(out)} has outgoing edges to {short(succ[out])}")
-    post, back, state = _dfs([inp], succ)
+    _, _, state = _dfs([inp], succ)
     unreachable = [n for n in nodes if n not in state]
     if unreachable:
         raise ModelError(
@@ -343,12 +354,20 @@ def _order(nodes: dict[str, N.Node], edges: tuple[tuple[str, str], ...], inp: st
             f"node {short(dead[0])} is dangling: its output never reaches the Output "
             f"{short(out)} (all such nodes: {short(dead)})"
         )
-    return list(reversed(post)), back
+    # the order: a Delay reads what its sources produced earlier, so the edges into it do
+    # not order it (it is a root evaluated first); they are recurrent edges. The Input is
+    # the last root, hence first in the reversed post-order.
+    delays = [n for n, v in nodes.items() if isinstance(v, Delay)]
+    into_delay = {(a, b) for a, b in edges if b in delays}
+    cut = {n: [b for b in succ[n] if b not in delays] for n in nodes}
+    post, back, _ = _dfs(delays + [inp], cut)
+    return list(reversed(post)), back | into_delay
 
 
 def _check_algebraic_loops(nodes: dict[str, N.Node], edges) -> None:
-    """A cycle must pass through a neuron (state that delays it); else it is refused."""
-    stateless = {n for n, v in nodes.items() if not isinstance(v, N.Neuron)}
+    """A cycle must pass through a neuron or a Delay (state that delays it); else it is
+    refused."""
+    stateless = {n for n, v in nodes.items() if not isinstance(v, (N.Neuron, Delay))}
     succ: dict[str, list[str]] = {n: [] for n in stateless}
     for a, b in edges:
         if a in stateless and b in stateless:

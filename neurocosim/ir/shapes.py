@@ -16,6 +16,8 @@ from ..budget import check_memory
 from ..errors import ModelError, short
 from . import nodes as N
 from . import tensors as T
+from .conv1d import Conv1d
+from .delay import Delay
 
 __all__ = ["conv2d_output_hw", "pool2d_output_hw"]
 
@@ -76,6 +78,10 @@ def _infer_shapes(nodes, edges, order, back):
             in_shapes[name] = (sum(math.prod(out_shapes[s]) for s in node.operands),)
             total = _budget(total, _nbytes(out_shapes[name]), name, node, out_shapes[name])
             continue
+        if isinstance(node, Delay):  # its sources come later: it declares its shape
+            in_shapes[name] = out_shapes[name] = node.shape
+            total = _budget(total, _nbytes(node.shape, node.steps), name, node, node.shape)
+            continue
         shapes = {out_shapes[s] for s in srcs}
         if len(shapes) != 1:
             detail = ", ".join(f"{s}: {out_shapes[s]}" for s in srcs[:4])
@@ -83,11 +89,13 @@ def _infer_shapes(nodes, edges, order, back):
         shape = shapes.pop()
         in_shapes[name] = shape
         out_shapes[name], nodes[name], total = _node_shape(name, node, shape, total)
-    for a, b in back:
+    for a, b in sorted(back):
         if out_shapes[a] != in_shapes[b]:
+            what = f"the declared shape {in_shapes[b]} of Delay" if isinstance(
+                nodes[b], Delay) else f"the input shape {in_shapes[b]} of"
             raise ModelError(
                 f"recurrent edge {short(a)} -> {short(b)}: shape {out_shapes[a]} does not match "
-                f"the input shape {in_shapes[b]} of {short(b)}"
+                f"{what} {short(b)}"
             )
     return in_shapes, out_shapes, nodes
 
@@ -178,6 +186,22 @@ def _conv2d_shape(here: str, node: N.Conv2d, shape: tuple[int, ...]):
     if ho < 1 or wo < 1:
         raise ModelError(f"{here}: kernel larger than the padded input {shape}")
     return (int(w.shape[0]), ho, wo), node
+
+
+def _conv1d_shape(here: str, node: Conv1d, shape: tuple[int, ...]):
+    if len(shape) != 2:
+        raise ModelError(f"{here}: expects a (C, L) input, receives {shape}")
+    c, length = shape
+    w, g = node.weight, node.groups
+    if c % g or w.shape[1] * g != c:
+        raise ModelError(f"{here}: weight {w.shape} with groups={g} does not fit {c} input "
+                         "channels")
+    if node.bias.shape == ():
+        node = dataclasses.replace(node, bias=np.full(w.shape[0], float(node.bias)))
+    _, lo = conv2d_output_hw(node.as_conv2d(), 1, length)
+    if lo < 1:
+        raise ModelError(f"{here}: kernel larger than the padded input {shape}")
+    return (int(w.shape[0]), lo), node
 
 
 def _pool2d_shape(here: str, node: N._Pool2d, shape: tuple[int, ...]):
@@ -297,6 +321,7 @@ _SHAPE_RULES = (
     ((N.Affine, N.Linear), _dense_shape),
     (N.Scale, _scale_shape),
     (N.Conv2d, _conv2d_shape),
+    (Conv1d, _conv1d_shape),
     (N._Pool2d, _pool2d_shape),
     (N.BatchNorm, _batchnorm_shape),
     (N.Flatten, _flatten_shape),

@@ -10,7 +10,9 @@
   spiking attention (both operands are activations, never weights): element-wise
   product (an AND over spikes), a sum over one axis (a popcount over spikes), a batched
   matrix product. They run on the digital spike units, never on crossbar tiles
-  (:mod:`neurocosim.ir.blocks` composes them into SDSA, SSA and QKTA).
+  (:mod:`neurocosim.ir.blocks` composes them into SDSA, SSA and QKTA);
+* :class:`Gate` — a Mul whose first operand is an enable signal, a spiking layer's
+  spikes (SEMM's router): counted as expert activations and skipped ones.
 
 A node whose inputs are *ordered* (:data:`ORDERED`: IAnd, Concat, Mul, MatMul) names them in
 ``operands``, a tuple of source node names; the network checks that they are exactly
@@ -31,9 +33,11 @@ import numpy as np
 from ..errors import ModelError
 from . import nodes as N
 from .checks import MAX_DIMS, _int, _ints, _numeric, _shape, describe
+from .delay import Delay
 
-__all__ = ["Add", "IAnd", "Concat", "Reshape", "Transpose", "Mul", "ReduceSum", "MatMul",
-           "ORDERED", "SPIKE_OPS", "TENSOR_TYPES", "check_operands", "binary_output"]
+__all__ = ["Add", "IAnd", "Concat", "Reshape", "Transpose", "Mul", "Gate", "ReduceSum",
+           "MatMul", "ORDERED", "SPIKE_OPS", "TENSOR_TYPES", "check_operands", "binary_output",
+           "enable_layer"]
 
 
 def _operands(value, owner: str, count: int | None) -> tuple[str, ...]:
@@ -167,6 +171,20 @@ class Mul(N.Node):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class Gate(Mul):
+    r"""An enable gate :math:`y = r \odot x`: a :class:`Mul` (same broadcasting, same
+    evaluation) whose first operand ``r`` is an enable signal, the spikes of a spiking
+    neuron layer (IF, LIF, CubaLIF; not ILIF) reached through rearrangements only
+    (Reshape, Transpose, Flatten) — SEMM's router output ``r[t, n, e]`` (Zhou et al.,
+    NeurIPS 2024), broadcast over its expert's channels. A zero enable means the gated
+    value is not needed: the engine counts, per gate, ``expert_active`` = Σ r (enables
+    set) and ``expert_skipped`` = (elements of r) × steps − Σ r."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operands", _operands(self.operands, "Gate", 2))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class ReduceSum(N.Node):
     """Sum of its input over ``axis`` (negative: counted from the end); ``keepdim`` keeps
     the axis with size 1 (PyTorch's ``sum(dim, keepdim=True)``), else drops it (a 1-D
@@ -234,7 +252,8 @@ ORDERED = (IAnd, Concat, Mul, MatMul)
 #: the spike-spike primitives (products of two activations, popcounts): digital units only
 SPIKE_OPS = (Mul, ReduceSum, MatMul)
 TENSOR_TYPES: dict[str, type[N.Node]] = {
-    c.__name__: c for c in (Add, IAnd, Concat, Reshape, Transpose, Mul, ReduceSum, MatMul)}
+    c.__name__: c for c in (Add, IAnd, Concat, Reshape, Transpose, Mul, Gate, ReduceSum,
+                            MatMul)}
 N.NODE_TYPES.update(TENSOR_TYPES)
 
 
@@ -261,7 +280,22 @@ def check_operands(name: str, node: N.Node, sources: list[tuple[str, bool]]) -> 
 
 
 #: nodes whose output is binary when their inputs are
-_BINARY_PASS = (Reshape, Transpose, Concat, Mul, IAnd, N.Flatten, N.MaxPool2d)
+_BINARY_PASS = (Reshape, Transpose, Concat, Mul, IAnd, N.Flatten, N.MaxPool2d, Delay)
+
+
+def enable_layer(net, name: str) -> str | None:
+    """The spiking layer whose spikes are the enable operand of Gate ``name`` (followed
+    back through single-input Reshape, Transpose and Flatten nodes), or None when the
+    operand is not such spikes."""
+    src = net.nodes[name].operands[0]
+    while isinstance(net.nodes[src], (Reshape, Transpose, N.Flatten)):
+        preds = net.predecessors(src)
+        if len(preds) != 1 or preds[0][1]:
+            return None
+        src = preds[0][0]
+    node = net.nodes[src]
+    ok = isinstance(node, N.Neuron) and node.spiking and not isinstance(node, N.ILIF)
+    return src if ok else None
 
 
 def binary_output(net, name: str) -> bool:
@@ -270,13 +304,22 @@ def binary_output(net, name: str) -> bool:
     integer multi-level spikes); a Reshape, Transpose, Flatten, Concat, MaxPool2d, Mul or
     IAnd does when every input is binary and reaches it alone (one edge, or ordered
     operands: several edges into another node are summed, which is not binary); every
-    other node (the Input, synaptic layers, sums, averages, products) does not."""
+    other node (the Input, synaptic layers, sums, averages, products) does not. A Delay
+    does when its input does (on a cycle through Delays only, the cycle's own values
+    start at zero and stay binary)."""
+    return _binary(net, name, set())
+
+
+def _binary(net, name: str, seen: set[str]) -> bool:
     node = net.nodes[name]
     if isinstance(node, N.Neuron):
         return bool(node.spiking) and not isinstance(node, N.ILIF)
     if not isinstance(node, _BINARY_PASS):
         return False
+    if name in seen:  # a cycle through pass-through nodes and Delays: zeros at first
+        return True
+    seen.add(name)
     srcs = [s for s, _ in net.predecessors(name)]
     if not isinstance(node, ORDERED) and len(srcs) != 1:
         return False
-    return all(binary_output(net, s) for s in srcs)
+    return all(_binary(net, s, seen) for s in srcs)

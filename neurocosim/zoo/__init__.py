@@ -25,7 +25,15 @@ from ..errors import ModelError, short
 from ..ir.graph import Network
 from . import stats
 from .resnet import ResNetSpec, build_resnet
-from .transformer import TransformerSpec, biased_layers, build_transformer, unused_code_parameters
+from .spikeyolo import SpikeYOLOSpec, build_spikeyolo, structural_biases
+from .spikeyolo import biased_layers as spikeyolo_biased
+from .transformer import (
+    TransformerSpec,
+    biased_layers,
+    build_transformer,
+    shared_copies,
+    unused_code_parameters,
+)
 
 __all__ = ["names", "build", "info", "spec", "PREFIX"]
 
@@ -45,6 +53,22 @@ _SDT = ("Yao, Hu, Zhou, Yuan, Tian, Xu, Li: Spike-driven Transformer, NeurIPS 20
 _QKFORMER = ("Zhou, Zhang, Zhou, Yu, Huang, Fan, Yuan, Ma, Zhou, Tian: QKFormer: Hierarchical "
              "Spiking Transformer using Q-K Attention, NeurIPS 2024 (code: "
              "github.com/zhouchenlin2096/QKFormer, imagenet/qkformer.py)")
+_SEMM = ("Zhou, Lu, Jia, Che, Niu, Huang, Shi, Zhu, Li, Yu, Yuan: Spiking Transformer with "
+         "Experts Mixture, NeurIPS 2024 (code: not public; EMSP, the MLP as 4 experts of "
+         "hidden width 4D/4 mixed by a spiking router, is our sizing, on Spikformer-4-384 "
+         "CIFAR-10: github.com/ZK-Zhou/spikformer, cifar10/model.py)")
+_TIM = ("Shen, Zhao, Shen, Zeng: TIM: An Efficient Temporal Interaction Module for Spiking "
+        "Transformer, IJCAI 2024 (code: the TIM module as published in BrainCog-based "
+        "repositories: Conv1d over the tokens, kernel 5, alpha 0.5, thresholds 0.3/0.5, "
+        "10 steps; on Spikformer-2-256 CIFAR10-DVS, github.com/ZK-Zhou/spikformer, "
+        "cifar10dvs/model.py: 2x128x128 events, scale 0.25, (q kT) v)")
+_BASE_ONLY = ("no count of this variant is published; paper_parameters is the base model's "
+              "(Spikformer's {} table, column Param (M): {} M)")
+_SPIKEYOLO = ("Luo, Yao, Zhou, Xu, Hu, Li: Integer-Valued Training and Spike-Driven Inference "
+              "Spiking Neural Network for High-performance and Energy-efficient Object "
+              "Detection, ECCV 2024 (code: github.com/BICLab/SpikeYOLO, "
+              "ultralytics/cfg/models/v8/snn_yolov8.yaml scale s, "
+              "ultralytics/nn/modules/yolo_spikformer.py); the backbone only, I-LIF D = 4")
 _SPIKFORMER_IN = "ImageNet comparison table, column Param (M)"
 _SPIKFORMER_C10 = "CIFAR comparison table, column Param (M)"
 _SDT_IN = "ImageNet comparison table, column Param (M)"
@@ -53,7 +77,7 @@ _QKFORMER_IN = ("ImageNet-1K comparison table, column Param (M) (also the reposi
 _SEW_TABLE = "ImageNet comparison table, column Params (M)"
 _MS_TABLE = "ImageNet comparison table, column Params"
 
-_MODELS: dict[str, ResNetSpec | TransformerSpec] = {
+_MODELS: dict[str, ResNetSpec | TransformerSpec | SpikeYOLOSpec] = {
     "sew-resnet-18": ResNetSpec("sew", (2, 2, 2, 2), 4, _SEW, _SEW_TABLE + ": 11.69 M", 11.69e6),
     "sew-resnet-34": ResNetSpec("sew", (3, 4, 6, 3), 4, _SEW, _SEW_TABLE + ": 21.79 M "
                                 "(21,797,672 truncated)", 21.79e6),
@@ -61,6 +85,17 @@ _MODELS: dict[str, ResNetSpec | TransformerSpec] = {
     "spikformer-4-384-cifar": TransformerSpec("spikformer-cifar", 4, 384, 12, 4, _SPIKFORMER,
                                               _SPIKFORMER_C10 + ": 9.32 M", 9.32e6,
                                               input_hw=32, classes=10),
+    "spikformer-semm": TransformerSpec("spikformer-cifar", 4, 384, 12, 4, _SEMM,
+                                       _BASE_ONLY.format("CIFAR", "9.32"), 9.32e6,
+                                       input_hw=32, classes=10, experts=4),
+    "spikformer-tim": TransformerSpec("spikformer-dvs", 2, 256, 16, 10, _TIM,
+                                      _BASE_ONLY.format("neuromorphic (CIFAR10-DVS)", "2.57"),
+                                      2.57e6, input_hw=128, classes=10, in_channels=2,
+                                      tim=True),
+    "spikeyolo-backbone": SpikeYOLOSpec(0.5, 0.33, 1, _SPIKEYOLO,
+                                        "snn_yolov8.yaml comment 'SpikeYOLOs 23.1M': the whole "
+                                        "detector (backbone, neck, head); the backbone alone "
+                                        "is not tabulated", 23.1e6),
     **{f"spikformer-8-{d}": TransformerSpec("spikformer", 8, d, 8, 4, _SPIKFORMER,
                                              f"{_SPIKFORMER_IN}: {p:.2f} M", p * 1e6)
        for d, p in ((384, 16.81), (512, 29.68), (768, 66.34))},
@@ -77,7 +112,7 @@ def names() -> list[str]:
     return sorted(_MODELS)
 
 
-def spec(name: str) -> ResNetSpec | TransformerSpec:
+def spec(name: str) -> ResNetSpec | TransformerSpec | SpikeYOLOSpec:
     """The architecture registered as ``name`` (ModelError listing the names if none)."""
     if name.startswith(PREFIX):
         name = name[len(PREFIX):]
@@ -94,6 +129,12 @@ def build(name: str, seed: int = 0, *, input_hw: int | None = None,
     also takes ``embed_dim``, ``depth`` and ``heads`` (a smaller variant)."""
     s = spec(name)
     name = name.removeprefix(PREFIX)
+    if isinstance(s, SpikeYOLOSpec):
+        if classes is not None or sizes:
+            raise ModelError(f"zoo model {name}: a backbone has no classes and no sizes; it "
+                             "takes seed, input_hw and dt")
+        return build_spikeyolo(s, name, seed=seed, input_hw=input_hw,
+                               **({} if dt is None else {"dt": float(dt)}))
     transformer = isinstance(s, TransformerSpec)
     hw = (s.input_hw if transformer else 224) if input_hw is None else input_hw
     n_out = (s.classes if transformer else 1000) if classes is None else classes
@@ -118,13 +159,16 @@ def info(name: str, net: Network | None = None) -> dict:
     net = build(name) if net is None else net
     syn = [n for n in net.order if type(net.nodes[n]).__name__ in ("Conv2d", "Affine", "Linear")]
     transformer = isinstance(s, TransformerSpec)
-    biased = biased_layers(s, net) if transformer else []
+    biased = biased_layers(s, net) if transformer else \
+        spikeyolo_biased(net) if isinstance(s, SpikeYOLOSpec) else []
     out = {
         "name": name.removeprefix(PREFIX),
         "paper": s.paper,
         "table": s.table,
         "paper_parameters": int(round(s.paper_parameters)),
-        "parameters": stats.parameters(net, biased),
+        "parameters": stats.parameters(net, biased) - (
+            shared_copies(net) if transformer else
+            structural_biases(net) if isinstance(s, SpikeYOLOSpec) else 0),
         "parameters_folded": stats.parameters_folded(net),
         "parameters_counted": "before BatchNorm folding: weights, biases of layers no "
                               "BatchNorm follows" + (" and those the code has before one"

@@ -46,6 +46,16 @@ per-step heads: the head is linear).
   ``PatchEmbeddingStage`` (D) and L − 3 Spikformer blocks (SSA, ``q @ (kᵀ @ v)``) on
   14×14; token mean, Linear head.
 
+* **Variants of Spikformer** (``experts``, ``tim`` of the spec): ``spikformer-semm``,
+  each block's MLP as a SEMM (Zhou et al., NeurIPS 2024): a router 1×1 conv (bias) → BN
+  → LIF with one channel per expert, E experts each an MLP of hidden width 4D/E, mixed
+  by :func:`~neurocosim.ir.blocks.semm`; ``spikformer-tim`` (kind ``spikformer-dvs``:
+  the CIFAR10-DVS code, 2 input channels, four pools, scale 0.25, ``(q·kᵀ)·v``, no q/k/v
+  bias), TIM (Shen et al., IJCAI 2024; :func:`~neurocosim.ir.blocks.tim`) on each
+  block's q before the SSA, its Conv1d rewritten as a height-1 Conv2d
+  (:func:`~neurocosim.ir.transforms.conv1d_as_conv2d`; shared by the heads, stored once
+  per head: :func:`shared_copies`).
+
 Modules the codes define but never call are not built: Spikformer's ``Block.norm1``,
 ``norm2`` (LayerNorm, 4·D parameters a block) and SDT's ``talking_heads`` Conv1d (h²
 a block); :func:`unused_code_parameters` counts them.
@@ -71,10 +81,11 @@ from ..ir import blocks as B
 from ..ir import nodes as N
 from ..ir import tensors as T
 from ..ir.graph import Network
+from ..ir.transforms import conv1d_as_conv2d
 from .graph import Graph
 
 __all__ = ["TransformerSpec", "build_transformer", "biased_layers", "unused_code_parameters",
-           "weight_count"]
+           "weight_count", "shared_copies"]
 
 DT = 1e-3
 GAMMA = 2.0
@@ -82,8 +93,8 @@ GAMMA = 2.0
 
 @dataclass(frozen=True)
 class TransformerSpec:
-    """One architecture: ``kind`` ``"spikformer"``, ``"spikformer-cifar"``, ``"sdt"`` or
-    ``"qkformer"``;
+    """One architecture: ``kind`` ``"spikformer"``, ``"spikformer-cifar"``,
+    ``"spikformer-dvs"``, ``"sdt"`` or ``"qkformer"``;
     blocks (``depth``), embedding ``dim``, ``heads``, the steps, the input size and
     classes of the paper's dataset, and the paper (citation, table, parameter count)."""
 
@@ -98,6 +109,9 @@ class TransformerSpec:
     input_hw: int = 224
     classes: int = 1000
     mlp_ratio: int = 4
+    in_channels: int = 3  # 2: an event camera's polarities (the DVS variants)
+    experts: int = 0  # > 0: each block's MLP is a SEMM of that many experts (EMSP)
+    tim: bool = False  # TIM on each block's q
 
 
 class _Graph(Graph):
@@ -130,7 +144,7 @@ class _Graph(Graph):
 def _sps(g: _Graph, s: TransformerSpec, dim: int) -> str:
     """The spiking patch splitting and the relative position embedding; returns the node
     holding the tokens ``(dim, H, W)``."""
-    x, c_in = "input", 3
+    x, c_in = "input", s.in_channels
     pools = (True, True, True, True) if s.kind != "spikformer-cifar" else \
         (False, False, True, True)
     for i, (c, pool) in enumerate(zip((dim // 8, dim // 4, dim // 2, dim), pools,
@@ -155,17 +169,52 @@ def _qkv(g: _Graph, p: str, src: str, dim: int, bias: bool) -> tuple[str, str, s
 
 
 def _spikformer_block(g: _Graph, p: str, x: str, dim: int, hid: int,
-                      shape_heads: tuple[tuple[int, ...], int], cifar: bool) -> str:
+                      shape_heads: tuple[tuple[int, ...], int], cifar: bool,
+                      spec: TransformerSpec | None = None) -> str:
     shape, heads = shape_heads
+    dvs = spec is not None and spec.kind == "spikformer-dvs"
     q, k, v = _qkv(g, f"{p}_attn", x, dim, cifar)
-    att = g.splice(B.ssa(q, k, v, shape=shape, heads=heads, scale=0.125,
-                         associate="left" if cifar else "right", name=f"{p}_attn_ssa",
+    if spec is not None and spec.tim:
+        q = _tim(g, f"{p}_attn_tim", q, shape, heads)
+    att = g.splice(B.ssa(q, k, v, shape=shape, heads=heads, scale=0.25 if dvs else 0.125,
+                         associate="left" if cifar or dvs else "right", name=f"{p}_attn_ssa",
                          dt=g.dt))
     proj = g.lif(f"{p}_attn_proj_lif", g.conv_bn(f"{p}_attn_proj", att, dim, dim, 1, True))
     x = g.add(f"{p}_add1", T.Add(), x, proj)
+    if spec is not None and spec.experts:
+        return g.add(f"{p}_add2", T.Add(), x, _emsp(g, f"{p}_mlp", x, dim, hid, spec.experts,
+                                                    shape))
     h = g.lif(f"{p}_mlp_fc1_lif", g.conv_bn(f"{p}_mlp_fc1", x, dim, hid, 1, True))
     h = g.lif(f"{p}_mlp_fc2_lif", g.conv_bn(f"{p}_mlp_fc2", h, hid, dim, 1, True))
     return g.add(f"{p}_add2", T.Add(), x, h)
+
+
+def _emsp(g: _Graph, p: str, x: str, dim: int, hid: int, experts: int, shape) -> str:
+    """The MLP as a SEMM (:func:`~neurocosim.ir.blocks.semm`): router 1×1 conv D → E
+    (bias) → BN → LIF; E experts, each the MLP at a hidden width ``hid // E`` (1×1 conv →
+    BN → LIF, twice); ``Σ_e r_e ⊙ expert_e``."""
+    r = g.lif(f"{p}_router_lif", g.conv_bn(f"{p}_router", x, dim, experts, 1, True))
+    outs, width = [], hid // experts
+    for e in range(experts):
+        h = g.lif(f"{p}_e{e}_fc1_lif", g.conv_bn(f"{p}_e{e}_fc1", x, dim, width, 1, True))
+        outs.append(g.lif(f"{p}_e{e}_fc2_lif", g.conv_bn(f"{p}_e{e}_fc2", h, width, dim, 1,
+                                                          True)))
+    return g.splice(B.semm(r, outs, shape=shape, name=f"{p}_semm"))
+
+
+#: TIM's interactor kernel (``nn.Conv1d(..., kernel_size=5, padding=2)``) and α
+TIM_KERNEL, TIM_ALPHA = 5, 0.5
+
+
+def _tim(g: _Graph, p: str, q: str, shape: tuple[int, ...], heads: int) -> str:
+    """TIM on ``q`` (:func:`~neurocosim.ir.blocks.tim`): the interactor a Conv1d over the
+    N tokens as channels, kernel 5, bias; Kaiming-normal weights, PyTorch's bias bound."""
+    n = math.prod(shape[1:])
+    fan_in = n * TIM_KERNEL
+    w = g.rng.standard_normal((n, n, TIM_KERNEL)) * math.sqrt(2.0 / fan_in)
+    b = g.rng.uniform(-1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in), n)
+    return g.splice(B.tim(q, shape=shape, heads=heads, weight=w, bias=b, alpha=TIM_ALPHA,
+                          name=p, dt=g.dt))
 
 
 def _sdt_block(g: _Graph, p: str, x: str, dim: int, hid: int,
@@ -234,11 +283,17 @@ def tokens_hw(spec: TransformerSpec, input_hw: int) -> int:
     return hw
 
 
-def weight_count(spec: TransformerSpec, dim: int, depth: int, classes: int) -> int:
-    """The weights and biases drawn (an upper bound of the parameters, for the budget)."""
+def weight_count(spec: TransformerSpec, dim: int, depth: int, classes: int,
+                 tokens: int = 0, heads: int = 1) -> int:
+    """The weights and biases drawn (an upper bound of the parameters, for the budget;
+    ``tokens``, ``heads``: TIM's interactor, stored once per head)."""
     hid = spec.mlp_ratio * dim
     sps = 9 * (3 * dim // 8 + dim * dim // 32 + dim * dim // 8 + dim * dim // 2 + dim * dim)
     extra = 4 * dim * dim if spec.kind == "qkformer" else 0  # its larger patch embeddings
+    if spec.tim:  # the interactor (N, N, k) and its bias, a copy per head
+        extra += depth * heads * (TIM_KERNEL + 1) * tokens * tokens
+    if spec.experts:  # the routers (the experts share the MLP's width)
+        extra += depth * (dim + 3) * spec.experts
     return sps + extra + depth * (4 * dim * dim + 2 * dim * hid + 6 * dim + hid) \
         + (dim + 1) * classes
 
@@ -271,11 +326,12 @@ def build_transformer(spec: TransformerSpec, name: str, *, seed: int = 0,
                          f"{'a quarter of it' if qk else 'it'} a multiple of heads {heads}")
     hw = spec.input_hw if input_hw is None else input_hw
     n_out = spec.classes if classes is None else classes
-    check_memory(8.0 * weight_count(spec, dim, depth, n_out),
+    side = tokens_hw(spec, hw)
+    check_memory(8.0 * weight_count(spec, dim, depth, n_out, side * side, heads),
                  f"zoo model '{name}' (its float64 weights)",
                  "raise NEUROCOSIM_MAX_MEMORY or build a smaller variant")
     g = _Graph(np.random.default_rng(seed), dt)
-    g.add("input", N.Input(shape=(3, hw, hw)))
+    g.add("input", N.Input(shape=(spec.in_channels, hw, hw)))
     if qk:
         x, side = _qkformer(g, hw, dim, depth, heads)
     else:
@@ -286,7 +342,7 @@ def build_transformer(spec: TransformerSpec, name: str, *, seed: int = 0,
             x = _sdt_block(g, f"block{i}", x, dim, spec.mlp_ratio * dim, shape_heads)
         else:
             x = _spikformer_block(g, f"block{i}", x, dim, spec.mlp_ratio * dim, shape_heads,
-                                  spec.kind == "spikformer-cifar")
+                                  spec.kind == "spikformer-cifar", spec)
     x = g.add("head_mean", N.AvgPool2d(kernel_size=side, stride=side), x)
     if spec.kind == "sdt":
         x = g.lif("head_lif", x)
@@ -295,10 +351,11 @@ def build_transformer(spec: TransformerSpec, name: str, *, seed: int = 0,
     g.add("head", N.Affine(weight=g.rng.uniform(-bound, bound, (n_out, dim)),
                            bias=g.rng.uniform(-bound, bound, n_out)), x)
     g.add("output", N.Output(), "head")
-    return Network(nodes=g.nodes, edges=tuple(g.edges), dt=dt, name=name)
+    net = Network(nodes=g.nodes, edges=tuple(g.edges), dt=dt, name=name)
+    return conv1d_as_conv2d(net)  # TIM's Conv1d: as the equal height-1 Conv2d
 
 
-_BIASED = ("_attn_proj_conv", "_mlp_fc1_conv", "_mlp_fc2_conv")
+_BIASED = ("_attn_proj_conv", "_fc1_conv", "_fc2_conv", "_router_conv")
 _BIASED_CIFAR = ("_attn_q_conv", "_attn_k_conv", "_attn_v_conv")
 
 
@@ -308,6 +365,17 @@ def biased_layers(spec: TransformerSpec, net: Network) -> list[str]:
     CIFAR the q, k, v ``nn.Linear``."""
     ends = _BIASED + (_BIASED_CIFAR if spec.kind == "spikformer-cifar" else ())
     return [n for n in net.nodes if n.endswith(ends)]
+
+
+def shared_copies(net: Network) -> int:
+    """Weights and biases stored more than once: TIM's interactor is one Conv1d shared
+    by the heads, built as a grouped layer holding a copy per head; the copies beyond
+    the first (to subtract from the counted parameters)."""
+    n = 0
+    for name, node in net.nodes.items():
+        if name.endswith("_tim_conv_conv2d"):
+            n += (node.weight.size + node.bias.size) * (node.groups - 1) // node.groups
+    return n
 
 
 def unused_code_parameters(spec: TransformerSpec, dim: int | None = None,
