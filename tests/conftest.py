@@ -104,8 +104,9 @@ lava_only = pytest.mark.skipif(sys.version_info[:2] != (3, 10),
 
 def side_python(tool: str, script: Path, env: str, default: str) -> Path:
     """The interpreter of ``tool``'s own environment (``{env}_PYTHON``, or the folder
-    ``{env}_VENV`` / ``default`` under the repository), built by ``script`` when missing;
-    the test skips, with pip's message, only when the install fails."""
+    ``{env}_VENV`` / ``default`` under the repository), built by ``script`` when missing.
+    When the install fails the test fails in CI (``CI`` set: a check that cannot run is a
+    red run, never a silent skip) and skips elsewhere, with pip's message."""
     import os
     import subprocess
 
@@ -119,8 +120,11 @@ def side_python(tool: str, script: Path, env: str, default: str) -> Path:
                               timeout=3600, cwd=root)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            pytest.skip(f"{tool} cannot be installed here ({script.relative_to(root)}): "
-                        + " | ".join(tail))
+            why = (f"{tool} cannot be installed here ({script.relative_to(root)}): "
+                   + " | ".join(tail))
+            if os.environ.get("CI"):
+                pytest.fail(why)
+            pytest.skip(why)
     return venv / "bin" / "python"
 
 
