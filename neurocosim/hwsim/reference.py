@@ -34,6 +34,7 @@ from ..ir.conv1d import Conv1d
 from ..ir.delay import Delay
 from ..ir.graph import Discretised, Network
 from ..ir.tensors import ORDERED
+from ..ir.ternary import TernaryLIF
 from .encoders import Encoder
 
 __all__ = ["simulate", "ReferenceResult", "neuron_step", "node_forward", "conv2d", "pool2d",
@@ -181,7 +182,10 @@ def neuron_step(node: N.Neuron, d: Discretised, state: dict[str, np.ndarray],
     then the spike test (``>`` or ``>=``) and reset (``zero``: :math:`v_{reset}`;
     ``subtract``: :math:`v - v_{th}`). ILIF emits
     :math:`s = \\mathrm{round}(\\mathrm{clip}(v/\\theta, 0, D))` and subtracts
-    :math:`s\\theta`. LI/CubaLI output their membrane.
+    :math:`s\\theta`. A TernaryLIF (:mod:`neurocosim.ir.ternary`) emits +1 above
+    :math:`\\theta^+`, −1 below :math:`-\\theta^-` (``>=``: at or beyond them) and resets
+    where it fired (``subtract``: :math:`v - s\\theta^{\\pm}`). LI/CubaLI output their
+    membrane.
     """
     drive = current
     if d.alpha_syn is not None:
@@ -199,12 +203,30 @@ def neuron_step(node: N.Neuron, d: Discretised, state: dict[str, np.ndarray],
         s = np.round(np.clip(v / node.v_threshold, 0.0, node.max_level))
         v -= s * node.v_threshold
         return s
+    if isinstance(node, TernaryLIF):
+        return _ternary_fire(node, v)
     s = (v >= node.v_threshold) if node.compare == ">=" else (v > node.v_threshold)
     if node.reset == "zero":
         v[s] = np.broadcast_to(node.v_reset, v.shape)[s]
     else:
         v -= s * node.v_threshold
     return s.astype(np.float64)
+
+
+def _ternary_fire(node: TernaryLIF, v: np.ndarray) -> np.ndarray:
+    """The spikes of a TernaryLIF on membrane ``v`` (reset in place)."""
+    hi, lo = node.v_threshold, node.v_threshold_neg
+    if node.compare == ">=":
+        pos, neg = v >= hi, v <= -lo
+    else:
+        pos, neg = v > hi, v < -lo
+    if node.reset == "zero":
+        fired = pos | neg
+        v[fired] = np.broadcast_to(node.v_reset, v.shape)[fired]
+    else:
+        v -= pos * hi
+        v += neg * lo
+    return pos.astype(np.float64) - neg.astype(np.float64)
 
 
 def parse_probe(net: Network, probe: str) -> tuple[str, str]:

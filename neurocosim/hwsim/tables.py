@@ -45,6 +45,7 @@ from ..ir import tensors as T
 from ..ir.conv1d import Conv1d
 from ..ir.delay import Delay
 from ..ir.tensors import enable_layer
+from ..ir.ternary import TernaryLIF
 from ..mapping.routing import mesh_position, neuron_routing
 from .blocks import BlockTable, block_reads
 from .digital_table import Digital, digital_counts, digital_nodes, digital_ops, digital_table
@@ -57,7 +58,7 @@ __all__ = ["EngineTables", "build_tables", "mesh_position", "Topology", "Digital
            "run_policy"]
 
 _NTYPE = {N.IF: K.T_IF, N.LIF: K.T_LIF, N.CubaLIF: K.T_CUBALIF, N.LI: K.T_LI,
-          N.CubaLI: K.T_CUBALI, N.ILIF: K.T_ILIF}
+          N.CubaLI: K.T_CUBALI, N.ILIF: K.T_ILIF, TernaryLIF: K.T_TLIF}
 
 
 class Topology(NamedTuple):
@@ -81,7 +82,7 @@ class Neurons(NamedTuple):
     """Neuron layers (per layer) and their neurons' parameters (per neuron, layer after
     layer)."""
 
-    type: np.ndarray  # (layers,) T_IF, T_LIF, T_CUBALIF, T_LI, T_CUBALI or T_ILIF
+    type: np.ndarray  # (layers,) T_IF, T_LIF, T_CUBALIF, T_LI, T_CUBALI, T_ILIF or T_TLIF
     off: np.ndarray  # (layers,) first neuron of the layer
     reset: np.ndarray  # (layers,) 1: reset by subtraction, 0: to v_reset
     ge: np.ndarray  # (layers,) 1: fire at v >= threshold, 0: at v > threshold
@@ -94,6 +95,7 @@ class Neurons(NamedTuple):
     vleak: np.ndarray
     vth: np.ndarray  # threshold (with mismatch and re-balancing)
     vreset: np.ndarray
+    vthn: np.ndarray  # negative threshold θ⁻ of a ternary layer (−1 at v < −θ⁻); else vth
 
 
 class Routing(NamedTuple):
@@ -319,7 +321,7 @@ def _neurons(net, mismatch, dt) -> Neurons:
     (and threshold re-balancing, stored as threshold factors)."""
     l_type, l_off, l_reset, l_ge, l_maxlvl = [], [], [], [], []
     cols: dict[str, list] = {k: [] for k in ("alpha", "gain", "asyn", "win", "vleak", "vth",
-                                             "vreset")}
+                                             "vreset", "vthn")}
     noff = 0
     for name in net.layers():
         node = net.nodes[name]
@@ -339,6 +341,9 @@ def _neurons(net, mismatch, dt) -> Neurons:
         cols["vleak"].append(node.v_leak.reshape(-1) if hasattr(node, "v_leak") else np.zeros(n))
         th = getattr(node, "v_threshold", None)
         cols["vth"].append(np.ones(n) if th is None else th.reshape(-1) * mm.threshold.reshape(-1))
+        neg = getattr(node, "v_threshold_neg", None)  # a TernaryLIF's θ⁻, same mismatch
+        cols["vthn"].append(cols["vth"][-1] if neg is None
+                            else neg.reshape(-1) * mm.threshold.reshape(-1))
         vr = getattr(node, "v_reset", None)
         cols["vreset"].append(np.zeros(n) if vr is None else vr.reshape(-1))
     return Neurons(type=np.array(l_type, np.int64), off=np.array(l_off, np.int64),

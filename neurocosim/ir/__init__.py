@@ -43,6 +43,7 @@ from .tensors import (
     Reshape,
     Transpose,
 )
+from .ternary import TernaryLIF
 from .transforms import conv1d_as_conv2d, engine_ready, expand_delays, fold_batchnorm
 
 __all__ = [
@@ -52,6 +53,6 @@ __all__ = [
     "Conv1d", "Delay", "conv1d_as_conv2d", "expand_delays", "engine_ready",
     "Add", "IAnd", "Concat", "Reshape", "Transpose", "ORDERED",
     "Mul", "Gate", "ReduceSum", "MatMul", "SPIKE_OPS", "blocks",
-    "IF", "LIF", "CubaLIF", "LI", "CubaLI", "ILIF",
+    "IF", "LIF", "CubaLIF", "LI", "CubaLI", "ILIF", "TernaryLIF",
     "NODE_TYPES", "NEURON_TYPES", "SYNAPTIC_TYPES", "RESET_MODES", "COMPARISONS",
 ]

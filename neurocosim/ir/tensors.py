@@ -34,6 +34,10 @@ from ..errors import ModelError
 from . import nodes as N
 from .checks import MAX_DIMS, _int, _ints, _numeric, _shape, describe
 from .delay import Delay
+from .ternary import TernaryLIF
+
+#: spiking layers whose spikes are not 0/1: ILIF's integer levels, TernaryLIF's signs
+_NOT_BINARY = (N.ILIF, TernaryLIF)
 
 __all__ = ["Add", "IAnd", "Concat", "Reshape", "Transpose", "Mul", "Gate", "ReduceSum",
            "MatMul", "ORDERED", "SPIKE_OPS", "TENSOR_TYPES", "check_operands", "binary_output",
@@ -174,7 +178,7 @@ class Mul(N.Node):
 class Gate(Mul):
     r"""An enable gate :math:`y = r \odot x`: a :class:`Mul` (same broadcasting, same
     evaluation) whose first operand ``r`` is an enable signal, the spikes of a spiking
-    neuron layer (IF, LIF, CubaLIF; not ILIF) reached through rearrangements only
+    neuron layer (IF, LIF, CubaLIF; not ILIF or TernaryLIF) reached through rearrangements only
     (Reshape, Transpose, Flatten) — SEMM's router output ``r[t, n, e]`` (Zhou et al.,
     NeurIPS 2024), broadcast over its expert's channels. A zero enable means the gated
     value is not needed: the engine counts, per gate, ``expert_active`` = Σ r (enables
@@ -294,14 +298,14 @@ def enable_layer(net, name: str) -> str | None:
             return None
         src = preds[0][0]
     node = net.nodes[src]
-    ok = isinstance(node, N.Neuron) and node.spiking and not isinstance(node, N.ILIF)
+    ok = isinstance(node, N.Neuron) and node.spiking and not isinstance(node, _NOT_BINARY)
     return src if ok else None
 
 
 def binary_output(net, name: str) -> bool:
     """Whether node ``name`` of ``net`` outputs binary spikes (0/1), decided statically
     from the graph: a spiking neuron layer does (IF, LIF, CubaLIF), except an ILIF (its
-    integer multi-level spikes); a Reshape, Transpose, Flatten, Concat, MaxPool2d, Mul or
+    integer multi-level spikes) and a TernaryLIF (its signed spikes); a Reshape, Transpose, Flatten, Concat, MaxPool2d, Mul or
     IAnd does when every input is binary and reaches it alone (one edge, or ordered
     operands: several edges into another node are summed, which is not binary); every
     other node (the Input, synaptic layers, sums, averages, products) does not. A Delay
@@ -313,7 +317,7 @@ def binary_output(net, name: str) -> bool:
 def _binary(net, name: str, seen: set[str]) -> bool:
     node = net.nodes[name]
     if isinstance(node, N.Neuron):
-        return bool(node.spiking) and not isinstance(node, N.ILIF)
+        return bool(node.spiking) and not isinstance(node, _NOT_BINARY)
     if not isinstance(node, _BINARY_PASS):
         return False
     if name in seen:  # a cycle through pass-through nodes and Delays: zeros at first

@@ -347,7 +347,7 @@ def test_syn_eval_counts_thermometer_levels_and_dac_reads(rng):
     (1, [0.5], K.E_DAC),  # analog input on a 1-bit DAC
     (4, [1.2], K.E_DAC),  # above the DAC range
     (4, [-0.3], K.E_DAC),  # below it
-    (4, [-1.0], K.E_DAC),  # a negative integer is not a thermometer level
+    (4, [-1.5], K.E_DAC),  # a negative fraction (a signed integer is a ternary read)
     (4, [2.0, 0.5], K.E_DAC),  # levels and analog values on the rows of one read
     (1, [2.0, 5.0, 1.0], K.E_OK),  # integers: thermometer code, no DAC needed
     (2, [1.0, 0.0, 0.4], K.E_OK),

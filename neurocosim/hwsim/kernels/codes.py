@@ -3,8 +3,8 @@ synaptic paths, counter columns, error codes)."""
 
 # node kinds
 K_INPUT, K_SYN, K_NEURON, K_DIGITAL, K_COPY = 0, 1, 2, 3, 4
-# neuron types
-T_IF, T_LIF, T_CUBALIF, T_LI, T_CUBALI, T_ILIF = 0, 1, 2, 3, 4, 5
+# neuron types (T_TLIF: a LIF with ternary spikes −1/0/+1, neurocosim.ir.ternary)
+T_IF, T_LIF, T_CUBALIF, T_LI, T_CUBALI, T_ILIF, T_TLIF = 0, 1, 2, 3, 4, 5, 6
 # how a synaptic op finds its active rows (:mod:`neurocosim.hwsim.paths`)
 P_SORT, P_EVENT, P_CSR, P_DENSE = 0, 1, 2, 3
 # block counters

@@ -15,7 +15,14 @@ an active row:
 
 Multi-level inputs (integer spikes of an ILIF layer, pooled spike counts) drive a
 non-ideal crossbar as a thermometer code: level ``k`` is one binary read of the rows
-whose value is at least ``k``. Analog inputs (values in [0, s], ``s`` the block's input
+whose value is at least ``k``. Signed integer inputs (the −1/+1 spikes of a ternary
+layer, :mod:`neurocosim.ir.ternary`) are two such codes: the positive levels read the
+rows driven +1 (at or above ``k``), then the negative levels the rows driven −1 (at or
+below ``−k``), each a binary read with its own read noise and ADC conversion, the
+negative reads' decoded partial sums subtracted; a ±1 input is two binary reads (one
+when only one sign is present), counted as such (rows, cells, conversions, cycles, tile
+time). An ideal block adds the signed rows exactly, in one pass counted as the rows
+driven. Analog inputs (values in [0, s], ``s`` the block's input
 full scale ``rdo.dac_fs``, 1 unless calibrated) enter as ``x / s`` through the macro's DAC
 (``dac_bits`` ≥ 2) or, on a bit-serial macro (``input: bit_serial:B``), are read bit by
 bit with the ADC outputs shifted and added; the decoded partial sums are multiplied by
@@ -96,7 +103,8 @@ class Work(NamedTuple):
     lvl_i: np.ndarray  # (max rows,) int64: rows of one thermometer level
     lvl_v: np.ndarray
     slot_n: np.ndarray  # (max slots + 1,) int64: active rows per slot, then list offsets
-    slot_max: np.ndarray  # (max slots,) largest value; -1: a non-integer or negative one
+    slot_max: np.ndarray  # (max slots,) largest value; -1: a non-integer one; 0: none > 0
+    slot_neg: np.ndarray  # (max slots,) largest magnitude of a negative integer value (0: none)
     sl_i: np.ndarray  # (max inverse entries,) int64: active rows, slot after slot
     sl_v: np.ndarray
     curr: np.ndarray  # (max columns,) column currents, then ADC output
@@ -131,6 +139,7 @@ def work_for(syn):
     return Work(np.zeros(max_in, np.int64), np.zeros(max_in, dt),
                 np.zeros(max_rows, np.int64), np.zeros(max_rows, dt),
                 np.zeros(max_slots + 1, np.int64), np.zeros(max_slots, dt),
+                np.zeros(max_slots, dt),
                 np.zeros(max_inv, np.int64), np.zeros(max_inv, dt),
                 np.zeros(max_cols, dt), np.zeros(max_cols, dt), np.zeros(max_outs, dt))
 
@@ -184,8 +193,8 @@ def syn_events(k, ev_i, ev_v, nev, y, syn, rdo, timing, tally, work):
         if path == P_CSR:
             _ideal_counts(syn.blk, b0, nact, t_read, tally)
             continue
-        code = _read(b0, r, work.sl_i[a0:a0 + nact], work.sl_v[a0:a0 + nact], nact,
-                     slot_max[q], y, syn, rdo, timing, tally, work)
+        code = _read(b0, r, work.sl_i[a0:a0 + nact], work.sl_v[a0:a0 + nact], slot_max[q],
+                     work.slot_neg[q], y, syn, rdo, timing, tally, work)
         if code != E_OK:
             return code
     return E_OK
@@ -197,9 +206,11 @@ def _slot_lists(k, ev_i, ev_v, nev, syn, work, path):
     gather (the constant-one input of the bias rows last): counts into ``work.slot_n``
     turned into list offsets (``slot_n[q]`` .. ``slot_n[q + 1]``); unless the op takes the
     CSR path, the rows and values into ``work.sl_i`` / ``work.sl_v`` (rows ascending in
-    each slot: they arrive so, or ``P_SORT`` sorts them) and each slot's largest value
-    into ``work.slot_max`` (-1 if one is negative or fractional)."""
+    each slot: they arrive so, or ``P_SORT`` sorts them), each slot's largest value
+    into ``work.slot_max`` (-1 if one is fractional) and the largest magnitude of its
+    negative integers into ``work.slot_neg``."""
     slot_n, slot_max, sl_i, sl_v = work.slot_n, work.slot_max, work.sl_i, work.sl_v
+    slot_neg = work.slot_neg
     inv_ptr, inv = syn.inv_ptr, syn.inv
     s0, ns = syn.op[k, O_SLOT], syn.op[k + 1, O_SLOT] - syn.op[k, O_SLOT]
     p0, one = syn.op[k, O_INV], syn.op[k, O_IN]
@@ -216,9 +227,10 @@ def _slot_lists(k, ev_i, ev_v, nev, syn, work, path):
         return
     for q in range(ns):
         slot_max[q] = 0.0
+        slot_neg[q] = 0.0
     for a in range(n_in):
         i, v = (ev_i[a], ev_v[a]) if a < nev else (one, 1.0)
-        frac = v < 0.0 or v != np.floor(v)
+        frac = v != np.floor(v)
         for e in range(inv_ptr[p0 + i], inv_ptr[p0 + i + 1]):
             q = inv[e, I_SLOT] - s0
             m = slot_n[q]  # the slot's next free place (shifted back below)
@@ -227,6 +239,9 @@ def _slot_lists(k, ev_i, ev_v, nev, syn, work, path):
             slot_n[q] = m + 1
             if frac:
                 slot_max[q] = -1.0
+            elif v < 0.0:
+                if -v > slot_neg[q]:
+                    slot_neg[q] = -v
             elif slot_max[q] >= 0.0 and v > slot_max[q]:
                 slot_max[q] = v
     for q in range(ns, 0, -1):
@@ -320,11 +335,12 @@ def _ideal_counts(blk, b0, nact, t_read, tally):
 
 
 @njit_inner
-def _read(b0, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work):
+def _read(b0, r, act_i, act_v, top, neg, y, syn, rdo, timing, tally, work):
     """Read ``r`` of the row chunk starting at block ``b0`` with active rows ``act_i``
-    (ascending) driven by ``act_v`` (``top``: the largest value, -1 if one is negative or
-    fractional), every block of the chunk, into ``y``."""
-    blk = syn.blk
+    (ascending) driven by ``act_v`` (``top``: the largest value, -1 if one is fractional;
+    ``neg``: the largest magnitude of a negative integer one, 0 if none), every block of
+    the chunk, into ``y``."""
+    blk, nact = syn.blk, act_i.shape[0]
     if blk[b0, B_DIRECT] >= 0:  # an ideal chunk onto consecutive outputs: add in place
         _add_rows(syn.g, blk[b0, B_G], blk[b0, B_CH_OUTS], act_i, act_v, nact,
                   y[blk[b0, B_DIRECT]:])
@@ -363,7 +379,7 @@ def _read(b0, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work):
                     return E_DAC
                 act_v[a] = np.rint(act_v[a] / s * lv) / lv
     for b in range(b0, _chunk_end(blk, b0)):
-        _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
+        _read_block(b, r, act_i, act_v, top, neg, y, syn, rdo, timing, tally, work)
     return E_OK
 
 
@@ -384,15 +400,38 @@ def _add_rows(g, g0, outs, act_i, act_v, nact, yo):
 
 
 @njit_inner
-def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work):
+def _level_rows(act_i, act_v, lvl, mode, work):
+    """The rows of one binary read of a multi-level drive, into ``work.lvl_i`` (driven at
+    1, ``work.lvl_v``): ``mode`` 0: bit ``lvl − 1`` of the codes set; 1: value ≥ ``lvl``
+    (a thermometer level); −1: value ≤ −``lvl`` (a negative level). Returns their
+    number."""
+    m = 0
+    for a in range(act_i.shape[0]):
+        v = act_v[a]
+        if mode == 0:
+            on = ((int(v) >> (lvl - 1)) & 1) != 0
+        elif mode > 0:
+            on = v >= lvl
+        else:
+            on = v <= -lvl
+        if on:
+            work.lvl_i[m] = act_i[a]
+            work.lvl_v[m] = 1.0
+            m += 1
+    return m
+
+
+@njit_inner
+def _read_block(b, r, act_i, act_v, top, neg, y, syn, rdo, timing, tally, work):
     """One programmed block on one read: once per thermometer level of an integer input
-    (``top`` ≥ 1), once per bit of a bit-serial input (``top`` = :data:`SERIAL`: ``act_v``
-    holds the B-bit codes; bit k's decoded partial sums are weighted 2^k / (2^B − 1), the
-    shift-and-add of the ADC outputs), or once through the DAC (``top`` < 0). A block
-    whose layout decodes each output from one term (B_ONE) adds a single-level read's
-    terms straight into the op's outputs (the same sums: a partial sum of one term is that
-    term)."""
-    curr, outl = work.curr, work.outl
+    (``top`` ≥ 1), then once per negative level of a signed one (``neg`` ≥ 1: the rows at
+    or below −level, the decoded partial sums subtracted), once per bit of a bit-serial
+    input (``top`` = :data:`SERIAL`: ``act_v`` holds the B-bit codes; bit k's decoded
+    partial sums are weighted 2^k / (2^B − 1), the shift-and-add of the ADC outputs), or
+    once through the DAC (``top`` < 0). A block whose layout decodes each output from
+    one term (B_ONE) adds a single-level read's terms straight into the op's outputs
+    (the same sums: a partial sum of one term is that term)."""
+    curr, outl, nact = work.curr, work.outl, act_i.shape[0]
     cnt, tile_time, blk, term, coef = tally.cnt, tally.tile_time, syn.blk, syn.term, syn.t_coef
     cols, outs, adc_bits, tile = blk[b, B_COLS], blk[b, B_OUTS], blk[b, B_ADC_BITS], blk[b, B_TILE]
     soff, goff, t0, t1 = blk[b, B_S2], blk[b, B_G], blk[b, B_TERM], blk[b + 1, B_TERM]
@@ -400,56 +439,47 @@ def _read_block(b, r, act_i, act_v, nact, top, y, syn, rdo, timing, tally, work)
     so = blk[b, B_SCA] + r * outs
     sca = syn.sca[so:so + outs]
     serial = top == SERIAL
-    n_sub = rdo.serial_bits if serial else (1 if top <= 1.0 else int(top))
+    n_pos = rdo.serial_bits if serial else (1 if top < 0.0 else int(top))
+    n_sub = n_pos + int(neg)
     lv = float((1 << rdo.serial_bits) - 1)
     insc = rdo.dac_fs[b] if serial or top < 0.0 else 1.0  # analog inputs entered as x / s
-    direct = blk[b, B_ONE] and n_sub == 1 and not serial
+    direct = blk[b, B_ONE] and n_sub == 1 and n_pos == 1 and not serial
     if not direct:
         for j in range(outs):
             outl[j] = 0.0
     cnt[b, C_INPUTS] += nact
     for lvl in range(1, n_sub + 1):
-        m = nact
+        w = insc
         if serial:  # bit lvl - 1 of the codes: the rows whose bit is set
-            m = 0
-            for a in range(nact):
-                if (int(act_v[a]) >> (lvl - 1)) & 1:
-                    work.lvl_i[m] = act_i[a]
-                    work.lvl_v[m] = 1.0
-                    m += 1
-            read_columns(syn.g, goff, syn.s2, soff, cols, work.lvl_i, work.lvl_v, m, tally.rstate, curr,
-                     work.var)
+            w = (1 << (lvl - 1)) / lv * insc
+            m = _level_rows(act_i, act_v, lvl, 0, work)
+        elif lvl > n_pos:  # a negative level: the rows at −(lvl − n_pos) or below
+            w = -insc
+            m = _level_rows(act_i, act_v, lvl - n_pos, -1, work)
         elif n_sub > 1:  # level lvl of a thermometer code: the rows at lvl or above
-            m = 0
-            for a in range(nact):
-                if act_v[a] >= lvl:
-                    work.lvl_i[m] = act_i[a]
-                    work.lvl_v[m] = 1.0
-                    m += 1
-            read_columns(syn.g, goff, syn.s2, soff, cols, work.lvl_i, work.lvl_v, m, tally.rstate, curr,
-                     work.var)
+            m = _level_rows(act_i, act_v, lvl, 1, work)
         else:  # binary spikes, or analog values through the DAC
-            read_columns(syn.g, goff, syn.s2, soff, cols, act_i, act_v, nact, tally.rstate, curr, work.var)
+            m = -1
+        if m < 0:
+            m = nact
+            read_columns(syn.g, goff, syn.s2, soff, cols, act_i, act_v, nact, tally.rstate, curr,
+                         work.var)
+        else:
+            read_columns(syn.g, goff, syn.s2, soff, cols, work.lvl_i, work.lvl_v, m, tally.rstate,
+                         curr, work.var)
         clipped = adc_convert(curr, cols, adc_bits, rdo.adc_fs[b]) if adc_bits > 0 else 0
         if direct:
             for t in range(t0, t1):
                 dif = curr[term[t, D_POS]]
                 if term[t, D_NEG] >= 0:
                     dif -= curr[term[t, D_NEG]]
-                y[sca[t - t0]] += insc * (coef[t] * dif)
-        elif serial:
-            w = (1 << (lvl - 1)) / lv * insc
-            for t in range(t0, t1):
-                dif = curr[term[t, D_POS]]
-                if term[t, D_NEG] >= 0:
-                    dif -= curr[term[t, D_NEG]]
-                outl[term[t, D_OUT]] += w * (coef[t] * dif)
+                y[sca[t - t0]] += w * (coef[t] * dif)
         else:
             for t in range(t0, t1):
                 dif = curr[term[t, D_POS]]
                 if term[t, D_NEG] >= 0:
                     dif -= curr[term[t, D_NEG]]
-                outl[term[t, D_OUT]] += insc * (coef[t] * dif)
+                outl[term[t, D_OUT]] += w * (coef[t] * dif)
         cnt[b, C_ROWS] += m
         cnt[b, C_CELLS] += m * cols
         cnt[b, C_READS] += 1

@@ -254,8 +254,9 @@ def _neuron_node(k, n, xin, y, v, cur, spk, neu, rt, lay, maxhop):
                 li[m] = i
                 lv[m] = y[i]
                 m += 1
-                lay[k, L_PACKETS] += y[i] * rt.packets[lo + i]
-                lay[k, L_HOPS] += y[i] * rt.hops[lo + i]
+                mag = abs(y[i])  # a signed (ternary) spike is one packet either way
+                lay[k, L_PACKETS] += mag * rt.packets[lo + i]
+                lay[k, L_HOPS] += mag * rt.hops[lo + i]
                 if rt.max_hop[lo + i] > maxhop:
                     maxhop = rt.max_hop[lo + i]
         if spk.count[n] == 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import njit, njit_inner
-from .codes import T_CUBALI, T_CUBALIF, T_IF, T_ILIF, T_LI
+from .codes import T_CUBALI, T_CUBALIF, T_IF, T_ILIF, T_LI, T_TLIF
 
 __all__ = ["neuron_eval"]
 
@@ -19,7 +19,8 @@ def neuron_eval(neu, k, v, cur, x, y):
     """One step of neuron layer ``k`` of ``neu`` (state ``v``/``cur`` in place, indexed
     from the layer's first neuron); input ``x``, output into ``y`` (one per neuron).
 
-    Returns the number of spikes (sum of integer levels for ILIF)."""
+    Returns the number of spikes (sum of integer levels for ILIF, of |s| for a ternary
+    layer)."""
     ntype = neu.type[k]
     lo, n = neu.off[k], y.shape[0]
     # the layer's slices (indices known >= 0: the loops compile without wrap-around tests)
@@ -43,6 +44,9 @@ def neuron_eval(neu, k, v, cur, x, y):
         return 0.0
     if ntype == T_ILIF:
         return _levels(vm, vth, neu.maxlvl[k], y)
+    if ntype == T_TLIF:
+        return _fire_signed(vm, vth, neu.vthn[lo:lo + n], neu.vreset[lo:lo + n], neu.ge[k],
+                            neu.reset[k], y)
     return _fire(vm, vth, neu.vreset[lo:lo + n], neu.ge[k], neu.reset[k], y)
 
 
@@ -67,6 +71,37 @@ def _fire(vm, vth, vreset, ge, reset_sub, y):
         if reset_sub:
             for i in range(n):
                 vm[i] = vm[i] - vth[i] if y[i] != 0.0 else vm[i]
+        else:
+            for i in range(n):
+                vm[i] = vreset[i] if y[i] != 0.0 else vm[i]
+    return float(m)
+
+
+@njit_inner
+def _fire_signed(vm, vth, vthn, vreset, ge, reset_sub, y):
+    """Ternary spikes: +1 where ``v > θ⁺``, −1 where ``v < −θ⁻`` (``ge``: ``>=``, ``<=``),
+    else 0; then, where one fired, reset to ``vreset`` or by subtraction of the side's
+    threshold (``v − θ⁺`` after +1, ``v + θ⁻`` after −1); returns the spikes counted as
+    ``|s|`` (an integer count)."""
+    n = y.shape[0]
+    m = 0
+    if ge:
+        for i in range(n):
+            p = vm[i] >= vth[i]
+            q = vm[i] <= -vthn[i]
+            y[i] = 1.0 if p else (-1.0 if q else 0.0)
+            m += p or q
+    else:
+        for i in range(n):
+            p = vm[i] > vth[i]
+            q = vm[i] < -vthn[i]
+            y[i] = 1.0 if p else (-1.0 if q else 0.0)
+            m += p or q
+    if m:
+        if reset_sub:
+            for i in range(n):
+                s = y[i]
+                vm[i] = vm[i] - vth[i] if s > 0.0 else (vm[i] + vthn[i] if s < 0.0 else vm[i])
         else:
             for i in range(n):
                 vm[i] = vreset[i] if y[i] != 0.0 else vm[i]

@@ -15,7 +15,8 @@ the kernels' loops, so that tests can compare the two value by value
 * :func:`stop_decision` — ``_stop``: the early-stop test of a ``Policy`` record;
 * :class:`CrossbarOracle` — ``syn_eval``: a synaptic op read on the programmed chip
   itself (its tiles, operating point and card; independent of how the engine's tables
-  store them): row drive (thermometer code for integer inputs, DAC for analog ones),
+  store them): row drive (thermometer code for integer inputs, one per sign for signed
+  ones, DAC for analog ones),
   conductances at the read time (drift, drift compensation), aggregated read noise,
   ADC with clipping, decoding of every column layout, and every counter of every read.
 
@@ -50,7 +51,9 @@ def neuron_step(neu, k: int, v: np.ndarray, cur: np.ndarray, x: np.ndarray):
         \text{ for IF})
 
     then LI/CubaLI output ``v``; ILIF emits :math:`s = \mathrm{rint}(\mathrm{clip}(v /
-    \theta, 0, D))` and subtracts :math:`s\theta`; the others spike at ``v > θ`` (``>=``
+    \theta, 0, D))` and subtracts :math:`s\theta`; a ternary layer (``T_TLIF``) emits +1
+    at ``v > θ`` and −1 at ``v < −θ⁻`` (``>=``/``<=`` when ``ge``), resets to ``v_reset``
+    or subtracts ``s·θ±`` and counts ``|s|``; the others spike at ``v > θ`` (``>=``
     when ``ge``) and reset to ``v_reset`` or subtract ``θ``.
 
     ``v``, ``cur``: the states of every neuron (``(neu.count,)``, not changed); ``x``:
@@ -77,6 +80,16 @@ def neuron_step(neu, k: int, v: np.ndarray, cur: np.ndarray, x: np.ndarray):
         s = np.rint(np.clip(vk / vth, 0.0, neu.maxlvl[k]))
         v[sl] = vk - s * vth
         return s.astype(x.dtype), v, cur, float(s.sum())
+    if ntype == K.T_TLIF:  # ternary: +1 beyond θ⁺, −1 beyond −θ⁻, the side's reset
+        vn = neu.vthn[sl]
+        pos, neg = (vk >= vth, vk <= -vn) if neu.ge[k] else (vk > vth, vk < -vn)
+        if neu.reset[k]:
+            vk = np.where(pos, vk - vth, np.where(neg, vk + vn, vk))
+        else:
+            vk = np.where(pos | neg, neu.vreset[sl], vk)
+        v[sl] = vk
+        s = pos.astype(x.dtype) - neg.astype(x.dtype)
+        return s, v, cur, float((pos | neg).sum())
     fire = vk >= vth if neu.ge[k] else vk > vth
     if neu.reset[k]:
         vk = np.where(fire, vk - vth, vk)
@@ -227,10 +240,13 @@ class BlockModel:
 @dataclass(frozen=True, kw_only=True, eq=False)
 class BlockReads:
     """What one op input makes a block do: its array reads (one per thermometer level
-    of an integer input, one through the DAC for an analog one; ideal: one per read).
+    of an integer input, positive levels then negative ones, one through the DAC for an
+    analog one; ideal: one per read).
 
     ``read_of`` ``(L,)``: the read (row of ``gather``) of each array read; ``drive``
-    ``(L, rows)``: row drive in input units (0/1 per level, or the DAC value);
+    ``(L, rows)``: row drive in input units (0/1 per level, or the DAC value; an ideal
+    block's signed inputs); ``sign`` ``(L,)``: +1, or −1 for a negative level, whose
+    decoded outputs are subtracted;
     ``rows`` ``(L,)``: rows driven by each array read; ``inputs``: non-zero inputs of
     the reads that happen; ``active``: reads with one; ``mean``/``var`` ``(L, cols)``: column currents (A) without read noise and their
     read-noise variance (programmed blocks); ``part`` ``(L, outs)``: an ideal block's
@@ -239,6 +255,7 @@ class BlockReads:
     block: BlockModel
     read_of: np.ndarray
     drive: np.ndarray
+    sign: np.ndarray
     rows: np.ndarray
     inputs: int
     active: int
@@ -275,9 +292,11 @@ class CrossbarOracle:
     """``syn_eval``'s twin on a programmed chip (see the module docstring).
 
     Semantics (DESIGN §3.4, §3.6): a read of a block with at least one non-zero row
-    input drives those rows. A read whose non-zero inputs are all non-negative integers
-    is a thermometer code: level ``l = 1 .. max`` reads the rows whose input is ``≥ l``
-    at 1; any other read goes through the DAC (``dac_bits`` ≥ 2, inputs in [0, 1],
+    input drives those rows. A read whose non-zero inputs are all integers is a
+    thermometer code per sign: level ``l = 1 .. max`` reads the rows whose input is
+    ``≥ l`` at 1, then negative level ``l = 1 .. max(−x)`` the rows whose input is
+    ``≤ −l`` at 1, its decoded outputs subtracted (a ±1 input: two binary reads, one when
+    a single sign is present); any other read goes through the DAC (``dac_bits`` ≥ 2, inputs in [0, 1],
     ``rint(x·(2^b − 1))/(2^b − 1)``), else the op fails with ``E_DAC``. Row ``i`` at
     drive ``x_i`` puts ``V·x_i`` on its cells: column current
     :math:`N(\\sum_i V x_i g_{ij}, \\sum_i V^2 x_i^2 σ_{ij}^2)`, converted by the ADC
@@ -343,8 +362,8 @@ class CrossbarOracle:
 
     def _drive(self, blk: BlockModel, x: np.ndarray):
         """The array reads of ``blk`` for op input ``x`` (the fields of
-        :class:`BlockReads`: read_of, drive, rows, inputs, active), or ``None`` when the
-        DAC refuses an input."""
+        :class:`BlockReads`: read_of, drive, sign, rows, inputs, active), or ``None`` when
+        the DAC refuses an input."""
         n = x.shape[0]
         ext = np.concatenate([np.asarray(x, float), [1.0, 0.0]])
         idx = np.where(blk.gather == GATHER_PAD, n + 1,
@@ -355,33 +374,37 @@ class CrossbarOracle:
         used = np.flatnonzero(nact > 0)
         xr, on = xr[used], on[used]
         if blk.g is None:  # ideal: the float weights read once
-            return used, xr, nact[used], int(nact.sum()), used.size
-        integer = np.all(~on | ((xr >= 0) & (xr == np.floor(xr))), axis=1)
+            return used, xr, np.ones(used.size), nact[used], int(nact.sum()), used.size
+        integer = np.all(~on | (xr == np.floor(xr)), axis=1)
         analog = ~integer
         if analog.any():
             vals = xr[analog][on[analog]]
             if self.dac_bits < 2 or vals.min() < 0.0 or vals.max() > 1.0:
                 return None
         lv = float(2 ** self.dac_bits - 1)
-        levels = np.where(integer, xr.max(axis=1, initial=0.0), 1.0).astype(np.int64)
+        n_pos = np.where(integer, xr.max(axis=1, initial=0.0), 1.0).astype(np.int64)
+        n_neg = np.where(integer, (-xr).max(axis=1, initial=0.0), 0.0).astype(np.int64)
+        levels = n_pos + n_neg
         which = np.repeat(np.arange(used.size), levels)
         first = np.repeat(np.cumsum(levels) - levels, levels)
-        lvl = (np.arange(which.size) - first + 1).astype(float)
-        thermo = (xr[which] >= lvl[:, None]).astype(float)
+        k = np.arange(which.size) - first + 1
+        neg = k > n_pos[which]  # the negative levels follow the positive ones
+        lvl = np.where(neg, k - n_pos[which], k).astype(float)[:, None]
+        thermo = np.where(neg[:, None], xr[which] <= -lvl, xr[which] >= lvl).astype(float)
         dac = np.rint(xr[which] * lv) / lv
         drive = np.where(integer[which][:, None], thermo, dac)
         # rows driven: per level those at or above it; through the DAC every non-zero
         # input (one whose DAC value rounds to 0 still drives its row)
         rows = np.where(integer[which], thermo.sum(axis=1), on[which].sum(axis=1))
-        return used[which], drive, rows, int(nact.sum()), used.size
+        return used[which], drive, np.where(neg, -1.0, 1.0), rows, int(nact.sum()), used.size
 
     def block_reads(self, blk: BlockModel, x: np.ndarray) -> BlockReads | None:
         """The reads of ``blk`` for op input ``x`` (None: the DAC refuses an input)."""
         got = self._drive(blk, np.asarray(x, float))
         if got is None:
             return None
-        read_of, drive, rows, inputs, active = got
-        common = {"block": blk, "read_of": read_of, "drive": drive, "rows": rows,
+        read_of, drive, sign, rows, inputs, active = got
+        common = {"block": blk, "read_of": read_of, "drive": drive, "sign": sign, "rows": rows,
                   "inputs": inputs, "active": active}
         if blk.g is None:
             return BlockReads(part=drive @ blk.weight, **common)
@@ -437,7 +460,7 @@ class CrossbarOracle:
             code = np.rint(cur / lsb)
             clipped = ((code > top) | (code < 0)).sum(axis=(1, 2)).astype(float)
             cur = np.clip(code, 0.0, top) * lsb
-        return cur @ blk.decode, clipped
+        return (cur @ blk.decode) * br.sign[:, None], clipped
 
     def moments(self, op, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of op ``op``'s outputs for input ``x`` under read noise, with
@@ -457,7 +480,7 @@ class CrossbarOracle:
             if br.part is not None:
                 np.add.at(mean, sc, br.part.ravel())
                 continue
-            np.add.at(mean, sc, (br.mean @ blk.decode).ravel())
+            np.add.at(mean, sc, ((br.mean @ blk.decode) * br.sign[:, None]).ravel())
             if br.var is not None:
                 np.add.at(var, sc, (br.var @ blk.decode ** 2).ravel())
         return mean, var

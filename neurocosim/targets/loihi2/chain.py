@@ -37,6 +37,7 @@ import numpy as np
 from ...errors import ModelError
 from ...ir import nodes as N
 from ...ir.graph import Network
+from ...ir.ternary import TernaryLIF
 from .network import ConvSpec
 
 __all__ = ["Stage", "stages", "fold_pool_dense", "fold_pool_conv", "folded_network",
@@ -98,7 +99,8 @@ def stages(net: Network) -> list[Stage]:
             raise ModelError(f"Loihi 2 deployment: node '{nxt}' is {type(syn).__name__}; "
                              f"{_SUPPORTED}")
         neu = [b for a, b in net.edges if a == nxt]
-        if len(neu) != 1 or not isinstance(net.nodes[neu[0]], _NEURONS):
+        if len(neu) != 1 or not isinstance(net.nodes[neu[0]], _NEURONS) \
+                or isinstance(net.nodes[neu[0]], TernaryLIF):  # signed spikes: no Loihi 2 LIF
             raise ModelError(f"Loihi 2 deployment: '{nxt}' must feed one IF, LIF or CubaLIF "
                              "layer")
         out.append(_stage(net, nxt, neu[0], pools))
