@@ -169,7 +169,7 @@ def analytical_energy(net, chip, *, steps: int, rate: float | None, paper_preset
     if not 1 <= steps <= 10**12:
         raise ConfigError(f"--steps {steps}: an inference of 1 to 10^12 steps")
 
-    mapped = map_onto(net, chip, ChipRunOptions(steps=steps))
+    mapped = map_onto(net, chip, ChipRunOptions(steps=steps, conv_regions="auto", chips=None))
     programmed = program_onto(mapped, np.random.SeedSequence(0))
     if rates is None and rate is not None:
         rates = {k: rate for k in [net.input_name] + net.layers()}
@@ -214,8 +214,8 @@ def model_energy(source: str, chip, *, dt: float | None, steps: int, rate: float
 
 def virtual_chip_sets(net) -> list[str]:
     """``--set`` overrides (``KEY=VALUE``) that lift a card's per-core limits so that
-    ``net`` maps whole, for a one-virtual-chip view (the mapper cannot yet split one
-    layer's neurons over cores, nor place over several chips): ``neurons_per_core`` the
+    ``net`` maps whole, for a one-virtual-chip view (``map`` itself splits layers over
+    cores and places over several chips, :mod:`neurocosim.mapping.split`): ``neurons_per_core`` the
     smallest power of two holding the largest layer (a synaptic layer's outputs or a
     neuron layer; so layers still spread over cores and their spikes still travel the
     mesh), ``tiles_per_core``, ``max_fan_in``, ``max_fan_out`` and ``cores`` at the card
@@ -350,20 +350,32 @@ def run_folder_energy(folder, chip_override: str | None, sets: list[str], *, pap
         chip = apply_overrides(chip, parse_set(sets), source="--set")
     paper = paper_convention(net, counts, preset=paper_preset, multilevel=multilevel,
                              first_layer_mac=summary.get("encoding") == "current")
+    from .mapping.dynamic import WriteReport
+
     return estimate(counts, chip, tiles=summary["mapping"]["tiles"],
-                    cores=summary["mapping"]["cores"], paper=paper)
+                    cores=summary["mapping"]["cores"], paper=paper,
+                    writes=WriteReport.from_dict(summary["mapping"].get("dynamic_products")))
 
 
-def chip_demand(net, chip, conv_regions: int = 1) -> dict[str, int]:
+def chip_demand(net, chip, conv_regions: int | str = 1) -> dict[str, int]:
     """Lower bounds of what ``net`` needs on ``chip``, design rules aside: ``tiles`` (its
-    crossbar blocks packed perfectly), ``cores`` (those tiles, and its ``neurons``, at
-    the chip's tiles and neurons per core) and ``chips`` (cores / cores per chip)."""
-    from .mapping.lowering import lower_network
+    crossbar blocks packed perfectly: a tile holds at most its rows and its columns, so
+    at least the blocks' rows, and their columns, over a tile's), ``cores`` (those tiles,
+    and its ``neurons``, at the chip's tiles and neurons per core) and ``chips`` (cores /
+    cores per chip). ``conv_regions="auto"``: the blocks of the layers' splits
+    (:func:`~neurocosim.mapping.split.choose_splits`, no lowering)."""
+    from .mapping.split import choose_splits, lower_split
     from .mapping.tiling import tile_ops
 
     m = chip.macro
-    blocks, _ = tile_ops(lower_network(net, conv_regions=conv_regions), chip)
-    tiles = int(np.ceil(sum(max(b.rows / m.rows, b.cols / m.cols) for b in blocks) - 1e-9))
+    if conv_regions == "auto":
+        layers = choose_splits(net, chip).layers
+        load = max(sum(s.rows_load for s in layers), sum(s.cols_load for s in layers))
+    else:
+        ops, tiling, _ = lower_split(net, chip, conv_regions)
+        blocks, _ = tile_ops(ops, chip, **tiling)
+        load = max(sum(b.rows for b in blocks) / m.rows, sum(b.cols for b in blocks) / m.cols)
+    tiles = int(np.ceil(load - 1e-9))
     neurons = net.n_neurons()
     cores = max(-(-tiles // chip.tiles_per_core), -(-neurons // chip.neurons_per_core))
     return {"tiles": tiles, "cores": cores, "chips": -(-cores // chip.cores), "neurons": neurons}
@@ -371,17 +383,21 @@ def chip_demand(net, chip, conv_regions: int = 1) -> dict[str, int]:
 
 def map_model(net, chip, opts: ChipRunOptions, **kw):
     """:func:`~neurocosim.pipeline.map_onto`; a network that does not fit raises the
-    design rule it breaks followed by what it needs at least (:func:`chip_demand`; the
-    mapper places on one chip)."""
+    design rule it breaks followed by what it needs at least (:func:`chip_demand`)."""
+    import gc
+
     try:
         return map_onto(net, chip, opts, **kw)
     except MappingError as exc:
-        try:
-            d = chip_demand(net, chip, opts.conv_regions)
-        except MappingError:
-            raise exc from None
-        raise MappingError(
-            f"{exc}. Design rules aside, the network needs at least {d['tiles']} tiles and "
-            f"{d['cores']} cores ({d['neurons']} neurons at {chip.neurons_per_core} per core, "
-            f"{chip.tiles_per_core} tiles per core), i.e. {d['chips']} chips of {chip.cores} "
-            "cores; the mapper places on one chip") from None
+        failed = exc
+    failed.__traceback__ = None  # its frames hold the lowered ops: free them first
+    gc.collect()
+    try:
+        d = chip_demand(net, chip, opts.conv_regions)
+    except MappingError:
+        raise failed from None
+    raise MappingError(
+        f"{failed}. Design rules aside, the network needs at least {d['tiles']} tiles and "
+        f"{d['cores']} cores ({d['neurons']} neurons at {chip.neurons_per_core} per core, "
+        f"{chip.tiles_per_core} tiles per core), i.e. {d['chips']} chips of {chip.cores} "
+        "cores") from None

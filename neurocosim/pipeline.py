@@ -49,11 +49,14 @@ class ChipRunOptions:
     adc_calibration: int = 64         # calibration samples fitting the ADC ranges (0: full range)
     recalibrate_thresholds: bool = False
     placement: str = "partition"
-    conv_regions: int = 1
+    conv_regions: int | str = 1       # "auto": every layer split as it fits a core (mapping.split)
+    chips: int | None = 1             # chips to place on; None: the fewest that hold the network
     batch_size: int = 256
     threads: int | None = None
     progress: bool = False
     precision: str = "float64"        # the engine's values: "float64" (reference) or "float32"
+    dynamic_products: str = "digital"  # MatMuls of two activations: "digital" units or "crossbar"
+    allow_rram_writes: bool = False   # "crossbar" without writable tiles: accept RRAM/PCM writes
 
 
 @dataclass(frozen=True)
@@ -88,13 +91,20 @@ class RunResult:
 
 
 def map_onto(net, chip, opts: ChipRunOptions, *, seed: int = 0, rates=None, **kw):
-    """Map ``net`` onto ``chip`` (soft design-rule warnings go to the report)."""
+    """Map ``net`` onto ``chip`` (soft design-rule warnings go to the report), made
+    engine-ready first (:func:`~neurocosim.ir.engine_ready`: a Conv1d as a height-1
+    Conv2d, a Delay of d steps as d one-step Delays; exact rewrites)."""
+    from .ir.transforms import engine_ready
     from .mapping import MappingWarning, map_network
+    from .mapping.dynamic import DynamicPolicy
 
+    net = engine_ready(net)
+    dynamic = DynamicPolicy(opts.dynamic_products, opts.allow_rram_writes, opts.steps)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MappingWarning)  # listed in the report instead
         return map_network(net, chip, rates=rates, placement=opts.placement,
-                           conv_regions=opts.conv_regions, seed=seed, **kw)
+                           conv_regions=opts.conv_regions, chips=opts.chips, seed=seed,
+                           dynamic_products=dynamic, **kw)
 
 
 def program_onto(mapped, seed: np.random.SeedSequence):
@@ -159,6 +169,7 @@ def simulate_and_cost(programmed, encoder, opts: ChipRunOptions, read_seed, *,
     ``distributed.Client`` sharding the samples over its cluster (same result)."""
     from .energy import estimate, paper_convention
     from .hwsim import simulate
+    from .mapping.dynamic import mapped_writes
 
     res = simulate(programmed, encoder, opts.steps, early_stop=opts.early_stop,
                    rng=np.random.default_rng(read_seed), batch_size=opts.batch_size,
@@ -168,7 +179,8 @@ def simulate_and_cost(programmed, encoder, opts: ChipRunOptions, read_seed, *,
     rep = mapped.report
     conv = (paper_convention(mapped.network, res.counts, first_layer_mac=opts.encoding == "current")
             if paper else None)
-    energy = estimate(res.counts, mapped.chip, tiles=rep.tiles, cores=rep.cores, paper=conv)
+    energy = estimate(res.counts, mapped.chip, tiles=rep.tiles, cores=rep.cores, paper=conv,
+                      writes=mapped_writes(mapped))
     return res, energy
 
 

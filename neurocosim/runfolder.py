@@ -57,7 +57,7 @@ def write_run_folder(folder: str | Path, run, summary: dict, raster: dict, *,
     net, res, energy = run.network, run.result, run.energy
     fs = run.adc_full_scale
     with output_dir(folder, force=force, command="simulate") as tmp:
-        write_nir(net, tmp / "network.nir")
+        write_nir(net, tmp / "network.nir", extensions=True)  # neurocosim.* nodes NIR lacks
         (tmp / "energy.json").write_text(json.dumps(energy.to_dict(), indent=2) + "\n")
         (tmp / "energy.md").write_text(energy.markdown())
         energy_figure(energy, tmp / "energy.png")

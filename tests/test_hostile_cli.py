@@ -829,7 +829,7 @@ case("map-steps-1e12-with-data", "steps", fast=5)(
     lambda ws: map_(ws, "--data", ws.p("data.npz"), "--steps", "1000000000000"))
 case("map-negative-seed", "seed")(lambda ws: map_(ws, "--seed", "-1"))
 case("map-card-does-not-fit", ("cores", "neurons_per_core"))(
-    lambda ws: map_(ws, chip=ws.card("tiny.yaml", lambda d: d.update(
+    lambda ws: map_(ws, "--chips", "1", chip=ws.card("tiny.yaml", lambda d: d.update(
         cores=1, neurons_per_core=2))))
 
 # ---- energy ----

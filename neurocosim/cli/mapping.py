@@ -20,12 +20,14 @@ def run(args) -> int:
         C.check_run(net, min(len(x), 256), args)
         with about(args.data):
             rates = measure_rates(net, x, args.steps, args.encoding, args.seed)
-    opts = ChipRunOptions(steps=args.steps, placement=args.placement, conv_regions=args.conv_regions)
+    opts = ChipRunOptions(steps=args.steps, placement=args.placement, conv_regions=args.conv_regions,
+                          chips=args.chips, dynamic_products=args.dynamic_products or "digital",
+                          allow_rram_writes=args.allow_rram_writes)
     mapped = map_model(net, chip, opts, seed=args.seed, rates=rates, bias=args.bias,
                        tile_sharing=not args.no_tile_sharing)
-    write_mapping_folder(args.output, mapped, force=args.force)
+    files = write_mapping_folder(args.output, mapped, force=args.force)
     print(f"mapped '{net.name}' onto {chip.name}" + (" (rates from a reference run)" if rates else
                                                      " (uniform rates)"))
     print(mapped.report.text())
-    print(f"wrote {args.output}/ (mapping, report.json, report.txt, placement.png)")
+    print(f"wrote {args.output}/ ({', '.join(files)})")
     return 0

@@ -27,6 +27,8 @@ SET = _o("--set", "change a card field, e.g. --set macro.adc_bits=6 (dotted path
                   "'a+b=V' sets both)", action="append", metavar="KEY=VALUE")
 OUT = _o("-o --output", "output directory", required=True)
 PREC = _o("--precision", "cycle-level engine values (default float64: the reference)", choices=("float32", "float64"))
+DYN = (_o("--dynamic-products", "where activation x activation MatMuls run (crossbar: held in writable tiles)", choices=("digital", "crossbar")),
+       _o("--allow-rram-writes", "with --dynamic-products crossbar on RRAM/PCM tiles: accept rewriting cells every step", **B))
 DASK = _o("--dask", "a dask.distributed scheduler ADDRESS, or 'local' for a LocalCluster", metavar="ADDRESS")
 
 
@@ -51,18 +53,19 @@ def _commands(sub, commands: dict) -> None:
          _o("--chip", "simulate on this chip with the cycle-level engine instead"), SET,
          _o("-o --output", "run directory (with --chip)"),
          _o("--early-stop", "none | confidence:THETA[:T][@MIN] | margin:M[@MIN]", default="none"),
-         _o("--placement", choices=PLACE, default="partition"), _o("--conv-regions", type=I.positive_int, default=1),
+         _o("--placement", choices=PLACE, default="partition"), _o("--conv-regions", "auto or N", type=lambda t: t if t == "auto" else I.positive_int(t), default=1),
          _o("--read-time", "time after programming, e.g. 1d (drift)", default="0"),
          _o("--adc-calibration", "calibration samples fitting the ADC ranges (0: full range)",
             type=I.non_negative_int, default=64),
          _o("--calibration-data", "CAL.npz (x) calibrating the chip (default: the first --adc-calibration "
             "samples of DATA, held out: not scored)", metavar="CAL.npz"),
-         _o("--threads", "Numba threads (at most the cores here)", type=I.threads), PREC, DASK)
-    _add(sub, "convert", "convert a scikit-learn MLPClassifier (ReLU) to an SNN",
-         _o("model", "fitted MLPClassifier: MLP.skops (safe), or .joblib/.pkl with --trust-pickle"),
+         _o("--threads", "Numba threads (at most the cores here)", type=I.threads), PREC, DASK, *DYN)
+    _add(sub, "convert", "convert a scikit-learn MLPClassifier (ReLU) or a PyTorch SNN to a network",
+         _o("model", "fitted MLPClassifier: MLP.skops (safe), or .joblib/.pkl with --trust-pickle; or MODEL.py:FACTORY (a function returning the nn.Module: SpikingJelly, snnTorch)"),
+         _o("--weights", "STATE.pt, the module's state_dict (torch.load, weights_only)"), _o("--input-shape", "C,H,W of one sample (PyTorch)"), _o("--steps", "time steps T to trace (PyTorch)", type=I.positive_int),
          _o("--trust-pickle", "allow loading a pickle/joblib file: it can run any code it holds, "
                               "so only for files you made yourself", **B),
-         _o("--data", "TRAIN.npz with x for threshold balancing", required=True),
+         _o("--data", "TRAIN.npz with x for threshold balancing (MLP)"),
          _o("-o --output", "output model (.nir or .npz)", required=True),
          _o("--percentile", "activation percentile per layer (default 99.9)", type=I.within(1e-9, 100), default=99.9),
          _o("--dt", "time step (default 1e-3 s)", type=I.positive_float, default=1e-3))
@@ -82,11 +85,14 @@ def _commands(sub, commands: dict) -> None:
          _o("--data", "DATA.npz to measure firing rates by a reference run (else uniform rates)"),
          _o("--steps", "steps of that run", type=I.positive_int, default=32),
          _o("--encoding", choices=ENC, default="current"), _o("--placement", choices=PLACE, default="partition"),
-         _o("--conv-regions", "spatial bands (kernel replicas) per convolution",
-            type=I.positive_int, default=1),
+         _o("--conv-regions", "auto (default: each layer split over cores as it fits) or N "
+            "spatial bands (kernel replicas) per convolution, no other split",
+            type=lambda t: t if t == "auto" else I.positive_int(t), default="auto"),
+         _o("--chips", "chips to place on (default: the fewest that hold the network)",
+            type=I.positive_int),
          _o("--bias", choices=("digital", "row"), default="digital"),
          _o("--no-tile-sharing", "one tile per block (no packing of small blocks)", **B),
-         _o("--seed", "seed of the partitioner", type=I.seed, default=0))
+         _o("--seed", "seed of the partitioner", type=I.seed, default=0), *DYN)
     _add(sub, "energy", "energy, latency and area of a run (or analytically)",
          _o("source", "a run folder (simulate --chip -o DIR), or a model file or zoo:NAME (analytical estimate)"),
          _o("--chip", "chip preset or card (model: required; run folder: override)"), SET,

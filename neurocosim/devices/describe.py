@@ -28,7 +28,24 @@ def describe_card(card) -> str:
     for key, cost in rows:
         flag = " (assumption)" if cost.assumption else ""
         lines.append(f"    {key:<28}{fq(cost.value, 'J'):<12}{cost.source}{flag}")
+    wt = card.writable_tile
+    if wt is not None:
+        lines.append(f"  writable tiles: {wt.tiles_per_core} per core, {wt.rows} x {wt.cols} "
+                     f"{wt.technology}")
+    for key, w in (("macro.write", m.write), ("writable_tile.write", wt and wt.write)):
+        if w is not None:
+            lines += [_cost_line(f"{key}.energy_per_cell", fq(w.energy_per_cell.value, "J"),
+                                 w.energy_per_cell),
+                      _cost_line(f"{key}.latency_per_row", fq(w.latency_per_row.value, "s"),
+                                 w.latency_per_row),
+                      _cost_line(f"{key}.endurance", "unlimited" if w.endurance.value is None
+                                 else f"{w.endurance.value:.3g}", w.endurance)]
     return "\n".join(lines)
+
+
+def _cost_line(key: str, value: str, cost) -> str:
+    flag = " (assumption)" if cost.assumption else ""
+    return f"    {key:<28}{value:<12}{cost.source}{flag}"
 
 
 def describe_device_report(card, rep, cells: int, seed: int) -> str:

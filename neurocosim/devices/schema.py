@@ -30,7 +30,7 @@ from .noise import registry, resolve_params
 __all__ = [
     "EnergyCost", "TimeCost", "AreaCost", "PowerCost", "NoiseSpec", "DriftSpec",
     "StuckAtSpec", "MacroEnergy", "MacroLatency", "MacroArea", "MacroCard", "NeuronCircuit",
-    "NocCard", "DigitalUnits", "ChipCard", "Unit",
+    "NocCard", "DigitalUnits", "CellWrites", "Endurance", "WritableTile", "ChipCard", "Unit",
 ]
 
 _CFG = ConfigDict(extra="forbid", frozen=True)
@@ -109,6 +109,44 @@ class AreaCost(_Cost):
 @dataclass(config=_CFG, kw_only=True)
 class PowerCost(_Cost):
     value: Q("W", ge=0, le=100.0, description="Static (leakage) power, watts.")
+
+
+def _writes(v: Any) -> Any:
+    """A number of writes: an int, a float or a string such as ``"1e6"`` (YAML 1.1 reads
+    ``1e6`` without a dot as a string), never a boolean."""
+    if isinstance(v, bool):
+        raise ValueError("a number of writes, not a boolean")
+    if isinstance(v, str):
+        try:
+            return float(v.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"a number of writes such as 1e6, got {v[:40]!r}") from None
+    return float(v) if isinstance(v, int) else v
+
+
+@dataclass(config=_CFG, kw_only=True)
+class Endurance(_Cost):
+    """Writes a cell survives before it wears out (the source and the assumption flag as
+    for a cost)."""
+
+    value: Annotated[float, BeforeValidator(_writes),
+                     Field(ge=1, le=1e18, allow_inf_nan=False)] | None = Field(
+        description="Writes per cell before wear-out, 1-1e18; null: no "
+        "wear-out (SRAM, gain cells: an unlimited endurance).")
+
+
+@dataclass(config=_CFG, kw_only=True)
+class CellWrites:
+    """Writing cells: what holding an operand that changes every step costs (a product of
+    two activations stored in a tile, :mod:`neurocosim.mapping.dynamic`)."""
+
+    energy_per_cell: EnergyCost = Field(description="Energy to write one cell (a SET/RESET "
+                                        "or program-and-verify of an NVM cell; one bit of "
+                                        "SRAM).")
+    latency_per_row: TimeCost = Field(description="Time to write one row of a tile (its "
+                                      "cells in parallel); a tile writes its rows one after "
+                                      "another, tiles in parallel.")
+    endurance: Endurance = Field(description="Writes per cell before wear-out.")
 
 
 # -- device non-idealities -----------------------------------------------------------
@@ -228,6 +266,9 @@ class MacroCard:
     energy: MacroEnergy
     latency: MacroLatency
     area: MacroArea
+    write: CellWrites | None = Field(
+        default=None, description="Cost of writing the tile's cells at run time (null: "
+        "not given; a product of activations forced onto these tiles is then refused).")
 
     def __post_init__(self) -> None:
         m = self
@@ -329,6 +370,31 @@ class DigitalUnits:
 
 
 @dataclass(config=_CFG, kw_only=True)
+class WritableTile:
+    """Tiles written at run time (SRAM or gain-cell compute-in-memory) beside the crossbar
+    tiles: where a product of two activations (MatMul) may be placed when the run asks for
+    it (``dynamic_products: crossbar``); one operand is rewritten every step."""
+
+    technology: Literal["sram", "gain_cell"] = Field(description="Cell technology.")
+    rows: Int = Field(ge=1, le=1 << 16, description="Rows per writable tile, 1-65536.")
+    cols: Int = Field(ge=1, le=1 << 16, description="Cells per row, 1-65536.")
+    tiles_per_core: Int = Field(ge=1, le=1 << 12, description="Writable tiles per core, "
+                                "1-4096.")
+    count_bits: Int = Field(default=8, ge=1, le=32, description="Cells (bits) holding one "
+                            "element of a stored operand that is not binary (a count), 1-32; "
+                            "a binary spike takes one cell.")
+    write: CellWrites = Field(description="Write energy, latency and endurance.")
+    read_energy_per_mac: EnergyCost | None = Field(
+        default=None, description="Energy of one in-memory multiply-accumulate; null: the "
+        "product's MACs are priced at digital.mac.")
+
+    def __post_init__(self) -> None:
+        if self.rows * self.cols > MAX_TILE_CELLS:
+            raise ConfigError(f"writable_tile.rows x writable_tile.cols ({self.rows} x "
+                              f"{self.cols}) exceeds {MAX_TILE_CELLS:,} (2^26) cells per tile")
+
+
+@dataclass(config=_CFG, kw_only=True)
 class ChipCard:
     """A chip: cores of crossbar tiles and neurons on a network-on-chip."""
 
@@ -359,6 +425,7 @@ class ChipCard:
     neuron: NeuronCircuit
     noc: NocCard
     digital: DigitalUnits | None = None
+    writable_tile: WritableTile | None = None
 
     # -- data round trip (the way back is devices.chip_from_dict) ----------------------
     def to_dict(self) -> dict[str, Any]:

@@ -6,6 +6,11 @@
 the routing of their spikes; digital nodes: their max-pool comparisons, BatchNorm
 multiply-adds, residual adds and spike logic, each at the card's digital-unit cost
 ``digital.compare``, ``digital.mac``, ``digital.add``, ``digital.logic``) and by tile.
+Products of two activations held in tiles (:mod:`neurocosim.mapping.dynamic`) add the
+component ``writes``: every cell of the held operand rewritten at every step run, at the
+card's ``write.energy_per_cell``, reported per operator kind (``writes_by_kind``); on a
+writable tile with ``read_energy_per_mac`` the product's MACs are priced at it instead of
+``digital.mac``.
 Every constant comes from the card with its source; a constant the card leaves out is an error as soon as the run counted its event.
 """
 
@@ -23,7 +28,7 @@ from ..errors import ConfigError
 __all__ = ["EnergyReport", "estimate", "COMPONENTS"]
 
 COMPONENTS = ("row_drive", "array_read", "adc", "accumulate", "neuron_update", "spike",
-              "routing", "leakage", "digital")
+              "routing", "leakage", "digital", "writes")
 
 # component -> (card path, counter name(s))
 _EVENTS = {
@@ -72,6 +77,8 @@ class EnergyReport:
     constants: tuple[dict, ...]
     steps_mean: float
     paper_convention: Mapping[str, Any] = field(default_factory=dict)
+    #: operator kind -> mean cells written and write energy (J) per inference
+    writes_by_kind: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @property
     def energy_per_inference_J(self) -> float:
@@ -100,6 +107,8 @@ class EnergyReport:
             "by_tile": {str(k): v for k, v in self.by_tile.items()},
             "paper_convention": dict(self.paper_convention),
             "constants": list(self.constants),
+            **({"writes_by_kind": {k: dict(v) for k, v in self.writes_by_kind.items()}}
+               if self.writes_by_kind else {}),
         }
 
     def text(self) -> str:
@@ -115,6 +124,9 @@ class EnergyReport:
         lines.append(f"  {'layer':<16}{'J/inference':>14}")
         for k, v in self.by_layer.items():
             lines.append(f"  {k:<16}{fq(v, 'J'):>14}")
+        for k, v in self.writes_by_kind.items():
+            lines.append(f"  writes ({k}): {v['cells_per_inference']:,.0f} cells per inference, "
+                         f"{fq(v['energy_J'], 'J')}")
         if self.paper_convention:
             p = self.paper_convention
             lines.append(f"  papers' convention ({p['preset']}): E_snn {fq(p['E_snn_J'], 'J')}, "
@@ -148,11 +160,13 @@ class EnergyReport:
 
 
 def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
-             paper: Mapping[str, Any] | None = None) -> EnergyReport:
+             paper: Mapping[str, Any] | None = None, writes=None) -> EnergyReport:
     """Energy report of a run from its :class:`~neurocosim.hwsim.EventCounts`.
 
     ``tiles`` and ``cores`` (used by the mapping) size the area and the leakage.
     ``paper`` is the papers'-convention summary to attach (see :mod:`.paper`).
+    ``writes``: the products held in tiles
+    (:func:`neurocosim.mapping.dynamic.mapped_writes`; None: none).
 
     Raises
     ------
@@ -166,7 +180,8 @@ def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
     _neuron_energy(counts, costs, tally)
     _routing_energy(counts, costs, tally)
     _leakage_energy(counts, costs, cores, tally)
-    _digital_energy(counts, costs, tally)
+    _digital_energy(counts, costs, tally, _in_memory_macs(writes))
+    by_kind = _write_energy(counts, costs, writes, tally)
     area = _area(chip, tiles, cores)
     return EnergyReport(
         chip=chip.name, per_sample_J=tally.per_sample, by_component=tally.by_component,
@@ -175,7 +190,7 @@ def estimate(counts, chip: ChipCard, *, tiles: int, cores: int,
         area_mm2=float(sum(area.values())), area_by_part_mm2=area,
         constants=tuple(costs.constants),
         steps_mean=float(np.mean(counts.steps)) if n else 0.0,
-        paper_convention=dict(paper or {}),
+        paper_convention=dict(paper or {}), writes_by_kind=by_kind,
     )
 
 
@@ -296,18 +311,27 @@ def _leakage_energy(counts, costs: _Costs, cores: int, tally: _Tally) -> None:
     tally.by_component["leakage"] = float(e_leak.sum() / max(tally.n, 1))
 
 
-def _digital_energy(counts, costs: _Costs, tally: _Tally) -> None:
+def _digital_energy(counts, costs: _Costs, tally: _Tally,
+                    mac_path: Mapping[str, str] | None = None) -> None:
     """The digital spike units' operations (max-pool comparisons, BatchNorm multiply-adds,
     residual adds, spike logic, attention products and popcounts, buffer bits), per
     digital node, each at its ``digital.*`` cost (:data:`DIGITAL_COSTS`; ``field/8``: an
     eighth of the field per counted event, the ReduceSum add bits); no component when
-    the run did not count them."""
+    the run did not count them. ``mac_path``: node -> the card field pricing its MACs
+    instead (a product held in a writable tile: ``writable_tile.read_energy_per_mac``)."""
     digital = getattr(counts, "digital", None)
     if digital is None:
         return
     per_node = np.zeros(digital.shape[:2])  # (n, digital nodes)
+    moved = np.array([name in (mac_path or {}) for name in counts.digital_names], bool)
     for k, counter in enumerate(counts.digital_counters):
         ops = digital[:, :, k]
+        if counter == "digital_macs" and moved.any():
+            for j in np.flatnonzero(moved):
+                path = mac_path[counts.digital_names[j]]
+                per_node[:, j] += ops[:, j] * costs.per_path(path, counter,
+                                                             float(ops[:, j].sum()))
+            ops = ops * ~moved
         path, _, per = DIGITAL_COSTS[counter].partition("/")  # "field/8": an eighth of it
         cost = costs.per_path(path, counter, float(ops.sum()))
         per_node += ops * (cost / float(per) if per else cost)
@@ -315,6 +339,40 @@ def _digital_energy(counts, costs: _Costs, tally: _Tally) -> None:
     tally.by_component["digital"] = float(per_node.sum() / max(tally.n, 1))
     for j, name in enumerate(counts.digital_names):
         tally.add_layer(name, "digital", float(per_node[:, j].sum() / max(tally.n, 1)))
+
+
+def _in_memory_macs(writes) -> dict[str, str]:
+    """Node -> ``writable_tile.read_energy_per_mac`` for the products held in writable
+    tiles of a card that gives that cost (their MACs are in-memory reads)."""
+    if writes is None:
+        return {}
+    return {p.node: "writable_tile.read_energy_per_mac" for p in writes.products
+            if p.place == "writable_tile" and p.in_memory_mac}
+
+
+def _write_energy(counts, costs: _Costs, writes, tally: _Tally) -> dict[str, dict[str, float]]:
+    """Writes of the products held in tiles: ``cells_per_step`` of each, every step a
+    sample ran (early stop writes less), at its card's ``write.energy_per_cell``;
+    component ``writes``, per node and per operator kind (mean per inference)."""
+    if writes is None or not writes.products:
+        return {}
+    n = max(tally.n, 1)
+    steps = np.asarray(counts.steps, float)
+    total = np.zeros(tally.n)
+    by_kind: dict[str, dict[str, float]] = {}
+    for p in writes.products:
+        root = "writable_tile" if p.place == "writable_tile" else "macro"
+        cells = p.cells_per_step * steps  # (samples,)
+        per = cells * costs.per_path(f"{root}.write.energy_per_cell", "cell_writes",
+                                     float(cells.sum()))
+        total += per
+        tally.add_layer(p.node, "writes", float(per.sum() / n))
+        kind = by_kind.setdefault(p.kind, {"cells_per_inference": 0.0, "energy_J": 0.0})
+        kind["cells_per_inference"] += float(cells.sum() / n)
+        kind["energy_J"] += float(per.sum() / n)
+    tally.per_sample += total
+    tally.by_component["writes"] = float(total.sum() / n)
+    return by_kind
 
 
 def _area(chip: ChipCard, tiles: int, cores: int) -> dict[str, float]:

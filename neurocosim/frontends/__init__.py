@@ -55,11 +55,12 @@ def load_network(path: str | Path, dt: float | None = None) -> Network:
     raise ModelError(f"{path}: unknown model format {describe(suffix)}; use a .nir or .npz file")
 
 
-def save_network(net: Network, path: str | Path) -> Path:
-    """Save ``net`` as NIR (``.nir``) or as a weight bundle (``.npz``), atomically."""
+def save_network(net: Network, path: str | Path, *, extensions: bool = False) -> Path:
+    """Save ``net`` as NIR (``.nir``) or as a weight bundle (``.npz``), atomically;
+    ``extensions``: NIR's missing nodes as ``neurocosim.<Kind>`` nodes (:mod:`.nir_io`)."""
     path = Path(path)
     if path.suffix.lower() == ".npz":
         return write_npz(net, path)
     if path.suffix.lower() != ".nir":
         raise ModelError(f"{path}: save as .nir (NIR) or .npz (weight bundle)")
-    return write_nir(net, path)
+    return write_nir(net, path, extensions=extensions)

@@ -10,6 +10,31 @@ round trip is exact and other tools still read the file:
   is written as a NIR ``LIF`` (a plain NIR reader then sees a binary LIF);
 * ``neurocosim_dt``, ``neurocosim_synaptic_delay`` and ``neurocosim_name`` on the graph.
 
+* ``neurocosim_folded`` on the graph: the ``(batchnorm, layer)`` folds the network
+  records (:func:`~neurocosim.ir.fold_batchnorm`), as an ``(n, 2)`` array of names.
+
+**Extension nodes.** With ``write_nir(..., extensions=True)`` every IR node that NIR 1.0
+has no node for is written as a node of type ``neurocosim.<Kind>`` (:func:`extension_types`,
+every registered IR kind not in :data:`NATIVE_TYPES`: ``neurocosim.MaxPool2d``,
+``neurocosim.BatchNorm`` (one left unfolded), ``neurocosim.TernaryLIF``,
+``neurocosim.Add``, ``neurocosim.IAnd``, ``neurocosim.Concat``, ``neurocosim.Reshape``,
+``neurocosim.Transpose``, ``neurocosim.Mul``, ``neurocosim.Gate``,
+``neurocosim.ReduceSum``, ``neurocosim.MatMul``) whose datasets are the IR node's fields
+under their IR names (``ir.Node.to_dict``): tuples of integers as integer arrays
+(``kernel_size``, ``stride``, ``padding``, ``dilation``, ``shape``, ``axes``), numbers and
+flags as scalars (``axis``, ``keepdim``, ``eps``, ``scale``), modes as strings (``reset``,
+``compare``), array parameters as arrays (BatchNorm's ``gamma``, ``beta``,
+``running_mean``, ``running_var``; a TernaryLIF's), and the ordered nodes' (IAnd,
+Concat, Mul, Gate, MatMul) ``operands`` as an array of source node names *in operand order*
+(IAnd's ``(1 − a)·b``: ``a`` first; MatMul's ``a·b``: ``a`` first; Gate: the enable
+first). :func:`read_nir` rebuilds them through the IR's own validation
+(``ir.Node.from_dict``), so a round trip is exact. A plain NIR reader refuses such a file
+rather than misread it: ``nir.read`` (nir 1.0.x) fails on the first extension node with an
+``AssertionError`` from ``nir.ir.str2NIRNode`` (``assert type in __all_ir``; a ``KeyError``
+under ``python -O``); snnTorch's and Norse's importers go through ``nir.read`` first.
+Without ``extensions`` such a node is refused with a ModelError (the default, so that a
+file written without asking is always plain NIR).
+
 NIR's ``Delay`` (``delay``: τ in seconds per element) becomes an IR
 :class:`~neurocosim.ir.delay.Delay` of ``τ / dt`` steps (one whole number ≥ 1 for every
 element, else the file is refused); an IR Delay is written back with ``delay`` =
@@ -28,6 +53,7 @@ and writes networks back.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -49,12 +75,30 @@ from .nir_sandbox import READ_SECONDS as READ_SECONDS
 from .nir_sandbox import READ_SECONDS_PER_BYTE as READ_SECONDS_PER_BYTE
 from .nir_sandbox import read_nir_tree
 
-__all__ = ["read_nir", "write_nir", "SUPPORTED_NIR_TYPES", "read_nir_tree"]
+__all__ = ["read_nir", "write_nir", "SUPPORTED_NIR_TYPES", "EXTENSION_PREFIX",
+           "EXTENSION_TYPES", "NATIVE_TYPES", "extension_types", "read_nir_tree"]
 
 SUPPORTED_NIR_TYPES = (
     "Input", "Output", "Affine", "Linear", "Scale", "Conv1d", "Conv2d", "SumPool2d",
     "AvgPool2d", "Flatten", "Delay", "IF", "LIF", "CubaLIF", "LI", "CubaLI",
 )
+#: prefix of the node types neurocosim writes where NIR 1.0 has no node (extension nodes)
+EXTENSION_PREFIX = "neurocosim."
+#: the IR node kinds NIR 1.0 has a node for (the ILIF travels as a LIF with metadata)
+NATIVE_TYPES = ("Input", "Output", "Affine", "Linear", "Scale", "Conv1d", "Conv2d",
+                "SumPool2d", "AvgPool2d", "Flatten", "Delay", "IF", "LIF", "CubaLIF", "LI",
+                "CubaLI", "ILIF")
+
+
+def extension_types() -> tuple[str, ...]:
+    """Every registered IR node kind NIR 1.0 has no node for: written as a
+    ``neurocosim.<Kind>`` extension node (module docstring). Computed on each call, so
+    a node kind registered later (``ir.NODE_TYPES``) is covered too."""
+    return tuple(k for k in N.NODE_TYPES if k not in NATIVE_TYPES)
+
+
+#: :func:`extension_types` when this module was imported
+EXTENSION_TYPES: tuple[str, ...] = extension_types()
 
 _NEURON_FIELDS = {
     "IF": ("r", "v_threshold", "v_reset"),
@@ -129,9 +173,12 @@ def read_nir(path: str | Path, dt: float | None = None) -> Network:
     nodes = {}
     for nname, nd in nodes_g.items():
         nodes[str(nname)] = _node_from_nir(path, str(nname), nd, float(dt))
+    folded = meta.get("neurocosim_folded", ())
+    if isinstance(folded, np.ndarray):
+        folded = folded.tolist()
     try:
         return Network(nodes=nodes, edges=edges, dt=float(dt), synaptic_delay=int(delay),
-                       name=name)
+                       name=name, folded=folded)
     except NeurocosimError as exc:
         raise type(exc)(f"{path}: {exc}") from None
 
@@ -191,6 +238,8 @@ def _node_from_nir(path: Path, name: str, nd: Any, dt: float) -> N.Node:
     kind = _s(nd.get("type"))
     if kind is None:
         raise ModelError(f"{where} has no 'type'")
+    if isinstance(kind, str) and kind.startswith(EXTENSION_PREFIX):
+        return _extension_from_nir(where, kind, nd)
     if not isinstance(kind, str) or kind not in SUPPORTED_NIR_TYPES:
         hint = (" (flatten the subgraph into the top-level graph first)"
                 if isinstance(kind, str) and kind == "NIRGraph" else "")
@@ -208,6 +257,36 @@ def _node_from_nir(path: Path, name: str, nd: Any, dt: float) -> N.Node:
         raise ModelError(msg if msg.startswith(str(path)) else f"{where}: {msg}") from None
     except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
         raise ModelError(f"{where} ({kind}) is malformed: {describe(str(exc))}") from None
+
+
+def _extension_from_nir(where: str, kind: str, nd: dict) -> N.Node:
+    """The IR node of a ``neurocosim.<Kind>`` extension node (module docstring)."""
+    own, known = kind[len(EXTENSION_PREFIX):], extension_types()
+    if own not in known:
+        raise ModelError(f"{where} has unknown extension type {describe(kind)}; this "
+                         f"neurocosim reads {', '.join(EXTENSION_PREFIX + k for k in known)}"
+                         " (written by a newer neurocosim? upgrade it)")
+    cls = N.NODE_TYPES[own]
+    # field -> its annotation (a string: the IR modules use postponed annotations)
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(cls) if f.name not in cls._arrays}
+    data: dict[str, Any] = {"type": own}
+    for key, value in nd.items():
+        if key in ("type", "metadata"):
+            continue
+        value = _s(value)
+        if isinstance(value, np.ndarray) and key in kinds:
+            if value.dtype == object:  # names, in order
+                value = [_s(v) for v in value.reshape(-1).tolist()]
+            elif kinds[key].startswith("tuple") and value.ndim == 1 \
+                    and value.dtype.kind in "iu":
+                value = tuple(int(v) for v in value)
+            elif value.size == 1:  # a scalar (the reader returns it 1-D)
+                value = value.reshape(-1)[0].item()
+        data[str(key)] = value
+    try:
+        return N.Node.from_dict(data)
+    except ModelError as exc:
+        raise ModelError(f"{where} ({kind}): {exc}") from None
 
 
 def _build_node(where: str, kind: str, nd: dict, meta: dict) -> N.Node:
@@ -278,25 +357,68 @@ def _delay(nd: dict, dt: float) -> Delay:
     return Delay(steps=int(round(steps)), shape=tau.shape if tau.ndim else (1,))
 
 
-def write_nir(net: Network, path: str | Path) -> Path:
-    """Write ``net`` as a NIR file; atomic (a failed write leaves no partial file)."""
+def write_nir(net: Network, path: str | Path, *, extensions: bool = False) -> Path:
+    """Write ``net`` as a NIR file; atomic (a failed write leaves no partial file).
+
+    ``extensions``: write the nodes NIR 1.0 has no node for as ``neurocosim.<Kind>``
+    extension nodes (module docstring); without it such a node is refused (ModelError),
+    so the file is always one every NIR tool reads."""
     import nir
 
-    nodes = {name: _node_to_nir(net, name) for name in net.nodes}
-    graph = nir.NIRGraph(
-        nodes=nodes,
-        edges=[tuple(e) for e in net.edges],
-        metadata={
-            "neurocosim_dt": float(net.dt),
+    ext = extension_types()
+    nodes = {}
+    for name, node in net.nodes.items():
+        kind = type(node).__name__
+        if kind in ext and extensions:
+            nodes[name] = _Extension(node)
+        elif kind in ext and not isinstance(node, (N.MaxPool2d, N.BatchNorm,
+                                                   *TENSOR_TYPES.values())):
+            raise ModelError(f"write_nir: node '{name}' is a {kind}, which NIR 1.0 has no "
+                             "node for; write it as a neurocosim extension node "
+                             "(write_nir(..., extensions=True))")
+        else:
+            nodes[name] = _node_to_nir(net, name)
+    meta = {"neurocosim_dt": float(net.dt),
             "neurocosim_synaptic_delay": int(net.synaptic_delay),
-            "neurocosim_name": str(net.name),
-        },
-        type_check=False,
-    )
+            "neurocosim_name": str(net.name)}
+    if net.folded:
+        meta["neurocosim_folded"] = np.array([list(f) for f in net.folded],
+                                             dtype=_string_dtype())
+    graph = nir.NIRGraph(nodes=nodes, edges=[tuple(e) for e in net.edges], metadata=meta,
+                         type_check=False)
     path = Path(path)
     with atomic_path(path) as tmp, HDF5_LOCK:
         nir.write(tmp, graph)
     return path
+
+
+def _string_dtype():
+    import h5py
+
+    return h5py.string_dtype()
+
+
+class _Extension:
+    """A ``neurocosim.<Kind>`` extension node as ``nir.write`` takes a node (its
+    ``to_dict``): the IR node's fields, tuples of integers as integer arrays, names as
+    string arrays in order, scalars as scalars (h5py cannot compress 0-d datasets)."""
+
+    def __init__(self, node: N.Node) -> None:
+        out: dict[str, Any] = {"type": EXTENSION_PREFIX + type(node).__name__}
+        for key, value in node.to_dict().items():
+            if key == "type" or value is None:
+                continue
+            if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+                value = np.array(list(value), dtype=_string_dtype())
+            elif isinstance(value, tuple):
+                value = np.asarray(value, dtype=np.int64)
+            elif isinstance(value, np.ndarray) and value.ndim == 0:
+                value = value.item()
+            out[key] = value
+        self._dict = out
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._dict)
 
 
 def _node_to_nir(net: Network, name: str):
@@ -307,16 +429,17 @@ def _node_to_nir(net: Network, name: str):
     if isinstance(node, (N.MaxPool2d, N.BatchNorm)):
         fix = ("fold it into the synaptic layer before it (neurocosim.ir.fold_batchnorm) or "
                "save a dense network as a .npz weight bundle" if isinstance(node, N.BatchNorm)
-               else "keep the network in Python (Network.to_dict) or use a SumPool2d/AvgPool2d")
+               else "use a SumPool2d/AvgPool2d")
         raise ModelError(f"write_nir: node '{name}' is a {type(node).__name__}, which NIR "
-                         f"1.0 has no node for; {fix}")
+                         f"1.0 has no node for; {fix}, or write it as a neurocosim extension "
+                         "node (write_nir(..., extensions=True))")
     if isinstance(node, tuple(TENSOR_TYPES.values())):
         kind = type(node).__name__
         raise ModelError(f"write_nir: node '{name}' is a{'n' * (kind[0] in 'AEIOU')} {kind}, "
                          "which NIR 1.0 has no node for (it has no Add, IAnd, Concat, Reshape, "
                          "Transpose, Mul, ReduceSum or MatMul; edges into one node are summed, "
-                         "so a membrane shortcut into a neuron can be written); keep the "
-                         "network in Python (Network.to_dict)")
+                         "so a membrane shortcut into a neuron can be written); write it as "
+                         "a neurocosim extension node (write_nir(..., extensions=True))")
     if isinstance(node, Delay):
         return nir.Delay(delay=np.full(node.shape, node.steps * float(net.dt)))
     if isinstance(node, Conv1d):

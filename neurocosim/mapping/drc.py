@@ -2,7 +2,7 @@
 
 Every rule is a small function ``rule_xxx(ctx) -> list[MappingWarning]`` of a
 :class:`RuleContext`, listed once in :data:`REGISTRY` with the mapping stages it checks
-(``"lowered"``: the crossbar ops; ``"tiled"``: their blocks and column groups;
+(``"lowered"``: the crossbar ops and the products of activations; ``"tiled"``: their blocks and column groups;
 ``"placed"``: the cores). Hard rules raise :class:`~neurocosim.errors.MappingError`;
 soft rules return warnings (:class:`MappingWarning`) that :func:`check_rules` passes on,
 the report lists and the CLI prints.
@@ -19,14 +19,16 @@ from ..devices.layout import ColumnLayout
 from ..devices.schema import ChipCard
 from ..errors import MappingError, MappingWarning
 from ..ir.graph import Network
-from .lowering import SynOp
+from ..units import format_quantity as fq
+from .dynamic import DynamicPolicy, held_products, write_report
+from .lowering import SynOp, check_dynamic_products
 from .placement import Traffic, max_fan_out
 from .tiling import Block, ColumnGroup, TilePacker
 
 __all__ = ["MappingWarning", "RuleContext", "Rule", "REGISTRY", "RULES", "check_rules",
            "weight_step", "rule_tile_columns", "rule_fan_in", "rule_tiles_per_core",
            "rule_neurons_per_core", "rule_synapse_memory", "rule_cores", "rule_fan_out",
-           "rule_weight_precision"]
+           "rule_weight_precision", "rule_dynamic_product"]
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -35,18 +37,21 @@ class RuleContext:
 
     ``groups`` and ``blocks`` are the tiled column groups and their blocks (``groups`` is
     None before tiling); ``core`` the core of every column group and ``traffic`` the
-    spike traffic (None before placement); ``layer_of_op`` the neuron layer each op feeds.
+    spike traffic (None before placement); ``layer_of_op`` the neuron layer each op feeds;
+    ``dynamic`` where the products of two activations run (:mod:`.dynamic`).
     """
 
     net: Network
     chip: ChipCard
     ops: Mapping[str, SynOp]
     share: bool = True
+    dynamic: DynamicPolicy = field(default_factory=DynamicPolicy)
     layer_of_op: Mapping[str, str] = field(default_factory=dict)
     groups: tuple[ColumnGroup, ...] | None = None
     blocks: tuple[Block, ...] = ()
     core: np.ndarray | None = None
     traffic: Traffic | None = None
+    chips: int = 1  # chips the mapping may place on (cores: chip.cores each)
 
     @property
     def stage(self) -> str:
@@ -145,9 +150,11 @@ def rule_neurons_per_core(ctx: RuleContext) -> list[MappingWarning]:
     for cg in ctx.groups or ():
         if cg.neurons > chip.neurons_per_core:
             op = ctx.ops[cg.op]
-            hint = (f", or a larger conv_regions (now {op.regions}) to split its output map"
+            hint = (f", or a larger conv_regions (now {op.regions}) to split its output map, "
+                    "or conv_regions 'auto' (the mapper splits each layer over cores)"
                     if op.kind == "conv" else
-                    ", or a narrower tile (fewer outputs per tile)")
+                    ", or a narrower tile (fewer outputs per tile), or conv_regions 'auto' "
+                    "(the mapper splits each layer's outputs over cores)")
             raise _fail("neurons_per_core",
                         f"layer '{cg.op}' needs {cg.neurons} neurons on one core, chip "
                         f"'{chip.name}' allows {chip.neurons_per_core}: choose "
@@ -185,20 +192,33 @@ def rule_cores(ctx: RuleContext) -> list[MappingWarning]:
                            for b in by_group.get(cg.id, []))
     total_tiles = int(np.ceil(total_tiles - 1e-9))
     lower = -(-total_tiles // chip.tiles_per_core)
-    if lower > chip.cores:
+    if lower > chip.cores * ctx.chips:
         raise _fail("cores",
                     f"the network needs at least {total_tiles} tiles, {lower} cores of "
-                    f"{chip.tiles_per_core} tiles, chip '{chip.name}' has {chip.cores}: "
-                    f"choose a chip with cores >= {lower}, larger tiles, or prune the network")
+                    f"{chip.tiles_per_core} tiles, " + _has(ctx, lower))
     return []
+
+
+def _has(ctx: RuleContext, need: int) -> str:
+    """What the chip(s) have, and the fix, for a need of ``need`` cores."""
+    chip = ctx.chip
+    if ctx.chips > 1:
+        return (f"{ctx.chips} chips '{chip.name}' have {chip.cores * ctx.chips}: it needs "
+                f"at least {-(-need // chip.cores)} chips (--chips)")
+    return (f"chip '{chip.name}' has {chip.cores}: choose a chip with cores >= {need}, "
+            f"larger tiles, or prune the network, or map onto {-(-need // chip.cores)} chips "
+            "(chips, --chips)")
 
 
 def _placed_cores(ctx: RuleContext) -> list[MappingWarning]:
     used = int(ctx.core.max(initial=-1)) + 1
-    if used > ctx.chip.cores:
+    if used > ctx.chip.cores * ctx.chips:
+        if ctx.chips > 1:
+            raise _fail("cores", f"the placement needs {used} cores, " + _has(ctx, used))
         raise _fail("cores",
                     f"the placement needs {used} cores, chip '{ctx.chip.name}' has "
-                    f"{ctx.chip.cores}: choose a chip with cores >= {used} or larger tiles")
+                    f"{ctx.chip.cores}: choose a chip with cores >= {used} or larger tiles, "
+                    f"or map onto {-(-used // ctx.chip.cores)} chips (chips, --chips)")
     return []
 
 
@@ -240,6 +260,54 @@ def rule_weight_precision(ctx: RuleContext) -> list[MappingWarning]:
     return soft
 
 
+def rule_dynamic_product(ctx: RuleContext) -> list[MappingWarning]:
+    """Only constant weights become crossbar ops; a product of two activations (MatMul)
+    runs on the digital units unless the run holds it in tiles (``dynamic_products:
+    crossbar``): then the card's writable tiles must hold every product at once, and a
+    card without them (RRAM/PCM, whose cells would be rewritten every step) is refused
+    with the writes it would take unless the run accepts them (``allow_rram_writes``)
+    and the card gives their cost (``macro.write``). See :mod:`.dynamic`."""
+    check_dynamic_products(ctx.net, ctx.ops)
+    chip, policy = ctx.chip, ctx.dynamic
+    held = held_products(ctx.net, chip, policy)
+    if not held:
+        return []
+    wt = chip.writable_tile
+    if wt is not None:
+        need, have = sum(p.tiles for p in held), chip.cores * wt.tiles_per_core
+        if need > have:
+            raise _fail("dynamic_product",
+                        f"holding the network's {len(held)} products of activations needs "
+                        f"{need} writable tiles, chip '{chip.name}' has {have} "
+                        f"({chip.cores} cores x {wt.tiles_per_core}): choose "
+                        f"writable_tile.tiles_per_core >= {-(-need // chip.cores)}, larger "
+                        "writable tiles, or --dynamic-products digital")
+        return []
+    m = chip.macro
+    if policy.allow_rram_writes and m.write is not None:
+        return []
+    rep = write_report(ctx.net, chip, policy)
+    head = (f"chip '{chip.name}' has no writable tiles; holding {len(held)} product(s) of "
+            f"activations in its {m.technology} cells rewrites them every step: "
+            f"{sum(p.cells_per_step for p in held):,} cells")
+    layers = "Per layer: " + "; ".join(rep.per_layer())
+    if m.write is None:
+        raise _fail("dynamic_product",
+                    f"{head} per step, and the card gives no cost of writing them: add "
+                    "macro.write (energy_per_cell, latency_per_row, endurance, with sources) "
+                    "or a writable_tile, or keep them digital (--dynamic-products digital). "
+                    + layers)
+    e, t = rep.write_energy_per_inference, policy.steps
+    end = m.write.endurance.value
+    life = ("its cells do not wear out" if end is None else
+            f"an endurance of {end:.3g} writes lasts {end / t:,.0f} inferences")
+    raise _fail("dynamic_product",
+                f"{head}, {fq(e / t, 'J')} per step, {fq(e, 'J')} per inference of {t} "
+                f"steps; each cell is written {t} times per inference: {life}. Keep them "
+                "digital (--dynamic-products digital), use a card with a writable_tile, or "
+                f"accept the wear (--allow-rram-writes). {layers}")
+
+
 @dataclass(frozen=True)
 class Rule:
     """A design rule: its name, its check and the stages it runs at.
@@ -257,6 +325,7 @@ class Rule:
 
 #: Every design rule once, in the order they are checked.
 REGISTRY: tuple[Rule, ...] = (
+    Rule("dynamic_product", rule_dynamic_product, ("lowered",)),
     Rule("tile_columns", rule_tile_columns, ("lowered",)),
     Rule("fan_in", rule_fan_in, ("tiled",)),
     Rule("tiles_per_core", rule_tiles_per_core, ("tiled",), per_group=True),

@@ -40,6 +40,7 @@ import scipy.sparse as sp
 from ..errors import MappingError
 from ..ir import nodes as N
 from ..ir import tensors as T
+from ..ir.delay import Delay
 from ..ir.graph import Network
 
 __all__ = ["OpGroup", "SynOp", "lower_network", "dependency", "SYNAPTIC", "GATHER_PAD",
@@ -48,7 +49,7 @@ __all__ = ["OpGroup", "SynOp", "lower_network", "dependency", "SYNAPTIC", "GATHE
 SYNAPTIC = (N.Affine, N.Linear, N.Conv2d)
 #: digital operations of the receiving core (Flatten and Output only copy)
 DIGITAL = (N.Scale, N.SumPool2d, N.AvgPool2d, N.MaxPool2d, N.BatchNorm, T.Add, T.IAnd,
-           T.Concat, T.Reshape, T.Transpose, *T.SPIKE_OPS)
+           T.Concat, T.Reshape, T.Transpose, Delay, *T.SPIKE_OPS)
 if set(SYNAPTIC) & set(T.SPIKE_OPS) or not set(T.SPIKE_OPS) <= set(DIGITAL):
     raise ImportError("neurocosim bug: a product of two activations (Mul, ReduceSum, "
                       "MatMul) must be a digital op, never a crossbar op")
@@ -122,8 +123,15 @@ class SynOp:
         return m
 
 
-def lower_network(net: Network, *, conv_regions: int = 1, bias_row: bool = False) -> dict[str, SynOp]:
-    """Lower every synaptic node of ``net`` (pure: ``net`` is not changed)."""
+def lower_network(net: Network, *, conv_regions: int = 1, bias_row: bool = False,
+                  regions: dict[str, int] | None = None) -> dict[str, SynOp]:
+    """Lower every synaptic node of ``net`` (pure: ``net`` is not changed).
+
+    ``regions`` (the mapper's per-layer split, :mod:`neurocosim.mapping.split`) gives a
+    convolution its own region count, its regions then being runs of output positions
+    in raster order (position ``p = y·W_out + x`` in region ``p·R // (H_out·W_out)``:
+    row bands when ``R`` divides ``H_out``, and finer than a row when ``R > H_out``);
+    the other convolutions take ``conv_regions`` row bands."""
     if conv_regions < 1:
         raise MappingError(f"conv_regions must be >= 1, got {conv_regions}")
     ops: dict[str, SynOp] = {}
@@ -132,8 +140,10 @@ def lower_network(net: Network, *, conv_regions: int = 1, bias_row: bool = False
         if isinstance(node, (N.Affine, N.Linear)):
             ops[name] = _lower_dense(name, node, bias_row)
         elif isinstance(node, N.Conv2d):
+            own = (regions or {}).get(name)
             ops[name] = _lower_conv(name, node, net.in_shapes[name], net.out_shapes[name],
-                                    conv_regions, bias_row)
+                                    conv_regions if own is None else own, bias_row,
+                                    flat=own is not None)
     check_dynamic_products(net, ops)
     return ops
 
@@ -176,7 +186,8 @@ def _lower_dense(name: str, node, bias_row: bool) -> SynOp:
                  bias=np.zeros(n_out) if bias_row else bias, bias_row=bias_row)
 
 
-def _lower_conv(name, node: N.Conv2d, in_shape, out_shape, regions: int, bias_row: bool) -> SynOp:
+def _lower_conv(name, node: N.Conv2d, in_shape, out_shape, regions: int, bias_row: bool,
+                flat: bool = False) -> SynOp:
     cin, h, w_in = in_shape
     cout, ho, wo = out_shape
     g = node.groups
@@ -190,7 +201,7 @@ def _lower_conv(name, node: N.Conv2d, in_shape, out_shape, regions: int, bias_ro
         ph = pw = 0
     else:
         ph, pw = node.padding
-    regions = min(regions, ho)
+    regions = min(regions, ho * wo if flat else ho)
     oy, ox = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
     oy, ox = oy.ravel(), ox.ravel()  # position p = y*wo + x
     c_idx, p_idx, q_idx = np.meshgrid(np.arange(cin_g), np.arange(kh), np.arange(kw), indexing="ij")
@@ -198,7 +209,7 @@ def _lower_conv(name, node: N.Conv2d, in_shape, out_shape, regions: int, bias_ro
     iy = oy[:, None] * sh + p_idx[None, :] * dh - ph
     ix = ox[:, None] * sw + q_idx[None, :] * dw - pw
     inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w_in)
-    region = (oy * regions) // ho
+    region = ((oy * wo + ox) * regions) // (ho * wo) if flat else (oy * regions) // ho
     bias = np.asarray(node.bias, float)
     groups = []
     for gi in range(g):
@@ -242,24 +253,21 @@ def dependency(net: Network, name: str, src: str | None = None) -> sp.csr_matrix
     if isinstance(node, T.Transpose):
         perm = node.permutation(net.in_shapes[name])
         return sp.csr_matrix((np.ones(n_out), perm, np.arange(n_out + 1)), shape=(n_out, n_in))
-    if isinstance(node, (N.Flatten, N.Scale, N.Output, N.BatchNorm, T.Add, T.Reshape)):
+    if isinstance(node, (N.Flatten, N.Scale, N.Output, N.BatchNorm, T.Add, T.Reshape, Delay)):
         return sp.identity(n_in, format="csr")
     if isinstance(node, (N.SumPool2d, N.AvgPool2d, N.MaxPool2d)):
         c, h, w = net.in_shapes[name]
         _, ho, wo = net.out_shapes[name]
         (kh, kw), (sh, sw), (ph, pw) = node.kernel_size, node.stride, node.padding
-        rows, cols = [], []
-        for ch in range(c):
-            for y in range(ho):
-                for x in range(wo):
-                    o = (ch * ho + y) * wo + x
-                    for p in range(kh):
-                        for q in range(kw):
-                            iy, ix = y * sh + p - ph, x * sw + q - pw
-                            if 0 <= iy < h and 0 <= ix < w:
-                                rows.append(o)
-                                cols.append((ch * h + iy) * w + ix)
-        return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_out, n_in))
+        # output (ch, y, x) reads input (ch, y·sh + p − ph, x·sw + q − pw) inside the map,
+        # window elements in (p, q) order
+        ch, y, x, p, q = np.meshgrid(np.arange(c), np.arange(ho), np.arange(wo), np.arange(kh),
+                                     np.arange(kw), indexing="ij")
+        iy, ix = y * sh + p - ph, x * sw + q - pw
+        ok = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+        rows = ((ch * ho + y) * wo + x)[ok]
+        cols = ((ch * h + iy) * w + ix)[ok]
+        return sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_out, n_in))
     raise MappingError(f"node '{name}' ({type(node).__name__}) is not a digital pass-through")
 
 

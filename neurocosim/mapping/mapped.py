@@ -2,7 +2,8 @@
 
 A mapped network is saved as one directory, written atomically::
 
-    OUT/network.nir   the network (NIR, with neurocosim metadata)
+    OUT/network.nir   the network (NIR, with neurocosim metadata), or network.json and
+                      network_arrays.npz when NIR has no node for one of its nodes
     OUT/chip.yaml     the chip card
     OUT/arrays.npz    blocks, column groups, placements, neuron homes, rates, traffic
     OUT/mapping.json  options and the report
@@ -25,28 +26,33 @@ import numpy as np
 from .._atomic import output_dir
 from ..devices.cards import dump_chip, load_chip
 from ..devices.schema import ChipCard
-from ..errors import MappingError
+from ..errors import MappingError, ModelError
 from ..frontends import load_network, save_network
 from ..ir import nodes as N
 from ..ir.graph import Network
 from . import drc
-from .lowering import SynOp, gather_inputs, lower_network
+from .chips import EXTENT_KEYS, extent, extent_text, network_order, place
+from .dynamic import DynamicPolicy, held_products, report_dict
+from .lowering import SynOp, gather_inputs
+from .netfile import read_network_files, write_network_files
 from .placement import (
     Traffic,
     build_traffic,
-    choose_placement,
     neuron_homes,
     output_owner,
     packets,
-    sequential_placement,
 )
+from .split import lower_split, rebuild_ops, shape_ops
 from .tiling import Block, ColumnGroup, pack_cores, tile_ops
 
 __all__ = ["MappedNetwork", "MappingReport", "map_network", "save_mapped", "load_mapped"]
 
 _BLOCK_FIELDS = ("group", "region", "row_lo", "row_hi", "out_lo", "out_hi", "colgroup", "tile",
                  "row0", "col0", "cols")
-_CG_FIELDS = ("group", "region", "out_lo", "out_hi", "neurons", "synapses")
+_CG_FIELDS = ("group", "region", "out_lo", "out_hi", "neurons", "synapses", "row_lo", "row_hi",
+              "home")
+_ANY_CHIPS = 1 << 30  # chips=None: the tiled-stage lower bound never fails on chips
+_CG_DEFAULTS = {"row_lo": 0, "row_hi": -1, "home": -1}  # mappings saved before row segments
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +69,8 @@ class MappingReport:
     input_packets: float
     layers: tuple[dict, ...]
     warnings: tuple[str, ...] = ()
+    dynamic_products: Mapping[str, Any] | None = None  # mapping.dynamic.WriteReport.to_dict
+    extent: Mapping[str, Any] | None = None  # chips, crossbar share, digital units (.chips)
 
     @property
     def tile_utilisation_mean(self) -> float:
@@ -83,6 +91,8 @@ class MappingReport:
                              if self.baseline_inter_core_packets > 0 else 1.0),
             "layers": list(self.layers),
             "warnings": list(self.warnings),
+            **({"dynamic_products": self.dynamic_products} if self.dynamic_products else {}),
+            **dict(self.extent or {}),
         }
 
     @classmethod
@@ -92,13 +102,16 @@ class MappingReport:
                    tile_utilisation=tuple(d["tile_utilisation"]),
                    inter_core_packets=d["inter_core_packets"],
                    baseline_inter_core_packets=d["baseline_inter_core_packets"],
-                   input_packets=d["input_packets"], layers=tuple(d["layers"]), warnings=tuple(d["warnings"]))
+                   input_packets=d["input_packets"], layers=tuple(d["layers"]), warnings=tuple(d["warnings"]),
+                   dynamic_products=d.get("dynamic_products"),
+                   extent={k: d[k] for k in EXTENT_KEYS if k in d} or None)
 
     def text(self) -> str:
-        lines = [f"{'layer':<14}{'kind':<7}{'rows':>6}{'outputs':>9}{'groups':>8}{'tiles':>7}"
+        w = max([14] + [len(ly["op"]) + 1 for ly in self.layers])
+        lines = [f"{'layer':<{w}}{'kind':<7}{'rows':>6}{'outputs':>9}{'groups':>8}{'tiles':>7}"
                  f"{'cores':>7}"]
         for ly in self.layers:
-            lines.append(f"{ly['op']:<14}{ly['kind']:<7}{ly['rows']:>6}{ly['outputs']:>9}"
+            lines.append(f"{ly['op']:<{w}}{ly['kind']:<7}{ly['rows']:>6}{ly['outputs']:>9}"
                          f"{ly['column_groups']:>8}{ly['tiles']:>7}{ly['cores']:>7}")
         ratio = (self.inter_core_packets / self.baseline_inter_core_packets
                  if self.baseline_inter_core_packets > 0 else 1.0)
@@ -108,7 +121,9 @@ class MappingReport:
         lines.append(f"inter-core spike packets per step: {self.inter_core_packets:.1f} "
                      f"(sequential baseline {self.baseline_inter_core_packets:.1f}, ratio "
                      f"{ratio:.2f}); input packets from the host {self.input_packets:.1f}")
+        lines.extend(extent_text(self.extent))
         lines.extend(f"warning: {w}" for w in self.warnings)
+        lines.extend((self.dynamic_products or {}).get("text", ()))
         return "\n".join(lines)
 
 
@@ -195,10 +210,11 @@ def map_network(
     *,
     rates: Mapping[str, np.ndarray] | None = None,
     placement: str = "partition",
-    conv_regions: int = 1,
+    conv_regions: int | str = 1,
     bias: str = "digital",
     tile_sharing: bool = True,
-    seed: int = 0,
+    seed: int = 0, dynamic_products: DynamicPolicy | None = None,
+    chips: int | None = 1,
 ) -> MappedNetwork:
     """Map ``net`` onto ``chip``.
 
@@ -210,27 +226,32 @@ def map_network(
     placement
         ``"partition"`` (Mt-KaHyPar, multicast-aware) or ``"sequential"``.
     conv_regions
-        Spatial bands per convolution (kernel replicas); see :mod:`.lowering`.
+        Spatial bands per convolution (kernel replicas; see :mod:`.lowering`), or
+        ``"auto"``: every layer split as its column groups fit a core (:mod:`.split`).
     bias
         ``"digital"`` (added after the partial sums) or ``"row"`` (a crossbar row).
     tile_sharing
         Pack small blocks of different layers into shared tiles.
     seed
         Seed of the partitioner.
+    dynamic_products
+        Where MatMuls of two activations run (:mod:`.dynamic`; default: digital units).
+    chips
+        Chips to place on (``chip.cores`` cores each; see :mod:`.chips`); None: the fewest
+        that hold the placement.
 
     Raises
     ------
     MappingError
         A design rule is violated; the message names the rule, layer, limit, need and fix.
     """
-    if placement not in ("partition", "sequential"):
-        raise MappingError(f"placement must be 'partition' or 'sequential', got {placement!r}")
-    if bias not in ("digital", "row"):
-        raise MappingError(f"bias must be 'digital' or 'row', got {bias!r}")
-    ops = lower_network(net, conv_regions=conv_regions, bias_row=bias == "row")
-    ctx = drc.RuleContext(net=net, chip=chip, ops=ops, share=tile_sharing)
+    _check_options(net, chip, placement, bias, chips)
+    ops, tiling, split_opts = lower_split(net, chip, conv_regions, bias_row=bias == "row",
+                                          share=tile_sharing)
+    ctx = drc.RuleContext(net=net, chip=chip, ops=ops, share=tile_sharing,
+                          dynamic=dynamic_products or DynamicPolicy(), chips=chips or _ANY_CHIPS)
     drc.check_rules(ctx)
-    blocks, groups = tile_ops(ops, chip)
+    blocks, groups = tile_ops(ops, chip, **tiling)
     layer_of = _layer_of_op(net, ops)
     ctx = replace(ctx, layer_of_op=layer_of, groups=tuple(groups), blocks=tuple(blocks))
     soft = drc.check_rules(ctx)
@@ -239,26 +260,52 @@ def map_network(
     groups, extra = _neuron_only_groups(net, chip, groups, set(layer_of.values()))
     neurons = np.array([cg.neurons for cg in groups], np.int64)
     owner = output_owner(ops, groups)
-    homes = neuron_homes(net, ops, owner, extra)
+    cache: dict = {}  # dependency matrices of the digital nodes, for this network
+    homes = neuron_homes(net, ops, owner, extra, cache)
     rates = {k: np.asarray(v, float).reshape(-1) for k, v in (rates or {}).items()}
-    traffic = build_traffic(net, ops, groups, homes, rates)
-    if placement == "sequential":
-        base = best = sequential_placement(blocks, neurons, chip, tile_sharing)
-    else:
-        base, best = choose_placement(blocks, neurons, traffic, chip, tile_sharing, seed)
-    drc.check_rules(replace(ctx, groups=tuple(groups), core=best, traffic=traffic))
-    blocks, per_core = pack_cores(blocks, best, chip.macro.rows, chip.macro.cols, tile_sharing)
-    _, base_per_core = pack_cores(blocks, base, chip.macro.rows, chip.macro.cols, tile_sharing)
+    traffic = build_traffic(net, ops, groups, homes, rates, cache)
+    base, best, n_chips = place(blocks, neurons, traffic, chip, share=tile_sharing, seed=seed,
+                                placement=placement, chips=chips,
+                                order=network_order(net, groups, extra))
+    drc.check_rules(replace(ctx, groups=tuple(groups), core=best, traffic=traffic, chips=n_chips))
+    blocks, per_core, base_per_core = _pack(blocks, best, base, chip, tile_sharing)
     n_tiles = int(per_core.sum())
     report = _report(ops, blocks, best, base, traffic, chip, n_tiles,
                      tuple(str(w) for w in soft), int(base_per_core.sum()))
+    report = replace(report, dynamic_products=report_dict(net, chip, ctx.dynamic), extent=extent(
+        net, chip, ops, groups, homes, best, traffic, splits=split_opts.get("splits"), cache=cache,
+        held={h.node for h in held_products(net, chip, ctx.dynamic)}))
     return MappedNetwork(
         network=net, chip=chip, ops=ops, blocks=tuple(blocks), colgroups=tuple(groups),
         core=best, baseline_core=base, neuron_home=homes, rates=rates,
         traffic=traffic, report=report, n_tiles=n_tiles,
         options={"placement": placement, "conv_regions": conv_regions, "bias": bias,
-                 "tile_sharing": tile_sharing, "seed": seed},
+                 "tile_sharing": tile_sharing, "seed": seed, "chips": n_chips,
+                 **{k: v for k, v in split_opts.items() if k != "splits"}},
     )
+
+
+def _pack(blocks, best: np.ndarray, base: np.ndarray, chip: ChipCard, share: bool):
+    """The blocks packed into the tiles of ``best``'s cores; tiles per core of ``best`` and
+    of the baseline ``base``."""
+    m = chip.macro
+    packed, per_core = pack_cores(blocks, best, m.rows, m.cols, share)
+    same = np.array_equal(base, best)
+    return packed, per_core, per_core if same else pack_cores(blocks, base, m.rows, m.cols, share)[1]
+
+
+def _check_options(net: Network, chip: ChipCard, placement: str, bias: str, chips) -> None:
+    """The options' values, then design rule ``fan_in`` on the layers' sizes alone
+    (before the lowering builds the read schedules: gigabytes for a large network)."""
+    if placement not in ("partition", "sequential"):
+        raise MappingError(f"placement must be 'partition' or 'sequential', got {placement!r}")
+    if bias not in ("digital", "row"):
+        raise MappingError(f"bias must be 'digital' or 'row', got {bias!r}")
+    if chips is not None and (isinstance(chips, bool) or not isinstance(chips, int) or chips < 1):
+        raise MappingError(f"chips must be a positive int or None (the fewest), got {chips!r}")
+    light = shape_ops(net, bias_row=bias == "row")
+    drc.rule_fan_in(drc.RuleContext(net=net, chip=chip, ops=light,
+                                    layer_of_op=_layer_of_op(net, light)))
 
 
 def _neuron_only_groups(net: Network, chip: ChipCard, groups: list[ColumnGroup],
@@ -320,7 +367,11 @@ def save_mapped(mapped: MappedNetwork, out: str | Path, *, force: bool = False) 
 
 def write_mapping_files(mapped: MappedNetwork, tmp: Path) -> None:
     """Write the mapping's files into directory ``tmp`` (used by :func:`save_mapped`)."""
-    save_network(mapped.network, tmp / "network.nir")
+    try:
+        save_network(mapped.network, tmp / "network.nir")
+    except ModelError:  # NIR has no node for it (max pooling, the transformers' products)
+        (tmp / "network.nir").unlink(missing_ok=True)
+        write_network_files(mapped.network, tmp)
     (tmp / "chip.yaml").write_text(dump_chip(mapped.chip))
     arrays: dict[str, np.ndarray] = {
         "core": mapped.core, "baseline_core": mapped.baseline_core,
@@ -356,15 +407,18 @@ def load_mapped(path: str | Path) -> MappedNetwork:
     meta = json.loads(meta_path.read_text())
     if meta.get("format") != "neurocosim-mapping-v1":
         raise MappingError(f"{path}: unknown mapping format {meta.get('format')!r}")
-    net = load_network(path / "network.nir")
+    net = (load_network(path / "network.nir") if (path / "network.nir").exists()
+           else read_network_files(path))
     chip = load_chip(path / "chip.yaml")
     opts = meta["options"]
-    ops = lower_network(net, conv_regions=opts["conv_regions"], bias_row=opts["bias"] == "row")
+    ops = rebuild_ops(net, opts)
     with np.load(path / "arrays.npz", allow_pickle=False) as z:
         a = {k: z[k] for k in z.files}
     blocks = tuple(Block(op=str(a["block_op"][i]), **{f: int(a[f"block_{f}"][i]) for f in _BLOCK_FIELDS})
                    for i in range(len(a["block_op"])))
-    groups = tuple(ColumnGroup(id=i, op=str(a["cg_op"][i]), **{f: int(a[f"cg_{f}"][i]) for f in _CG_FIELDS})
+    groups = tuple(ColumnGroup(id=i, op=str(a["cg_op"][i]),
+                               **{f: int(a[f"cg_{f}"][i]) if f"cg_{f}" in a else _CG_DEFAULTS[f]
+                                  for f in _CG_FIELDS})
                    for i in range(len(a["cg_op"])))
     traffic = Traffic(ptr=a["traffic_ptr"], pins=a["traffic_pins"], home=a["traffic_home"],
                       weight=a["traffic_weight"],

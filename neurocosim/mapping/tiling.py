@@ -62,8 +62,12 @@ class ColumnGroup:
     region: int
     out_lo: int
     out_hi: int
-    neurons: int  # outputs produced = chunk size x positions served
+    neurons: int  # outputs produced = chunk size x positions served (0: a partial segment)
     synapses: int  # stored weights (non-bias rows)
+    row_lo: int = 0  # the crossbar rows (of the op group's matrix) this group holds
+    row_hi: int = -1  # -1: to the last row
+    home: int = -1  # a partial segment: the group holding its neurons, which adds its
+    # partial sums (sent over the network); -1: the group holds its own neurons
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,8 +83,14 @@ def outputs_per_tile(macro: MacroCard) -> int:
     return ColumnLayout.of(macro).outputs_per_tile(macro.cols)
 
 
-def tile_ops(ops: dict[str, SynOp], chip: ChipCard):
-    """Cut every op into blocks (not yet on tiles). Returns ``(blocks, colgroups)``."""
+def tile_ops(ops: dict[str, SynOp], chip: ChipCard, *, outputs: dict[str, int] | None = None,
+             segment_blocks: int | None = None):
+    """Cut every op into blocks (not yet on tiles). Returns ``(blocks, colgroups)``.
+
+    ``outputs`` (the mapper's per-layer split) caps an op's outputs per column group below
+    a tile's, in equal chunks; ``segment_blocks`` cuts a column group of more row blocks
+    into segments of at most that many (one core's tiles): the first segment holds the
+    neurons, every other one sends its partial sums to it (``ColumnGroup.home``)."""
     macro = chip.macro
     layout = ColumnLayout.of(macro)
     R, opt = macro.rows, layout.outputs_per_tile(macro.cols)
@@ -90,20 +100,32 @@ def tile_ops(ops: dict[str, SynOp], chip: ChipCard):
         for gi, grp in enumerate(op.groups):
             K, C = grp.weight.shape
             n_syn_rows = K - (1 if op.bias_row else 0)
+            per = opt
+            if outputs and op.name in outputs:  # equal chunks of at most outputs[op]
+                per = min(opt, outputs[op.name])
+                per = -(-C // -(-C // per))
+            seg = (segment_blocks or -(-K // R)) * R
+            counts = np.bincount(grp.region, minlength=op.regions)
             for reg in range(op.regions):
-                positions = int(np.count_nonzero(grp.region == reg))
+                positions = int(counts[reg])
                 if positions == 0:
                     continue
-                for o0 in range(0, C, opt):
-                    o1 = min(C, o0 + opt)
-                    cg = len(groups)
-                    groups.append(ColumnGroup(
-                        id=cg, op=op.name, group=gi, region=reg, out_lo=o0, out_hi=o1,
-                        neurons=(o1 - o0) * positions, synapses=(o1 - o0) * n_syn_rows))
-                    for r0 in range(0, K, R):
-                        blocks.append(Block(op=op.name, group=gi, region=reg, row_lo=r0,
-                                            row_hi=min(K, r0 + R), out_lo=o0, out_hi=o1,
-                                            colgroup=cg, cols=layout.block_columns(o1 - o0)))
+                for o0 in range(0, C, per):
+                    o1 = min(C, o0 + per)
+                    first = len(groups)
+                    for s0 in range(0, K, seg):
+                        s1 = min(K, s0 + seg)
+                        cg = len(groups)
+                        groups.append(ColumnGroup(
+                            id=cg, op=op.name, group=gi, region=reg, out_lo=o0, out_hi=o1,
+                            neurons=(o1 - o0) * positions if s0 == 0 else 0,
+                            synapses=(o1 - o0) * (min(s1, n_syn_rows) - min(s0, n_syn_rows)),
+                            row_lo=s0, row_hi=s1, home=-1 if s0 == 0 else first))
+                        for r0 in range(s0, s1, R):
+                            blocks.append(Block(op=op.name, group=gi, region=reg, row_lo=r0,
+                                                row_hi=min(s1, r0 + R), out_lo=o0, out_hi=o1,
+                                                colgroup=cg,
+                                                cols=layout.block_columns(o1 - o0)))
     return blocks, groups
 
 
@@ -171,7 +193,7 @@ def pack_cores(blocks: list[Block], core_of_group: np.ndarray, rows: int, cols: 
     return out, per_core
 
 
-def _with(b: Block, **kw) -> Block:
-    d = b.to_dict()
-    d.update(kw)
-    return Block(**d)
+def _with(b: Block, *, tile: int, row0: int, col0: int) -> Block:
+    return Block(op=b.op, group=b.group, region=b.region, row_lo=b.row_lo, row_hi=b.row_hi,
+                 out_lo=b.out_lo, out_hi=b.out_hi, colgroup=b.colgroup, tile=tile, row0=row0,
+                 col0=col0, cols=b.cols)

@@ -110,7 +110,18 @@ MALFORMED = [
     (_set("noc.hop_latency.value", "3 pJ"), "noc.hop_latency.value: '3 pJ' is not in s"),
     (_set("macro.weight_mapping", "bit_sliced"), "macro.bits_per_cell: required when weight_mapping is bit_sliced"),
     (_set("clock", "100 MHz extra"), "clock: cannot parse '100 MHz extra'"),
+    (_set("macro.write.endurance.value", 0), "macro.write.endurance.value: Input should be greater than or equal to 1"),
+    (_set("macro.write.endurance.value", True), "macro.write.endurance.value: a number of writes, not a boolean"),
+    (_set("macro.write.endurance.value", "many"), "macro.write.endurance.value: a number of writes such as 1e6, got 'many'"),
+    (_delete("macro.write.energy_per_cell.source"), "macro.write.energy_per_cell.source: required field is missing"),
+    (_set("macro.write.latency_per_row.value", "1 pJ"), "macro.write.latency_per_row.value: '1 pJ' is not in s"),
+    (_set("writable_tile", {}), "writable_tile.technology: required field is missing"),
 ]
+
+SRAM = {"technology": "sram", "rows": 128, "cols": 64, "tiles_per_core": 4,
+        "write": {"energy_per_cell": {"value": "0.16 pJ", "source": "Horowitz ISSCC 2014"},
+                  "latency_per_row": {"value": "10 ns", "source": "one cycle", "assumption": True},
+                  "endurance": {"value": None, "source": "SRAM does not wear out"}}}
 
 
 @pytest.mark.parametrize("edit,fragment", MALFORMED, ids=[m[1].split(":")[0] for m in MALFORMED])
@@ -158,3 +169,44 @@ def test_typo_is_one_problem_not_two(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_chip(p)
     assert str(err.value) == f"{p}: macro.g_mni: unknown key; did you mean 'g_min'?"
+
+
+def test_write_costs_of_the_presets():
+    prime, pcm = load_chip("prime-rram-40nm").macro.write, load_chip("pcm-aihwkit").macro.write
+    assert (prime.energy_per_cell.value, prime.latency_per_row.value, prime.endurance.value) \
+        == pytest.approx((10e-12, 1e-6, 1e6))
+    assert pcm.endurance.value == 1e8 and pcm.energy_per_cell.value == pytest.approx(10e-12)
+    assert prime.endurance.assumption and "Wong" in prime.endurance.source
+    assert load_chip("ideal").macro.write is None
+    assert all(load_chip(n).writable_tile is None for n in list_presets())
+
+
+@pytest.mark.parametrize("given,value", [("1e6", 1e6), (1000000, 1e6), (2.5e9, 2.5e9),
+                                         ("1_000", 1e3), (None, None)])
+def test_endurance_is_a_number_of_writes_or_unlimited(given, value):
+    data = base()
+    data["macro"]["write"]["endurance"]["value"] = given
+    assert chip_from_dict(data).macro.write.endurance.value == value
+
+
+def test_writable_tile_loads_round_trips_and_is_described(tmp_path):
+    from neurocosim.devices.describe import describe_card
+
+    data = base() | {"writable_tile": SRAM}
+    card = chip_from_dict(data)
+    wt = card.writable_tile
+    assert (wt.technology, wt.rows, wt.cols, wt.tiles_per_core, wt.count_bits) == \
+        ("sram", 128, 64, 4, 8)
+    assert wt.write.energy_per_cell.value == pytest.approx(0.16e-12)
+    assert wt.write.endurance.value is None and wt.read_energy_per_mac is None
+    p = tmp_path / "card.yaml"
+    p.write_text(dump_chip(card))
+    assert load_chip(p) == card
+    text = describe_card(card)
+    assert "writable tiles: 4 per core, 128 x 64 sram" in text
+    assert "writable_tile.write.endurance" in text and "unlimited" in text
+    assert "macro.write.endurance       1e+06" in text
+    big = base() | {"writable_tile": SRAM | {"rows": 65536, "cols": 65536}}
+    with pytest.raises(ConfigError, match=r"writable_tile.rows x writable_tile.cols "
+                                          r"\(65536 x 65536\) exceeds 67,108,864"):
+        chip_from_dict(big)

@@ -6,6 +6,7 @@ import pytest
 
 from neurocosim import ir, load_network, make_encoder, save_network, simulate_reference
 from neurocosim.errors import ModelError
+from neurocosim.frontends.nir_io import extension_types
 from tests.conftest import all_types_network, cubali_network
 
 
@@ -80,15 +81,12 @@ def test_round_trip_covers_every_supported_type(rng):
     kinds = {type(n).__name__ for n in all_types_network(rng).nodes.values()}
     kinds |= {type(n).__name__ for n in cubali_network(rng).nodes.values()}
     kinds |= {type(n).__name__ for n in delay_conv1d_network(rng).nodes.values()}
-    # NIR 1.0 has no MaxPool or BatchNorm node: write_nir refuses them (tested in
-    # tests/ir/test_maxpool_batchnorm.py); they travel in .npz bundles and Python networks.
-    # Nor has it Add, IAnd, Concat, Reshape or Transpose (refused too, tested in
-    # tests/ir/test_residual_nodes.py): they travel in Python networks; nor Mul, ReduceSum
-    # or MatMul (the spike-spike primitives, refused too, tested in tests/ir/test_spike_ops.py)
-    # nor Gate (SEMM's enable, a Mul)
-    assert kinds == set(ir.NODE_TYPES) - {"MaxPool2d", "BatchNorm", "Add", "IAnd", "Concat",
-                                          "Reshape", "Transpose", "Mul", "ReduceSum",
-                                          "MatMul", "Gate"}
+    # NIR 1.0 has no MaxPool2d, BatchNorm, Add, IAnd, Concat, Reshape, Transpose, Mul,
+    # Gate, ReduceSum, MatMul or TernaryLIF node: plain write_nir refuses them (tests/ir/
+    # test_maxpool_batchnorm.py, test_residual_nodes.py, test_spike_ops.py); with
+    # extensions=True they are neurocosim.<Kind> nodes (tests/frontends/test_nir_extensions.py)
+    assert "MaxPool2d" in extension_types() and "TernaryLIF" in extension_types()
+    assert kinds == set(ir.NODE_TYPES) - set(extension_types())
 
 
 def test_round_trip_keeps_modes_and_delay(tmp_path, rng):

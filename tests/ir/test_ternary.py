@@ -80,3 +80,15 @@ def test_in_a_network_scalars_broadcast_and_the_lif_discretisation_applies():
 def test_a_negative_threshold_of_the_wrong_shape_is_refused():
     with pytest.raises(ModelError, match=r"'t' \(TernaryLIF\): parameters have shape \(4,\)"):
         _net(_tern(v_threshold_neg=np.full(4, 0.5)))
+
+
+def test_a_mapping_folder_network_file_keeps_it_exactly(tmp_path):
+    """NIR 1.0 has no ternary neuron: a mapping folder keeps such a network in its
+    ``network.json`` files, rebuilt through ``Node.from_dict``."""
+    from neurocosim.mapping.netfile import read_network_files, write_network_files
+
+    net = _net(_tern(v_threshold=np.linspace(0.25, 1.0, 6), v_threshold_neg=0.125,
+                     v_reset=0.1, reset="subtract", compare=">="))
+    write_network_files(net, tmp_path)
+    back = read_network_files(tmp_path)
+    assert type(back.nodes["t"]) is ir.TernaryLIF and back.nodes["t"] == net.nodes["t"]

@@ -20,7 +20,9 @@ from neurocosim import (
 from neurocosim.devices import load_chip
 from neurocosim.errors import MappingError
 from neurocosim.mapping import MappingWarning, load_mapped, map_network, save_mapped
+from neurocosim.mapping.dynamic import DynamicPolicy
 from tests.conftest import all_types_network, chain, chip_variant
+from tests.mapping.test_rules import ssa
 
 
 def check_tiles(mapped):
@@ -257,14 +259,17 @@ RULE_CASES = [
         [np.r_[100.0, np.full(63, 1.0)][None, :].repeat(4, 0)], dt=1e-3, neuron="IF"),
         chip_variant("ideal", macro__levels=4)),
      "design rule 'weight_precision': layer 'fc0' loses"),
+    ("dynamic_product", lambda: (ssa(), chip_variant("ideal"),
+                                 {"dynamic_products": DynamicPolicy("crossbar", steps=4)}),
+     "design rule 'dynamic_product': chip 'ideal' has no writable tiles"),
 ]
 
 
 @pytest.mark.parametrize("rule,case,fragment", RULE_CASES, ids=[c[0] for c in RULE_CASES])
 def test_design_rule_violation_message(rule, case, fragment):
-    net, chip = case()
+    net, chip, *kw = case()  # a third item: map_network's options
     with pytest.raises(MappingError) as err:
-        map_network(net, chip)
+        map_network(net, chip, **(kw[0] if kw else {}))
     assert fragment in str(err.value), str(err.value)
 
 

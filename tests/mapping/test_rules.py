@@ -6,9 +6,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from neurocosim import network_from_weights
+from neurocosim import ir, network_from_weights
 from neurocosim.errors import MappingError
 from neurocosim.mapping import MappingWarning, drc, map_network
+from neurocosim.mapping.dynamic import DynamicPolicy
 from neurocosim.mapping.lowering import lower_network
 from neurocosim.mapping.mapped import _layer_of_op
 from neurocosim.mapping.tiling import tile_ops
@@ -20,10 +21,10 @@ def dense(n_in, n_out, seed=0):
                                 dt=1e-3, neuron="IF")
 
 
-def context(net, chip, stage="tiled"):
+def context(net, chip, stage="tiled", dynamic=None):
     """The rule context of ``net`` on ``chip`` at ``stage``, built as map_network does."""
     ops = lower_network(net)
-    ctx = drc.RuleContext(net=net, chip=chip, ops=ops)
+    ctx = drc.RuleContext(net=net, chip=chip, ops=ops, dynamic=dynamic or DynamicPolicy())
     if stage == "lowered":
         return ctx
     blocks, groups = tile_ops(ops, chip)
@@ -40,8 +41,36 @@ def spread_core(mapped, n_cores):
     return np.arange(len(mapped.colgroups), dtype=np.int64) % n_cores
 
 
+def ssa(heads=2, d=4, tokens=(2, 3)):
+    """Linear → LIF q, k, v (channel-major (heads·d, tokens)) → Spikformer's SSA (q·(kᵀ·v))."""
+    c, n = heads * d, tokens[0] * tokens[1]
+    rng = np.random.default_rng(0)
+    nodes, edges = {"in": ir.Input(shape=(c * n,))}, []
+    for s in "qkv":
+        nodes |= {f"fc_{s}": ir.Linear(weight=rng.normal(size=(c * n, c * n))),
+                  f"{s}_lif": ir.LIF(tau=2e-3, r=1.0, v_leak=0.0, v_threshold=1.0),
+                  s: ir.Reshape(shape=(c, *tokens))}
+        edges += [("in", f"fc_{s}"), (f"fc_{s}", f"{s}_lif"), (f"{s}_lif", s)]
+    b = ir.blocks.ssa("q", "k", "v", shape=(c, *tokens), heads=heads)
+    return ir.Network(nodes={**nodes, **b.nodes, "out": ir.Output()},
+                      edges=tuple(edges + b.edges + [(b.output, "out")]), dt=1e-3)
+
+
+#: a writable SRAM tile in SI units (the ideal card has none)
+WRITABLE = {"technology": "sram", "rows": 64, "cols": 64, "tiles_per_core": 1,
+            "write": {k: {"value": v, "source": "test figure"} for k, v in
+                      (("energy_per_cell", 1e-13), ("latency_per_row", 1e-8),
+                       ("endurance", None))}}
+#: the policy a rule is checked under (default: products on the digital units)
+POLICY = {"dynamic_product": DynamicPolicy("crossbar", steps=4)}
+
 # (rule, network, stage, chip that fits, chip that breaks the rule, message fragment)
 CASES = {
+    # v (2·6·4) and kᵀv (2·4·4) held in differential pairs: 2·(48 + 32) = 160 cells
+    "dynamic_product": (ssa, "lowered", dict(writable_tile=WRITABLE), {},
+                        "chip 'ideal' has no writable tiles; holding 2 product(s) of "
+                        "activations in its ideal cells rewrites them every step: 160 cells "
+                        "per step, and the card gives no cost of writing them"),
     "tile_columns": (lambda: dense(4, 4), "lowered", {},
                      dict(macro__cols=6, macro__weight_mapping="bit_sliced",
                           macro__bits_per_cell=1, macro__slices=4, macro__adcs_per_tile=1),
@@ -84,7 +113,7 @@ def test_registry_lists_each_rule_once():
 @pytest.mark.parametrize("rule", list(CASES))
 def test_rule_passes_a_fitting_network(rule):
     make, stage, ok, _, _ = CASES[rule]
-    ctx = context(make(), chip_variant("ideal", **ok), stage)
+    ctx = context(make(), chip_variant("ideal", **ok), stage, POLICY.get(rule))
     assert getattr(drc, f"rule_{rule}")(ctx) == []
 
 
@@ -92,7 +121,7 @@ def test_rule_passes_a_fitting_network(rule):
 def test_rule_rejects_a_misfit(rule):
     make, stage, _, bad, fragment = CASES[rule]
     net = make()
-    ctx = context(net, chip_variant("ideal", **bad), stage)
+    ctx = context(net, chip_variant("ideal", **bad), stage, POLICY.get(rule))
     if rule == "fan_out":  # if0 is read by the 4 column groups of fc1: 4 cores
         ctx = replace(ctx, core=spread_core(map_network(net, chip_variant("ideal")), 4))
     with pytest.raises(MappingError) as err:

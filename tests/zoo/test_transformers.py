@@ -274,9 +274,10 @@ def test_zoo_show_a_transformer(tmp_path, capsys):
 
 
 def test_map_spikformer_8_384_on_prime(tmp_path, capsys):
-    """Bench: the 224×224 Spikformer-8-384 on prime-rram-40nm (1024 neurons per core)
-    breaks 'neurons_per_core' at the SPS's first conv (48×224×224 neurons); the message
-    gives the lower bounds. Measured about 2.5 s (budget 60 s)."""
+    """Bench: the 224×224 Spikformer-8-384 on prime-rram-40nm: the mapper splits every
+    layer over cores (the SPS's first conv has 48×224×224 neurons, 1024 per core) and
+    places over chips, and stops at the card's 'fan_out' (16 cores per spike; the stem's
+    receptive fields reach more); the message gives the lower bounds. Budget 60 s."""
     t0 = time.perf_counter()
     rc = main(["map", "zoo:spikformer-8-384", "--chip", "prime-rram-40nm", "-o",
                str(tmp_path / "m")])
@@ -284,5 +285,5 @@ def test_map_spikformer_8_384_on_prime(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     print(f"\nbench: map zoo:spikformer-8-384 --chip prime-rram-40nm: {wall:.1f} s: {err}")
     assert rc == 2 and len(err.splitlines()) == 1 and wall < 60
-    assert "'neurons_per_core'" in err and "sps_conv0_conv" in err and "2408448" in err
+    assert "'fan_out'" in err and "sps_lif3" in err
     assert "10612224 neurons" in err and "10364 cores" in err and "648 chips" in err
