@@ -16,6 +16,7 @@ from tests.hwsim.test_spike_ops import (
     SJLif,
     finish,
     paper_inputs,
+    qk_attention_case,
     qkv_net,
     run_both,
     spikes_in,
@@ -35,20 +36,7 @@ def qkformer_channel_attention(q, k, heads, attn_lif):
 
 
 def _qkca_case(heads, d, hh, ww, seed, linear):
-    rng = np.random.default_rng(seed)
-    c, n = heads * d, hh * ww
-    nodes, edges = qkv_net(rng, c, hh, ww, linear, names="qk")
-    blk = ir.blocks.qkca("q", "k", shape=(c, hh, ww), heads=heads)
-    net = finish(nodes, edges, blk)
-    x = spikes_in(rng, net.input_shape)
-    ref, _, _ = run_both(net, x, ["q", "k", "qkca_mask", blk.output])
-    qkv = paper_inputs(net, x, linear, c, hh, ww)
-    lif = SJLif(0.5)
-    want = np.stack([qkformer_channel_attention(qkv["q"][:, t].reshape(-1, c, n),
-                                                qkv["k"][:, t].reshape(-1, c, n), heads, lif)
-                     for t in range(STEPS)], axis=1)
-    np.testing.assert_array_equal(ref.probes[blk.output].reshape(want.shape), want)
-    return ref
+    return qk_attention_case("qkca", qkformer_channel_attention, heads, d, hh, ww, seed, linear)
 
 
 @FAST

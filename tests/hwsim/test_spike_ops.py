@@ -218,21 +218,27 @@ def test_ssa_fixed_case_spikes():
 
 
 # -- QKTA ------------------------------------------------------------------------------------------
-def _qkta_case(heads, d, hh, ww, seed, linear):
+def qk_attention_case(kind, paper, heads, d, hh, ww, seed, linear):
+    """QKFormer's token (``kind="qkta"``) or channel (``"qkca"``) attention built by
+    ``ir.blocks``, run on the reference and the engine (equal), and equal to ``paper``,
+    the test's NumPy re-implementation of the paper's code, step by step."""
     rng = np.random.default_rng(seed)
     c, n = heads * d, hh * ww
     nodes, edges = qkv_net(rng, c, hh, ww, linear, names="qk")
-    blk = ir.blocks.qkta("q", "k", shape=(c, hh, ww), heads=heads)
+    blk = getattr(ir.blocks, kind)("q", "k", shape=(c, hh, ww), heads=heads)
     net = finish(nodes, edges, blk)
     x = spikes_in(rng, net.input_shape)
-    ref, _, _ = run_both(net, x, ["q", "k", "qkta_mask", blk.output])
+    ref, _, _ = run_both(net, x, ["q", "k", f"{kind}_mask", blk.output])
     qkv = paper_inputs(net, x, linear, c, hh, ww)
     lif = SJLif(0.5)
-    want = np.stack([qkformer_attention(qkv["q"][:, t].reshape(-1, c, n),
-                                        qkv["k"][:, t].reshape(-1, c, n), heads, lif)
-                     for t in range(STEPS)], axis=1)
+    want = np.stack([paper(qkv["q"][:, t].reshape(-1, c, n), qkv["k"][:, t].reshape(-1, c, n),
+                           heads, lif) for t in range(STEPS)], axis=1)
     np.testing.assert_array_equal(ref.probes[blk.output].reshape(want.shape), want)
     return ref
+
+
+def _qkta_case(heads, d, hh, ww, seed, linear):
+    return qk_attention_case("qkta", qkformer_attention, heads, d, hh, ww, seed, linear)
 
 
 @FAST

@@ -11,15 +11,10 @@ import pytest
 
 from neurocosim import (
     ir,
-    make_encoder,
-    map_network,
-    program_chip,
-    simulate,
-    simulate_reference,
     zoo,
 )
 from neurocosim.cli import main
-from tests.conftest import chip_variant
+from tests.zoo.test_transformers import small_runs
 
 SMALL = dict(input_hw=32, classes=10, embed_dim=64, depth=1, heads=2)
 STEPS = 3
@@ -83,19 +78,7 @@ def test_structure(small):
 
 
 def test_small_variants_equal_on_reference_and_engine(small):
-    chip = chip_variant("ideal", neurons_per_core=65536)
-    for name, raw in small.items():
-        net = ir.fold_batchnorm(raw)
-        x = np.random.default_rng(0).uniform(0, 1, (2, *net.input_shape))
-        layers = net.layers()
-        enc = make_encoder("current", x, net.input_shape, np.random.default_rng(1))
-        ref = simulate_reference(net, enc, STEPS, probes=layers)
-        eng = simulate(program_chip(map_network(net, chip), np.random.default_rng(0)), enc,
-                       STEPS, probes=layers, rng=np.random.default_rng(1))
-        for p in layers:
-            np.testing.assert_array_equal(eng.probes[p], ref.probes[p], err_msg=f"{name} {p}")
-        np.testing.assert_allclose(eng.output, ref.output, rtol=1e-12, atol=1e-12)
-        assert np.any(ref.output != 0)
+    for name, ref, eng in small_runs(small, STEPS):
         if name == "spikformer-semm":
             r = ref.probes["block0_mlp_router_lif"]
             assert 0 < r.sum() < r.size, "some experts run, some are skipped"
