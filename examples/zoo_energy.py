@@ -1,16 +1,19 @@
 """The zoo's energy table: analytical energy per inference of the zoo's models on
-``prime-rram-40nm`` chips (issue 16).
+``prime-rram-40nm``, one virtual chip each (issue 16).
 
 For each model: its paper's T (``zoo.spec(name).steps``), every neuron and the input
 firing 0.1 spikes per step (a stated rate, not a measured one: the zoo's weights are
 seeded random, not trained), the expected event counts of
 :func:`neurocosim.flows.analytical_energy` (no simulation) priced at the card's costs.
-The mapper splits every layer over cores and places the cores over as many chips as it
-takes (``conv_regions="auto"``); the card's per-neuron fan-in (4,096 synapses) and
-per-spike fan-out (16 cores) are lifted with ``--set`` overrides (:data:`SETS`), since
-every zoo model breaks one of them (``neurocosim map zoo:NAME --chip prime-rram-40nm``
-says which and by how much). Inter-chip links have no cost on the card: their packets
-are counted in the mapping report, not priced here.
+``neurocosim map`` splits layers over cores and places over chips, but the card prices
+no link between chips and its mesh model is one chip's, so the table keeps a one-chip
+view: the card's per-core limits are lifted with ``--set`` overrides
+(:func:`neurocosim.flows.virtual_chip_sets`: ``neurons_per_core`` the smallest power of
+two holding the largest layer, i.e. the outputs of a synaptic layer or a neuron layer;
+``tiles_per_core``, ``max_fan_in``, ``max_fan_out`` and ``cores`` at the card schema's
+maxima): a one-virtual-chip view, whose per-event costs are
+the card's but whose cores are as large as the largest layer (routing counts hops between
+those large cores; leakage is the card's power per core × the cores used).
 
 Each model runs in a child process (its wall time and peak resident memory measured
 there, under an 8 GiB address-space limit). Writes ``examples/figures/zoo-energy.md``.
@@ -35,8 +38,6 @@ RATE = 0.1  # spikes per neuron (and per input) per step
 PAPER = "horowitz45"
 MODELS = ("sew-resnet-18", "ms-resnet-18", "spikformer-4-384-cifar", "spikformer-8-384",
           "sdt-8-384", "qkformer-10-384", "spikformer-semm", "spikformer-tim")
-#: the card limits every zoo model breaks, lifted (the rest of the card as it is)
-SETS = ("max_fan_in=1073741824", "max_fan_out=1048576")
 LARGER = ("sew-resnet-34", "spikformer-8-512", "sdt-8-512", "qkformer-10-512",
           "spikformer-8-768", "sdt-8-768", "qkformer-10-768", "spikeyolo-backbone")
 MEMORY_LIMIT = 8 << 30  # bytes of address space a child may use
@@ -48,12 +49,12 @@ def one(name: str) -> dict:
     """The energy of zoo model ``name`` (runs in the child process)."""
     from neurocosim import zoo
     from neurocosim.devices import apply_overrides, load_chip, parse_set
-    from neurocosim.flows import analytical_energy
+    from neurocosim.flows import analytical_energy, virtual_chip_sets
     from neurocosim.frontends import load_network
 
     t0 = time.perf_counter()
     net = load_network(f"zoo:{name}")
-    sets = list(SETS)
+    sets = virtual_chip_sets(net)
     chip = apply_overrides(load_chip(CHIP), parse_set(sets), source="--set")
     steps = zoo.spec(name).steps
     rep = analytical_energy(net, chip, steps=steps, rate=RATE, paper_preset=PAPER,
@@ -68,16 +69,16 @@ def one(name: str) -> dict:
             "E_snn_J": p["E_snn_J"], "E_ann_J": p["E_ann_J"], "sops": p["sops"],
             "first_layer_macs": p["first_layer_macs"],
             "latency_s": rep.latency_per_inference_s, "area_mm2": rep.area_mm2,
-            "cores": rep.cores if hasattr(rep, "cores") else None,
             "wall_s": time.perf_counter() - t0,
             "peak_rss_GB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}
 
 
-def run_child(name: str) -> dict:
+def run_child(name: str, memory_gib: int = MEMORY_LIMIT >> 30) -> dict:
     """:func:`one` in a child process; a failure (memory, time, error) as ``error``."""
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True,
+        proc = subprocess.run([sys.executable, __file__, "--one", name, "--memory-gib",
+                               str(memory_gib)], capture_output=True,
                               text=True, timeout=TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         return {"model": name, "error": f"over {TIMEOUT_S} s"}
@@ -85,7 +86,7 @@ def run_child(name: str) -> dict:
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         if "MemoryError" in tail:
-            tail = f"over the {MEMORY_LIMIT >> 30} GiB address-space limit (MemoryError)"
+            tail = f"over the {memory_gib} GiB address-space limit (MemoryError)"
         return {"model": name, "error": f"exit {proc.returncode}: {tail}",
                 "wall_s": time.perf_counter() - t0}
     return json.loads(lines[-1])
@@ -97,7 +98,7 @@ def _uj(v: float) -> str:
 
 def markdown(rows: list[dict], pending: list[str] = ()) -> str:
     ok = [r for r in rows if "error" not in r]
-    out = ["# The zoo's energy per inference on `prime-rram-40nm` chips", "",
+    out = ["# The zoo's energy per inference on one virtual `prime-rram-40nm` chip", "",
            "Written by `examples/zoo_energy.py` (analytical: expected event counts, no "
            "simulation). Every neuron and the input fire **0.1 spikes per step** (a stated "
            "rate: the zoo's weights are seeded random, not trained); T is the paper's "
@@ -117,13 +118,17 @@ def markdown(rows: list[dict], pending: list[str] = ()) -> str:
             "card's `digital:` section, Horowitz 45 nm figures marked as assumptions); "
             "**neurons**: updates + spikes; **routing**: NoC hops of the spikes; "
             "**leakage**: the card's power per core × cores used × latency.",
-            "- **Chips.** The mapper splits each layer over cores (spatial runs, output "
-            "chunks, row segments whose partial sums travel to the neuron's core) and "
-            "places the cores over the fewest chips that hold them; the card's fan-in "
-            "(4,096 synapses per neuron) and fan-out (16 cores per spike) limits, which "
-            "every zoo model breaks, are lifted (`--set max_fan_in=2^30 max_fan_out=2^20`). "
-            "Routing counts the NoC hops of the spikes; inter-chip links have no cost on "
-            "the card (their packets are in `neurocosim map`'s report).",
+            "- **One virtual chip.** `neurocosim map` splits each layer over the card's "
+            "cores and places them over chips (README, Model zoo), but the card prices no "
+            "link between chips and its mesh is one chip's, so this table keeps a one-chip "
+            "view: the card's per-core limits are lifted "
+            "by `--set` overrides (`flows.virtual_chip_sets`): `neurons_per_core` the "
+            "smallest power of two holding the largest layer (a synaptic layer's outputs "
+            "or a neuron layer), `tiles_per_core` 4096, "
+            "`max_fan_in` 2^30, `max_fan_out` and `cores` 2^20. Per-event costs are the "
+            "card's; the cores are as large as the largest layer, so routing (hops "
+            "between such cores) and leakage (per core) are those of this virtual chip, "
+            "not of a real multi-chip placement.",
             f"- **Papers' convention** (`energy.paper.paper_convention`, preset `{PAPER}`: "
             "E_MAC 4.6 pJ, E_AC 0.9 pJ, Horowitz 45 nm 32-bit float): E_snn = E_MAC × MACs "
             "of the layers fed by the input (analog first layer, every step) + E_AC × SOPs "
@@ -145,21 +150,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", help="comma-separated zoo names (default: the six)")
     ap.add_argument("--all", action="store_true", help="also the larger models")
     ap.add_argument("-o", "--output", default=str(OUT))
+    ap.add_argument("--memory-gib", type=int, default=MEMORY_LIMIT >> 30,
+                    help="address space a model's child process may use (default 8)")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the rows already in the output table (rerun some models)")
     args = ap.parse_args(argv)
     if args.one:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+        limit = int(args.memory_gib) << 30
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         print(json.dumps(one(args.one)))
         return 0
     names = args.models.split(",") if args.models else list(MODELS) + \
         (list(LARGER) if args.all else [])
     rows: list[dict] = []
+    if args.append and Path(args.output + ".json").exists():
+        rows = [r for r in json.loads(Path(args.output + ".json").read_text())
+                if r["model"] not in names]
     for i, name in enumerate(names):
-        r = run_child(name)
+        r = run_child(name, args.memory_gib)
         rows.append(r)
         print(f"{name}: " + (r["error"] if "error" in r else
                              f"{_uj(r['total_J'])} uJ, {r['wall_s']:.0f} s, "
                              f"{r['peak_rss_GB']:.2f} GB"), flush=True)
         Path(args.output).write_text(markdown(rows, names[i + 1:]))  # after every model
+        Path(args.output + ".json").write_text(json.dumps(rows, indent=1) + "\n")
     print(f"wrote {args.output}")
     return 0
 

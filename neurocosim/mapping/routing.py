@@ -55,9 +55,9 @@ def chain_to(net: Network, src: str, neurons: bool = True,
     out = []
     n_src = int(np.prod(net.out_shapes[src]))
     feeds = None if neurons else _feeding_synapses(net)
-    stack = [(src, sp.identity(n_src, format="csr"))]
+    stack = [(src, sp.identity(n_src, format="csr"), frozenset((src,)))]
     while stack:
-        node, dep = stack.pop()
+        node, dep, path = stack.pop()
         for a, b in net.edges:
             if a != node:
                 continue
@@ -65,9 +65,10 @@ def chain_to(net: Network, src: str, neurons: bool = True,
             if isinstance(tgt, (N.Affine, N.Linear, N.Conv2d)) or (
                     neurons and isinstance(tgt, N.Neuron)):
                 out.append((b, dep))
-            elif isinstance(tgt, (N.Flatten, *DIGITAL)) and (feeds is None or b in feeds):
+            elif isinstance(tgt, (N.Flatten, *DIGITAL)) and (feeds is None or b in feeds) \
+                    and b not in path:  # a loop of digital nodes through a Delay: once
                 # an ordered node (IAnd, Concat) reads this source in its own columns
-                stack.append((b, (_dependency(net, b, node, cache) @ dep).tocsr()))
+                stack.append((b, (_dependency(net, b, node, cache) @ dep).tocsr(), path | {b}))
     return out
 
 

@@ -1,11 +1,12 @@
 """PyTorch networks imported by ``neurocosim.frontends.torch`` against the frameworks
 themselves: SpikingJelly 2.0.0 (a CNN with BatchNorm and max pooling, a SEW-ResNet with
-ADD and IAND blocks, an MS-ResNet with membrane shortcuts written on time-flattened
-tensors, a Spike-driven Transformer SDSA block, a Spikformer SSA block and a QKFormer QKTA block) and snnTorch
-1.0.0 (a Leaky CNN and MLP), with IF networks whose membranes land exactly on the
-threshold for both, all ``model.double()`` with seeded
-random weights scaled for moderate firing, on 200 samples of 8 steps of random input
-spikes.
+ADD and IAND blocks, I-LIF, TernaryLIF and TernaryIF MLPs, an MS-ResNet with membrane
+shortcuts written on time-flattened tensors, a Spike-driven Transformer SDSA block, a
+Spikformer SSA block and a QKFormer QKTA block) and snnTorch 1.0.0 (a Leaky CNN and MLP;
+Lapicque, RLeaky with recurrent Conv2d, Linear and one-to-one weights, and Synaptic
+networks, each with both resets), with IF networks whose membranes land exactly on the
+threshold for both, all ``model.double()`` with seeded random weights scaled for
+moderate firing, on 200 samples of 8 steps of random input spikes.
 
 The frameworks run in their own environment (``.venv-torch``: CPython 3.11, torch 2.13.0
 CPU, SpikingJelly, snnTorch and neurocosim; built by ``tests/frontends/torch_env.sh``
@@ -38,12 +39,15 @@ from neurocosim.frontends import load_network
 from neurocosim.hwsim.reference import simulate as simulate_reference
 from neurocosim.ir import nodes as N
 from neurocosim.ir.graph import Network
+from neurocosim.ir.ternary import TernaryLIF
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SAMPLES, STEPS, SEED = 200, 8, 1
-FAMILIES = {"spikingjelly": ("sj_cnn", "sj_mlp", "sew", "ms", "sj_int", "sdsa", "ssa", "qkta"),
-            "snntorch": ("snn_cnn", "snn_mlp", "snn_int", "snn_explicit", "snn_late")}
+FAMILIES = {"spikingjelly": ("sj_cnn", "sj_mlp", "sew", "ms", "sj_int", "sj_ilif", "sj_ternary",
+                             "sj_ternary_if", "sdsa", "ssa", "qkta"),
+            "snntorch": ("snn_cnn", "snn_mlp", "snn_int", "snn_explicit", "snn_late",
+                         "snn_lapicque", "snn_rleaky", "snn_synaptic")}
 NEAR = 1e-9
 
 
@@ -108,6 +112,18 @@ def pre_reset_membranes(net: Network, probes: dict, layer: str) -> np.ndarray:
     return prev + d.alpha * (node.v_leak - prev) + d.gain * current
 
 
+def threshold_gap(node: N.Neuron, v: np.ndarray) -> float:
+    """How near membranes ``v`` come to where the layer's output changes: the threshold;
+    a TernaryLIF's two (θ⁺, −θ⁻); an ILIF's level boundaries (k + ½)·θ, k < D."""
+    if isinstance(node, N.ILIF):
+        edges = (np.arange(node.max_level) + 0.5)[:, None] * node.v_threshold.reshape(-1)
+        return float(np.abs(v.reshape(v.shape[0], 1, -1) - edges).min())
+    gap = np.abs(v - node.v_threshold).min()
+    if isinstance(node, TernaryLIF):
+        gap = min(gap, np.abs(v + node.v_threshold_neg).min())
+    return float(gap)
+
+
 def check_against_framework(net: Network, arrays: dict, key: str) -> None:
     layers = net.layers()
     assert sorted(layers) == sorted(k[len("count/"):] for k in arrays if k.startswith("count/"))
@@ -117,7 +133,7 @@ def check_against_framework(net: Network, arrays: dict, key: str) -> None:
     got = ref.predictions()
     assert len(set(want.tolist())) >= 4, (key, "degenerate predictions", np.bincount(want))
     for lay in layers:
-        ours = ref.probes[lay].sum(axis=tuple(range(1, ref.probes[lay].ndim)))
+        ours = np.abs(ref.probes[lay]).sum(axis=tuple(range(1, ref.probes[lay].ndim)))
         theirs = arrays[f"count/{lay}"]
         rate = ours.sum() / (SAMPLES * STEPS * np.prod(net.out_shapes[lay]))
         print(f"{key} {lay}: {int(theirs.sum())} spikes (framework), {int(ours.sum())} "
@@ -135,8 +151,8 @@ def check_against_framework(net: Network, arrays: dict, key: str) -> None:
         probes = simulate_reference(net, enc, STEPS, probes=layers + sources + [
             f"{lay}.v" for lay in layers]).probes
         for j, i in enumerate(differ):
-            gaps = [np.abs(pre_reset_membranes(net, probes, lay)[j] -
-                           net.nodes[lay].v_threshold).min() for lay in layers]
+            gaps = [threshold_gap(net.nodes[lay], pre_reset_membranes(net, probes, lay)[j])
+                    for lay in layers]
             assert min(gaps) <= NEAR, (key, int(i), "disagreement without a near-threshold "
                                        "membrane", min(gaps))
 
@@ -188,7 +204,8 @@ def test_what_the_spikingjelly_imports_hold(sj):
     mul = next(n for n, v in nets["qkta"].nodes.items() if type(v).__name__ == "Mul")
     assert sorted(nets["qkta"].out_shapes[s] for s in nets["qkta"].nodes[mul].operands) == [
         (2, 1, 64), (2, 8, 64)]
-    assert all(net.nodes[lay].compare == ">=" for net in nets.values() for lay in net.layers())
+    assert all(net.nodes[lay].compare == ">=" for net in nets.values() for lay in net.layers()
+               if not isinstance(net.nodes[lay], N.ILIF))
 
 
 def test_cli_converts_and_refuses(snn):
@@ -209,7 +226,8 @@ def test_cli_converts_and_refuses(snn):
 def test_what_cannot_be_imported_exactly_is_refused(snn):
     got = json.loads((snn / "refusals.json").read_text())
     want = {"snn_none": ["Leaky", "reset_mechanism='none'", "reset_mechanism='zero'"],
-            "snn_synaptic": ["Synaptic", "not supported", "Leaky"],
+            "snn_alpha": ["Alpha", "not supported", "Leaky", "Synaptic"],
+            "snn_inhibit": ["RLeaky", "inhibition=True", "reset_delay=True"],
             "sj_mixed": ["mixes neurons in step_mode 's' and 'm'"],
             "sub": ["subtraction", "torch_worker.py:"],
             "batch_mean": ["mean over the batch axis", "torch_worker.py:"]}
@@ -353,3 +371,66 @@ def test_snntorch_late_subtraction_is_a_delayed_feedback(snn):
         beta32 = float(np.float32(beta))  # snnTorch holds β as a float32 buffer
         np.testing.assert_allclose(net.nodes[scale].scale, -(1 - beta32) * 1.0, rtol=1e-12)
         assert {(layer, delay), (delay, scale), (scale, layer)} <= set(net.edges)
+
+
+def test_snntorch_recurrence_gates_and_synapses_are_wired(snn):
+    """RLeaky's V on the layer's own spikes one step late (a Delay closing the cycle),
+    the zero reset of Lapicque/RLeaky/Synaptic as the input gated by ``1 − s_{t−1}``
+    (IAnd), Synaptic's current as a Scale(1) fed by itself through a Delay and Scale(α),
+    Lapicque's decay ``1 − Δ/(RC)``."""
+    kind = lambda net, name: type(net.nodes[name]).__name__  # noqa: E731
+    rl = load(snn, "snn_rleaky")[0]
+    for layer, rec in (("2", "Conv2d"), ("5", "Affine"), ("7", "Scale")):
+        assert kind(rl, f"{layer}_rec") == rec and kind(rl, f"{layer}_late") == "Delay"
+        assert (f"{layer}_late", f"{layer}_rec") in rl.edges
+    np.testing.assert_allclose(rl.nodes["7_rec"].scale, np.linspace(-0.6, 0.4, 10), atol=1e-7)
+    assert {"2_gate", "7_gate"} <= set(rl.nodes) and "5_gate" not in rl.nodes
+    assert rl.nodes["2_gate"].operands == ("2_late", "2_in")  # (1 − s_{t−1})·(x + V s_{t−1})
+    assert {("2_rec", "2_in"), ("2_gate", "2")} <= set(rl.edges)
+    syn = load(snn, "snn_synaptic")[0]
+    for layer, alpha in (("2", 0.7), ("4", 0.5), ("6", 0.6)):
+        s = f"{layer}_syn"
+        assert {(s, f"{s}_prev"), (f"{s}_prev", f"{s}_decay"), (f"{s}_decay", s)} <= \
+            set(syn.edges)
+        assert np.all(syn.nodes[f"{s}_decay"].scale == float(np.float32(alpha)))
+    assert kind(syn, "4") == "IF" and "4_gate" in syn.nodes and "2_gate" not in syn.nodes
+    lap = load(snn, "snn_lapicque")[0]
+    assert np.allclose(lap.discretised("4").alpha, 1.0 / (2.0 * 2.5))  # Δ/(RC)
+    assert np.allclose(lap.discretised("4").gain, 2.0 / (2.0 * 2.5))  # R·Δ/(RC)
+    beta = float(np.float32(0.8))
+    assert np.allclose(lap.discretised("2").alpha, np.log(1 / beta), rtol=1e-6)
+
+
+def test_integer_and_ternary_spikingjelly_neurons(sj):
+    """SpikingJelly's I-LIF as the IR's ILIF (its D, ``decay_input=False``: r = τ) and
+    TernaryLIFNode as a TernaryLIF whose thresholds, in the shifted membrane
+    ``v − v_reset``, are ``θ − v_reset`` and ``θ + v_reset``."""
+    ilif = load(sj, "sj_ilif")[0]
+    assert [(type(ilif.nodes[k]).__name__, getattr(ilif.nodes[k], "max_level", None))
+            for k in ilif.layers()] == [("ILIF", 4), ("ILIF", 2), ("LIF", None)]
+    np.testing.assert_allclose(ilif.discretised("2").alpha, 0.75)  # 1/τ, τ = 4/3
+    np.testing.assert_allclose(ilif.discretised("2").gain, 1.0)
+    assert np.all(ilif.nodes["4"].v_threshold == 0.75)
+    ter = load(sj, "sj_ternary")[0]
+    got = [(ter.nodes[k].reset, float(ter.nodes[k].v_threshold.flat[0]),
+            float(ter.nodes[k].v_threshold_neg.flat[0])) for k in ("2", "4", "6")]
+    assert got == [("zero", 1.0, 1.0), ("zero", 0.75, 1.25), ("subtract", 1.0, 1.0)]
+    assert all(isinstance(ter.nodes[k], TernaryLIF) for k in ("2", "4", "6"))
+
+
+def test_ternary_if_is_a_memoryless_ternary_lif_on_an_accumulator(sj):
+    """TernaryIFNode (no leak): a TernaryLIF with α = 1 fed by ``A`` = Scale(1), which
+    adds its own previous value (a Delay) and −θ·s_{t−1} (soft reset) or takes
+    ``(1 − s_{t−1}²)·A_{t−1}`` (hard reset: IAnd of the product of two Delays)."""
+    net = load(sj, "sj_ternary_if")[0]
+    for k in ("2", "4", "6"):
+        np.testing.assert_array_equal(net.discretised(k).alpha, 1.0)
+        assert [s for s, _ in net.predecessors(k)] == [f"{k}_acc"]
+        assert (f"{k}_acc_prev", f"{k}_acc") in net.edges or (f"{k}_gate", f"{k}_acc") in net.edges
+    assert {("2_late", "2_fired"), ("2_late2", "2_fired"), ("2_fired", "2_gate"),
+            ("2_acc_prev", "2_gate"), ("2_gate", "2_acc")} <= set(net.edges)
+    got = [(net.nodes[k].reset, float(net.nodes[k].v_threshold.flat[0]),
+            float(net.nodes[k].v_threshold_neg.flat[0])) for k in ("2", "4", "6")]
+    assert got == [("zero", 1.0, 1.0), ("zero", 1.25, 0.75), ("subtract", 1.0, 1.0)]
+    assert {("6_acc_prev", "6_acc"), ("6_late_scale", "6_acc")} <= set(net.edges)
+    np.testing.assert_array_equal(net.nodes["6_late_scale"].scale, -1.0)

@@ -71,6 +71,48 @@ def sj_mlp():
     return net
 
 
+def sj_ilif():
+    """SpikingJelly's integer-spike I-LIF (D = 4 and D = 2, soft reset by the count) before
+    a binary LIF readout."""
+    from spikingjelly.activation_based import functional, layer, neuron, surrogate
+
+    net = nn.Sequential(layer.Flatten(), layer.Linear(C * H * H, 96),
+                        neuron.ILIFNode(surrogate_function=surrogate.MultiLevelSpikeCount(4)),
+                        layer.Linear(96, 64),
+                        neuron.ILIFNode(tau=2.0, v_threshold=0.75,
+                                        surrogate_function=surrogate.MultiLevelSpikeCount(2)),
+                        layer.Linear(64, 10), neuron.LIFNode(tau=2.0))
+    functional.set_step_mode(net, "m")
+    return net
+
+
+def sj_ternary():
+    """SpikingJelly's signed TernaryLIFNode: hard reset to 0, to v_reset ≠ 0 with
+    decay_input=False (Guo et al.'s τ = 4/3), and the signed soft reset."""
+    from spikingjelly.activation_based import functional, layer, neuron
+
+    net = nn.Sequential(layer.Flatten(), layer.Linear(C * H * H, 96),
+                        neuron.TernaryLIFNode(tau=2.0), layer.Linear(96, 64),
+                        neuron.TernaryLIFNode(tau=4.0 / 3.0, decay_input=False, v_reset=0.25),
+                        layer.Linear(64, 64), neuron.TernaryLIFNode(tau=3.0, v_reset=None),
+                        layer.Linear(64, 10), neuron.IFNode(v_threshold=0.25))
+    functional.set_step_mode(net, "m")
+    return net
+
+
+def sj_ternary_if():
+    """SpikingJelly's signed TernaryIFNode (no leak): hard reset to 0 and to -0.25, and the
+    signed soft reset."""
+    from spikingjelly.activation_based import functional, layer, neuron
+
+    net = nn.Sequential(layer.Flatten(), layer.Linear(C * H * H, 96), neuron.TernaryIFNode(),
+                        layer.Linear(96, 64), neuron.TernaryIFNode(v_reset=-0.25),
+                        layer.Linear(64, 64), neuron.TernaryIFNode(v_reset=None),
+                        layer.Linear(64, 10), neuron.IFNode(v_threshold=0.25))
+    functional.set_step_mode(net, "m")
+    return net
+
+
 class SEWBlock(nn.Module):
     """SEW-ResNet basic block (Fang et al. 2021), time flattened by SeqToANNContainer."""
 
@@ -290,8 +332,7 @@ def snn_run(model, x: torch.Tensor, hooks: dict):
     outs = []
     with torch.no_grad():
         for t in range(x.shape[0]):
-            spk, _ = model(x[t])
-            outs.append(spk)
+            outs.append(model(x[t])[0])  # (spk, mem) or Synaptic's (spk, syn, mem)
     snn_reset(model)
     return torch.stack(outs).sum(0), {k: torch.stack(v).sum(0) for k, v in hooks.items()}
 
@@ -337,6 +378,51 @@ class SnnExplicit(nn.Module):
         spk1, mem1 = self.lif1(self.fc1(x.flatten(1)))
         spk2, mem2 = self.lif2(self.fc2(spk1))
         return spk2, mem2
+
+
+def snn_lapicque():
+    """snnTorch Lapicque: β given (R = 1, C from β) with the late subtraction; R and C
+    given (decay 1 − Δ/(RC)) with the zero reset that drops the next step's input."""
+    import snntorch as snn
+
+    kw = {"init_hidden": True, "spike_grad": step64}
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(C * H * H, 96), snn.Lapicque(beta=0.8, threshold=0.2, **kw),
+        nn.Linear(96, 64), snn.Lapicque(R=2.0, C=2.5, time_step=1.0, threshold=0.4,
+                                        reset_mechanism="zero", **kw),
+        nn.Linear(64, 10), snn.Lapicque(beta=0.9, threshold=0.1, reset_mechanism="zero",
+                                        output=True, **kw),
+    )
+
+
+def snn_rleaky():
+    """snnTorch RLeaky: a recurrent Conv2d (zero reset), a recurrent Linear with its bias
+    (late subtraction), per-neuron one-to-one weights V (zero reset)."""
+    import snntorch as snn
+
+    kw = {"init_hidden": True, "spike_grad": step64}
+    v = torch.linspace(-0.6, 0.4, 10)
+    return nn.Sequential(
+        nn.Conv2d(C, 8, 3, padding=1), nn.MaxPool2d(2),
+        snn.RLeaky(beta=0.8, conv2d_channels=8, kernel_size=3, reset_mechanism="zero", **kw),
+        nn.Flatten(), nn.Linear(8 * 8 * 8, 64), snn.RLeaky(beta=0.85, linear_features=64, **kw),
+        nn.Linear(64, 10),
+        snn.RLeaky(beta=0.9, all_to_all=False, V=v, reset_mechanism="zero", output=True, **kw),
+    )
+
+
+def snn_synaptic():
+    """snnTorch Synaptic: late subtraction; β = 1 with the zero reset; α·syn kept through
+    the zero reset."""
+    import snntorch as snn
+
+    kw = {"init_hidden": True, "spike_grad": step64}
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(C * H * H, 96), snn.Synaptic(alpha=0.7, beta=0.85, **kw),
+        nn.Linear(96, 64), snn.Synaptic(alpha=0.5, beta=1.0, reset_mechanism="zero", **kw),
+        nn.Linear(64, 10),
+        snn.Synaptic(alpha=0.6, beta=0.9, reset_mechanism="zero", output=True, **kw),
+    )
 
 
 def snn_mlp64():
@@ -454,8 +540,10 @@ def refusals() -> dict:
     cases = {
         "snn_none": nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.9, init_hidden=True,
                                                              reset_mechanism="none")),
-        "snn_synaptic": nn.Sequential(nn.Linear(4, 3),
-                                      snn.Synaptic(alpha=0.8, beta=0.9, init_hidden=True)),
+        "snn_alpha": nn.Sequential(nn.Linear(4, 3),
+                                   snn.Alpha(alpha=0.9, beta=0.8, init_hidden=True)),
+        "snn_inhibit": nn.Sequential(nn.Linear(4, 3), snn.RLeaky(
+            beta=0.9, linear_features=3, inhibition=True, init_hidden=True)),
         "sj_mixed": nn.Sequential(layer.Linear(4, 3, step_mode="m"), neuron.IFNode(step_mode="m"),
                                   layer.Linear(3, 2), neuron.IFNode()),
         "sub": _Sub(), "batch_mean": _BatchMean(),
@@ -472,15 +560,20 @@ def refusals() -> dict:
 
 # -- common -----------------------------------------------------------------------------
 MODELS = {"spikingjelly": {"sj_cnn": sj_cnn, "sj_mlp": sj_mlp, "sew": SEWNet, "ms": MSNet,
-                           "sj_int": sj_int,
+                           "sj_int": sj_int, "sj_ilif": sj_ilif, "sj_ternary": sj_ternary,
+                           "sj_ternary_if": sj_ternary_if,
                            "sdsa": lambda: Attention("sdsa"), "ssa": lambda: Attention("ssa"),
                            "qkta": lambda: Attention("qkta")},
           "snntorch": {"snn_cnn": snn_cnn, "snn_mlp": snn_mlp, "snn_int": snn_int,
-                       "snn_explicit": SnnExplicit, "snn_late": snn_late}}
+                       "snn_explicit": SnnExplicit, "snn_late": snn_late,
+                       "snn_lapicque": snn_lapicque, "snn_rleaky": snn_rleaky,
+                       "snn_synaptic": snn_synaptic}}
 #: factor on the default initialisation of weights, for moderate firing (conv, linear)
-GAIN = {"sj_cnn": (1.0, 4.0), "sj_mlp": (1.0, 3.0), "sew": (1.0, 1.0), "ms": (1.0, 1.0), "sdsa": (1.0, 1.0),
+GAIN = {"sj_cnn": (1.0, 4.0), "sj_mlp": (1.0, 3.0), "sj_ilif": (1.0, 3.0),
+        "sj_ternary": (1.0, 4.0), "sj_ternary_if": (1.0, 2.0), "sew": (1.0, 1.0), "ms": (1.0, 1.0), "sdsa": (1.0, 1.0),
         "ssa": (1.0, 1.0), "qkta": (1.0, 1.0), "snn_cnn": (3.0, 3.0),
-        "snn_mlp": (4.0, 4.0), "snn_explicit": (4.0, 4.0), "snn_late": (4.0, 4.0)}
+        "snn_mlp": (4.0, 4.0), "snn_explicit": (4.0, 4.0), "snn_late": (4.0, 4.0),
+        "snn_lapicque": (4.0, 4.0), "snn_rleaky": (3.0, 3.0), "snn_synaptic": (2.0, 2.0)}
 
 
 def build(key: str, family: str, x: torch.Tensor, seed: int):
@@ -524,7 +617,7 @@ def neuron_hooks(model, family: str) -> dict:
         rec[key] = []
 
         def hook(_m, _inp, out, key=key):
-            s = out[0] if isinstance(out, tuple) else out
+            s = (out[0] if isinstance(out, tuple) else out).abs()  # a −1 is one spike
             rec[key].append(s.reshape(s.shape[0], -1).sum(1) if family == "snntorch"
                             else s.reshape(*s.shape[:2], -1).sum((0, 2)))
 

@@ -87,3 +87,26 @@ def test_gather_markers():
                                    [[1, 0, 3, 1], [2, 2, 0, 1]]])
     np.testing.assert_array_equal(gather_inputs(x[0], g[0]), [10, 0, 30, 1])
     assert gather_inputs(np.zeros((0, 3)), g).shape == (0, 2, 4)
+
+
+def test_a_loop_of_digital_nodes_through_a_delay_maps(tmp_path):
+    """A synaptic current built as ``syn = α·syn + W·x`` (Scale fed by itself through a
+    one-step Delay — how snnTorch's Synaptic imports) is a loop of digital nodes only: the
+    routing follows it once (it used to loop forever) and the one synaptic op maps."""
+    import time
+
+    from neurocosim import ir
+    from neurocosim.devices import load_chip
+
+    rng = np.random.default_rng(0)
+    nodes = {"in": ir.Input(shape=(16,)), "fc": ir.Linear(weight=rng.normal(0, 0.3, (8, 16))),
+             "syn": ir.Scale(scale=np.ones(8)), "d": ir.Delay(steps=1, shape=(8,)),
+             "alpha": ir.Scale(scale=np.full(8, 0.5)),
+             "lif": ir.LIF(tau=5e-3, r=1.0, v_leak=0.0, v_threshold=1.0), "out": ir.Output()}
+    edges = (("in", "fc"), ("fc", "syn"), ("syn", "d"), ("d", "alpha"), ("alpha", "syn"),
+             ("syn", "lif"), ("lif", "out"))
+    net = ir.Network(nodes=nodes, edges=edges, dt=1e-3)
+    t0 = time.perf_counter()
+    mapped = map_network(net, load_chip("prime-rram-40nm"))
+    assert time.perf_counter() - t0 < 30
+    assert set(mapped.ops) == {"fc"}

@@ -77,7 +77,8 @@ def from_torch(module, example_input, *, dt: float = 1.0, steps: int | None = No
     neurons = [m for m in module.modules() if is_neuron(m)]
     if not neurons:
         raise ModelError(f"{type(module).__name__} has no supported spiking neuron module "
-                         "(SpikingJelly IFNode/LIFNode/ParametricLIFNode, snnTorch Leaky)")
+                         "(SpikingJelly IF/LIF/ParametricLIF/ILIF/TernaryLIF/TernaryIF nodes, "
+                         "snnTorch Leaky/Lapicque/RLeaky/Synaptic)")
     modes = {getattr(m, "step_mode", "s") for m in neurons}
     if len(modes) > 1:
         raise ModelError(f"{type(module).__name__} mixes neurons in step_mode 's' and 'm'; "

@@ -13,22 +13,32 @@ Notation: :math:`x_t` the module's input at step ``t``, :math:`\theta` its thres
 ``activation_based/neuron/{integrate_and_fire,lif,plif}.py``; snnTorch 1.0.0:
 ``snntorch/_neurons/leaky.py`` and ``neurons.py``):
 
-==============================  ==============================================  =========================================
-framework module                framework update (per step)                     IR neuron
-==============================  ==============================================  =========================================
-SJ ``IFNode(θ, v_r)``           ``h = v + x``; ``s = [h − θ ≥ 0]``;             ``IF(r=1, v_threshold=θ − v_r,
-                                ``v = s·v_r + (1−s)·h``; ``v₀ = v_r``           reset="zero", compare=">=")``
-SJ ``IFNode(θ, v_reset=None)``  ``h = v + x``; ``s = [h ≥ θ]``; ``v = h − sθ``  ``IF(r=1, θ, reset="subtract", ">=")``
-SJ ``LIFNode(τ, decay_input)``  ``h = v + (x − (v − v_r))/τ`` (decay_input)     ``LIF(tau=τ·dt, r=1, v_leak=0, …)``
-                                ``h = v − (v − v_r)/τ + x`` (not decay_input)   ``LIF(tau=τ·dt, r=τ, v_leak=0, …)``
+==============================  ================================================  =========================================
+framework module                framework update (per step)                       IR neuron
+==============================  ================================================  =========================================
+SJ ``IFNode(θ, v_r)``           ``h = v + x``; ``s = [h − θ ≥ 0]``;               ``IF(r=1, v_threshold=θ − v_r,
+                                ``v = s·v_r + (1−s)·h``; ``v₀ = v_r``             reset="zero", compare=">=")``
+SJ ``IFNode(θ, v_reset=None)``  ``h = v + x``; ``s = [h ≥ θ]``; ``v = h − sθ``    ``IF(r=1, θ, reset="subtract", ">=")``
+SJ ``LIFNode(τ, decay_input)``  ``h = v + (x − (v − v_r))/τ`` (decay_input)       ``LIF(tau=τ·dt, r=1, v_leak=0, …)``
+                                ``h = v − (v − v_r)/τ + x`` (not decay_input)     ``LIF(tau=τ·dt, r=τ, v_leak=0, …)``
                                 fire/reset as ``IFNode`` (``v_r`` 0 if soft)
-SJ ``ParametricLIFNode(w)``     as ``LIFNode`` with ``1/τ = sigmoid(w)``        ``LIF(tau=dt/sigmoid(w), …)``
+SJ ``ParametricLIFNode(w)``     as ``LIFNode`` with ``1/τ = sigmoid(w)``          ``LIF(tau=dt/sigmoid(w), …)``
+SJ ``ILIFNode(τ, θ, D)``        ``h = (1 − 1/τ)v + x``;                           ``ILIF(tau=τ·dt, r=τ, v_leak=0,
+(``neuron/ilif.py``)            ``c = round(clamp(h/θ, 0, D))``; ``v = h − cθ``   v_threshold=θ, max_level=D)``
+SJ ``TernaryLIFNode(τ, θ,       ``h`` as ``LIFNode``;                             ``TernaryLIF(θ⁺=θ − v_r, θ⁻=θ + v_r,
+v_r)`` (``neuron/ternary.py``)  ``s = [h − θ ≥ 0] − [−h − θ ≥ 0]``;               compare=">=", reset="zero"`` (hard)
+                                hard: ``v = v_r`` where ``s ≠ 0``;                or ``"subtract"`` (soft)``)``
+                                soft: ``v = h − θs``
 snnTorch ``Leaky(β, θ,          ``m = β(1 − s_{t−1})m + x``; ``s = [m − θ > 0]``  ``LIF(tau=dt/(1−β), r=1/(1−β),
-reset_mechanism="zero")``       (``s_{t−1} = [m_{t−1} > θ]``)                   v_leak=0, reset="zero", compare=">")``;
-                                                                                ``IF(r=1, …)`` when β = 1
+reset_mechanism="zero")``       (``s_{t−1} = [m_{t−1} > θ]``)                     v_leak=0, reset="zero", compare=">")``;
+                                                                                  ``IF(r=1, …)`` when β = 1
 snnTorch ``Leaky(β=1, θ,        ``m = m + x − θ s_{t−1}``; ``s = [m > θ]``        ``IF(r=1, θ, reset="subtract", ">")``
 reset_mechanism="subtract")``
-==============================  ==============================================  =========================================
+snnTorch ``Lapicque``,          see :mod:`.snntorch_neurons`: a late              the IR neuron plus a one-step ``Delay``
+``RLeaky``, ``Synaptic``        subtraction, a recurrent ``V(s_{t−1})``, a zero   of its spikes into ``Scale``, ``Affine``,
+                                reset that drops the next step's input, a         ``Conv2d`` or ``IAnd`` (:mod:`.compose`);
+                                synaptic current ``syn = α·syn + x``              ``syn``: a ``Scale(1)`` loop
+==============================  ================================================  =========================================
 
 snnTorch's default ``Leaky(β < 1, reset_mechanism="subtract")`` subtracts θ one step
 late, *after* the next decay: :math:`m_t = βm_{t−1} + x_t − θs_{t−1}` (``_base_sub``:
@@ -54,8 +64,19 @@ exactly; DESIGN's bar is the framework's spikes):
 
 * snnTorch ``reset_mechanism="none"``, ``reset_delay=False`` (its extra test of the
   pre-reset membrane), ``inhibition``, ``state_quant`` and ``graded_spikes_factor ≠ 1``;
-* SpikingJelly neurons other than IF/LIF/ParametricLIF, snnTorch neurons other than
-  Leaky (Synaptic, RLeaky, Lapicque, Alpha: not yet imported).
+* SpikingJelly neurons other than IF/LIF/ParametricLIF/ILIF/TernaryLIF/TernaryIF; snnTorch
+  ``Alpha`` and the other snnTorch neurons (``RSynaptic``, ``SLSTM``, …).
+
+SpikingJelly's ``TernaryIFNode`` has no leak, which the IR's TernaryLIF cannot give
+(``α = dt/τ > 0``); it is imported as a TernaryLIF with ``τ = dt`` (``α = 1``:
+``v ← v + (0 − v) + I = I`` exactly, no memory) fed by an accumulator ``A`` that holds
+the membrane (:mod:`.compose`): ``A_t = x_t + A_{t−1} − θs_{t−1}`` (soft reset) or
+``A_t = x_t + (1 − s_{t−1}²)·A_{t−1}`` (hard, shifted by ``v_r``), a ``Scale(1)`` fed by
+``x`` and by itself through a one-step ``Delay``.
+
+A signed spike (TernaryLIF) counts as one spike, :math:`|s|`; an I-LIF's output is its
+integer count :math:`c \in \{0, …, D\}` (SpikingJelly's ``_ops/ilif/reference.py``,
+round half to even as ``numpy.round``).
 
 Float64 rounding: the IR evaluates ``v + α(v_leak − v) + (α·r)·I`` where SpikingJelly
 evaluates ``v + (x − v)/τ`` and snnTorch ``β·m + x``; the two agree bit for bit when τ
@@ -72,23 +93,43 @@ import numpy as np
 
 from ...errors import ModelError
 from ...ir import nodes as N
+from ...ir.ternary import TernaryLIF
+from .snntorch_neurons import SNN_KINDS, snntorch_spec
 
 __all__ = ["NeuronSpec", "neuron_spec", "is_neuron"]
 
-_SJ = ("IFNode", "LIFNode", "ParametricLIFNode")
-_SNN = ("Leaky",)
+_SJ = ("IFNode", "LIFNode", "ParametricLIFNode", "ILIFNode", "TernaryLIFNode",
+       "TernaryIFNode")
+_SNN = SNN_KINDS
 
 
 @dataclass(frozen=True)
 class NeuronSpec:
-    """An IR neuron for a framework module, and whether the module returns ``(spk, mem)``
-    (snnTorch) rather than the spikes alone; ``multi_step`` for SpikingJelly's ``'m'``."""
+    """An IR neuron for a framework module and what :mod:`.compose` wires around it.
+
+    ``outputs``: 1 if the module returns its spikes alone, else the length of its tuple
+    (snnTorch ``(spk, mem)``, ``Synaptic``'s ``(spk, syn, mem)``); ``multi_step`` for
+    SpikingJelly's ``'m'``. Fed back through a one-step ``Delay`` of the layer's spikes:
+    ``late_subtract`` (snnTorch's late subtraction: the spikes times this, into the
+    input), ``recurrent`` (an IR node on the spikes, into the input: RLeaky's ``V``) and
+    ``gate`` (the input times ``1 − s_{t−1}``). ``synapse``: α of a synaptic current
+    ``syn_t = α·syn_{t−1} + x_t`` between the input and the neuron (snnTorch Synaptic)."""
 
     node: N.Neuron
-    returns_tuple: bool = False
+    outputs: int = 1
     multi_step: bool = False
-    #: snnTorch's late subtraction: the spikes, one step later, times this, fed back in
     late_subtract: float | None = None
+    recurrent: N.Node | None = None
+    gate: bool = False
+    synapse: float | None = None
+    #: ``(reset, θ)``: a TernaryIF as a memoryless TernaryLIF on an accumulator
+    accumulate: tuple[str, float] | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Whether the neuron alone is the module's update (nothing wired around it)."""
+        return (self.late_subtract is None and self.recurrent is None and not self.gate
+                and self.synapse is None and self.accumulate is None)
 
 
 def _family(module) -> str | None:
@@ -123,7 +164,7 @@ def neuron_spec(module, dt: float, where: str) -> NeuronSpec:
     if fam == "spikingjelly" and kind in _SJ:
         return _spikingjelly(module, kind, dt, where)
     if fam == "snntorch" and kind in _SNN:
-        return _snntorch(module, dt, where)
+        return snntorch_spec(module, kind, dt, where, NeuronSpec, _scalar, _check_step)
     supported = ", ".join([f"spikingjelly {k}" for k in _SJ] + [f"snntorch {k}" for k in _SNN])
     raise ModelError(f"{where}: neuron module {kind} ({fam}) is not supported; supported "
                      f"neurons: {supported}")
@@ -156,6 +197,8 @@ def _check_step(fn, compare: str, where: str, field: str) -> None:
 
 
 def _spikingjelly(m, kind: str, dt: float, where: str) -> NeuronSpec:
+    if kind == "ILIFNode":
+        return _ilif(m, dt, where)
     _check_step(m.surrogate_function, ">=", where, "surrogate_function")
     theta = _scalar(m.v_threshold, "v_threshold", where)
     soft = m.v_reset is None
@@ -165,45 +208,46 @@ def _spikingjelly(m, kind: str, dt: float, where: str) -> NeuronSpec:
     if kind == "IFNode":
         node = N.IF(r=1.0, v_threshold=theta - vr, v_reset=0.0, **modes)
         return NeuronSpec(node, multi_step=multi)
-    if kind == "LIFNode":
+    if kind == "TernaryIFNode":  # a memoryless TernaryLIF (α = 1) on an accumulator
+        node = TernaryLIF(tau=dt, r=1.0, v_leak=0.0, v_threshold=theta - vr,
+                          v_threshold_neg=theta + vr, v_reset=0.0, **modes)
+        return NeuronSpec(node, multi_step=multi, accumulate=(modes["reset"], theta))
+    if kind in ("LIFNode", "TernaryLIFNode"):
         inv_tau = 1.0 / _scalar(m.tau, "tau", where)
     else:  # ParametricLIFNode: 1/τ = sigmoid(w), learned
         inv_tau = 1.0 / (1.0 + math.exp(-_scalar(m.w, "w", where)))
     if not 0.0 < inv_tau <= 1.0:
         raise ModelError(f"{where}: {kind} has 1/tau = {inv_tau:g}, outside (0, 1]")
     r = 1.0 if m.decay_input else 1.0 / inv_tau
+    if kind == "TernaryLIFNode":  # −1 at H ≤ −θ: in v' = H − v_r at v' ≤ −(θ + v_r)
+        node = TernaryLIF(tau=dt / inv_tau, r=r, v_leak=0.0, v_threshold=theta - vr,
+                          v_threshold_neg=theta + vr, v_reset=0.0, **modes)
+        return NeuronSpec(node, multi_step=multi)
     node = N.LIF(tau=dt / inv_tau, r=r, v_leak=0.0, v_threshold=theta - vr, v_reset=0.0,
                  **modes)
     return NeuronSpec(node, multi_step=multi)
 
 
-def _snntorch(m, dt: float, where: str) -> NeuronSpec:
-    _check_step(m.spike_grad, ">", where, "spike_grad")
-    mech = m.reset_mechanism
-    bad = []
-    if mech == "none":
-        bad.append("reset_mechanism='none' (no IR neuron keeps its membrane after a spike)")
-    if not getattr(m, "reset_delay", True):
-        bad.append("reset_delay=False (snnTorch then tests the pre-reset membrane again)")
-    if m.inhibition:
-        bad.append("inhibition=True")
-    if m.state_quant:
-        bad.append("state_quant")
-    if _scalar(m.graded_spikes_factor, "graded_spikes_factor", where) != 1.0:
-        bad.append("graded_spikes_factor != 1")
-    beta = min(max(_scalar(m.beta, "beta", where), 0.0), 1.0)  # snnTorch clamps β to [0, 1]
-    if bad:
-        raise ModelError(f"{where}: snnTorch Leaky with {'; '.join(bad)} cannot be imported "
-                         "exactly; use reset_mechanism='zero' or 'subtract' (any beta), "
-                         "reset_delay=True")
-    theta = _scalar(m.threshold, "threshold", where)
-    modes = {"reset": mech, "compare": ">"}
-    if beta == 1.0:
-        node = N.IF(r=1.0, v_threshold=theta, v_reset=0.0, **modes)
-    else:
-        a = 1.0 - beta
-        node = N.LIF(tau=dt / a, r=1.0 / a, v_leak=0.0, v_threshold=theta, v_reset=0.0,
-                     **modes)
-    returns_tuple = not (m.init_hidden and not m.output)
-    late = -(1.0 - beta) * theta if mech == "subtract" and beta < 1.0 else None
-    return NeuronSpec(node, returns_tuple=returns_tuple, late_subtract=late)
+def _ilif(m, dt: float, where: str) -> NeuronSpec:
+    """SpikingJelly's I-LIF: its ``MultiLevelSpikeCount(D)`` checked to give
+    ``round(clamp(x, 0, D))`` (half to even) on values around the levels."""
+    import torch
+
+    fn = m.surrogate_function
+    level = getattr(fn, "max_spike_count", None)
+    probe = [-1.0, 0.0, 0.5, 0.5000001, 1.5, 2.5, 3.49, 1e9]
+    try:
+        with torch.no_grad():
+            got = [float(v) for v in fn(torch.tensor(probe, dtype=torch.float64))]
+    except Exception:  # noqa: BLE001 - a user's function
+        got = None
+    if not isinstance(level, int) or not fn.spiking or got != [
+            float(v) for v in np.round(np.clip(probe, 0, level))]:
+        raise ModelError(f"{where}: ILIFNode's surrogate_function does not emit "
+                         "round(clamp(x, 0, D)); use MultiLevelSpikeCount(D, spiking=True)")
+    inv_tau = 1.0 / _scalar(m.tau, "tau", where)
+    if not 0.0 < inv_tau <= 1.0:
+        raise ModelError(f"{where}: ILIFNode has 1/tau = {inv_tau:g}, outside (0, 1]")
+    node = N.ILIF(tau=dt / inv_tau, r=1.0 / inv_tau, v_leak=0.0,
+                  v_threshold=_scalar(m.v_threshold, "v_threshold", where), max_level=level)
+    return NeuronSpec(node, multi_step=getattr(m, "step_mode", "s") == "m")

@@ -29,6 +29,7 @@ import torch.fx as fx
 from ...errors import ModelError
 from ...ir import nodes as N
 from ...ir import tensors as T
+from .compose import wire_neuron
 from .layout import TV, Builder, OneMinus, TimeReduce
 from .modules import SJ_LAYERS, convert_module, hint
 from .neurons import is_neuron, neuron_spec
@@ -160,23 +161,11 @@ class Converter(fx.Interpreter):
                              f"'{'m' if spec.multi_step else 's'}') receives a "
                              f"{'(T, B, ...) sequence' if tv.lead == 'm' else 'time-flattened (T·B, ...) tensor' if tv.lead == 'f' else 'single step'}; "  # noqa: E501
                              "reshape to (T, B, ...) first or set the step mode to match")
-        out = TV(self._neuron(n, spec.node, tv), tv.shape, tv.lead)
-        if spec.late_subtract is not None:  # snnTorch: −θ·s_{t−1} after the decay
-            self._late_subtract(out, spec.late_subtract)
-        return (out, _MEMBRANE) if spec.returns_tuple else out
-
-    def _late_subtract(self, out: TV, scale: float) -> None:
-        """``out``'s spikes one step later, times ``scale``, back into its own input (a
-        one-step Delay closes the cycle): with the IR's immediate subtraction this is
-        snnTorch's late one (see :mod:`.neurons`)."""
-        import numpy as np
-
-        from ...ir.delay import Delay
-
-        d = self.b.add(f"{out.name}_late", Delay(steps=1, shape=out.shape), out)
-        s = self.b.add(f"{out.name}_late_scale", N.Scale(scale=np.full(out.shape, scale)),
-                       TV(d, out.shape, out.lead))
-        self.b.edges.append((s, out.name))
+        if spec.plain:
+            out = TV(self._neuron(n, spec.node, tv), tv.shape, tv.lead)
+        else:  # snnTorch: late subtraction, recurrence, gated input, synaptic current
+            out = wire_neuron(self.b, n.target.replace(".", "_"), spec, tv)
+        return (out,) + (_MEMBRANE,) * (spec.outputs - 1) if spec.outputs > 1 else out
 
     def _sole(self, n: fx.Node, i: int) -> bool:
         """Whether argument ``i`` of ``n`` is a traced value read by ``n`` alone."""
