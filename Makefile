@@ -29,6 +29,7 @@ lint: $(STAMP)
 demo: $(STAMP)
 	@mkdir -p $(DEMO_DIR)
 	$(PY) examples/digits_demo.py --out $(DEMO_DIR)
+	$(PY) examples/transformer_study.py --out $(DEMO_DIR)/transformer --figures $(DEMO_DIR)/transformer --force
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
