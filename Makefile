@@ -20,7 +20,15 @@ $(STAMP): pyproject.toml tools/find-python
 	$(PY) -m neurocosim.hwsim.warmup; \
 	touch $(STAMP)
 
+# the side environments of the tests against aihwkit, lava-dl and the PyTorch frameworks are
+# built in the background while the suite runs (tests/side_env.sh takes a lock: a test that
+# needs one waits for its build; a build that fails fails that test)
+SIDE_ENVS := tests/devices/aihwkit_env.sh tests/targets/lavadl_env.sh tests/frontends/torch_env.sh
+
 test: $(STAMP)
+	@mkdir -p build/side-envs; for s in $(SIDE_ENVS); do \
+	  n=$$(basename $$s .sh); if [ ! -f ".venv-$${n%_env}/.ready" ]; then \
+	    (bash $$s > build/side-envs/$$n.log 2>&1 &); fi; done
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -7,6 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="$1"; interp="$2"; check="$3"; shift 3
+# one build of an environment at a time: `make test` starts the builds in the background
+# while the tests run, and a test that needs one waits here for it (then pip finds it done)
+exec 9>"$venv.lock"
+flock 9
 ver="${SIDE_ENV_PYVER:-3.10}"
 if [ -z "$interp" ]; then
   for c in "python$ver" "$HOME/.pyenv/versions/$ver"*/bin/"python$ver"; do
