@@ -161,13 +161,7 @@ def qkta(q: str, k: str, *, shape, heads: int, name: str = "qkta",
     ``{name}_merge``: ``q`` in ``(h, d, N)`` summed over each head's d channels (keepdim:
     ``(h, 1, N)``) → LIF (θ 0.5): a token mask → ``mask ⊙ k`` ``(h, d, N)`` → ``q``'s
     shape."""
-    shape, h, d, n = _layout(name, shape, heads)
-    b = Block({}, [], "")
-    qh, kh = (_heads(b, name, s, (h, d, n), False) for s in (q, k))
-    qs = _add(b, f"{name}_q_sum", T.ReduceSum(axis=1, keepdim=True), qh)
-    mask = _add(b, f"{name}_mask", attention_lif(dt), qs)
-    out = _add(b, f"{name}_qk", T.Mul(operands=(mask, kh)), mask, kh)
-    return Block(b.nodes, b.edges, _back(b, name, out, shape, False))
+    return _qk_mask(q, k, shape, heads, name, dt, axis=1)
 
 
 def qkca(q: str, k: str, *, shape, heads: int = 1, name: str = "qkca",
@@ -177,10 +171,17 @@ def qkca(q: str, k: str, *, shape, heads: int = 1, name: str = "qkca",
     tokens of each channel (keepdim: ``(h, d, 1)``) → LIF (θ 0.5): a channel mask →
     ``mask ⊙ k`` ``(h, d, N)`` → ``q``'s shape. The mask is per channel, so ``heads``
     only sets the layout (every split gives the same result)."""
+    return _qk_mask(q, k, shape, heads, name, dt, axis=2)
+
+
+def _qk_mask(q: str, k: str, shape, heads: int, name: str, dt: float, axis: int) -> Block:
+    """QKFormer's Q-K attention in the ``(h, d, N)`` layout: ``q`` summed over ``axis``
+    (1: a head's channels, a token mask; 2: the tokens, a channel mask) → LIF (θ 0.5) →
+    ``mask ⊙ k`` → ``q``'s shape."""
     shape, h, d, n = _layout(name, shape, heads)
     b = Block({}, [], "")
     qh, kh = (_heads(b, name, s, (h, d, n), False) for s in (q, k))
-    qs = _add(b, f"{name}_q_sum", T.ReduceSum(axis=2, keepdim=True), qh)
+    qs = _add(b, f"{name}_q_sum", T.ReduceSum(axis=axis, keepdim=True), qh)
     mask = _add(b, f"{name}_mask", attention_lif(dt), qs)
     out = _add(b, f"{name}_qk", T.Mul(operands=(mask, kh)), mask, kh)
     return Block(b.nodes, b.edges, _back(b, name, out, shape, False))

@@ -209,18 +209,7 @@ def test_delay_fixed_case_carries_spikes_and_refuses_bad_use():
 # -- TIM ---------------------------------------------------------------------------------------------
 def conv1d_np(x, w, b, pad, groups=1):
     """(B, C_in, L) → (B, C_out, L') cross-correlation, stride 1, zero padding ``pad``."""
-    bsz, c_in, length = x.shape
-    c_out, cg, k = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad)))
-    lo = length + 2 * pad - k + 1
-    og = c_out // groups
-    y = np.zeros((bsz, c_out, lo))
-    for o in range(c_out):
-        g = o // og
-        for i in range(cg):
-            for j in range(k):
-                y[:, o] += w[o, i, j] * xp[:, g * cg + i, j:j + lo]
-    return y + b[None, :, None]
+    return conv1d_strided(x, w, b, 1, pad, 1, groups)
 
 
 def tim_loop(q, w, b, alpha, in_lif, out_lif):
